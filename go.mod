@@ -1,0 +1,10 @@
+module github.com/pipaauth/pipaauth
+
+go 1.26.0
+
+require (
+	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/gorilla/sessions v1.4.0 // indirect
+	golang.org/x/oauth2 v0.38.0 // indirect
+)
