@@ -1,0 +1,465 @@
+// Package pipatest provides an in-process PiPA OpenID Connect provider for tests and demos.
+package pipatest
+
+import (
+	"crypto"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// The client that every Server knows from construction. It accepts any http
+// or https redirect_uri and any post_logout_redirect_uri.
+const (
+	DefaultClientID     = "pipatest-client"
+	DefaultClientSecret = "pipatest-secret"
+)
+
+const (
+	codeLifetime               = 60 * time.Second
+	pendingLifetime            = 15 * time.Minute
+	idTokenLifetime            = time.Hour
+	defaultAccessTokenLifetime = time.Hour
+	rsaKeyBits                 = 2048
+)
+
+// A Server is a PiPA OpenID Connect provider listening on a system-chosen
+// port on the local loopback interface, for use in end-to-end tests and demos.
+//
+// Like [httptest.Server], a Server is configured and then started. All its
+// methods are safe for concurrent use, also while requests are served.
+//
+// The provider offers the authorization code flow (with PKCE S256), refresh
+// tokens with rotation and reuse detection, pairwise subjects, RS256-signed ID
+// tokens, RP-initiated logout and a userinfo endpoint at these paths below
+// the issuer URL:
+//
+//	/.well-known/openid-configuration
+//	/authorize
+//	/token
+//	/jwks
+//	/end_session
+//	/userinfo
+type Server struct {
+	// URL is the issuer URL of the provider, of the form
+	// http://127.0.0.1:PORT or https://127.0.0.1:PORT, with no trailing
+	// slash. It is set when the server is started.
+	URL string
+
+	ts          *httptest.Server
+	handler     http.Handler
+	pairwiseKey []byte // immutable after construction
+	done        chan struct{}
+	closeOnce   sync.Once
+
+	mu            sync.Mutex
+	issuer        string           // "" until started: then derived from each request
+	now           func() time.Time // for tests of the package itself
+	key           *signingKey      // current signing key
+	pastKeys      []*signingKey    // keys replaced by RotateKeys (for id_token_hint only)
+	badKey        *rsa.PrivateKey  // for Behavior.BadSignature, made on first use
+	clients       map[string]Client
+	users         []User
+	current       User
+	behavior      Behavior
+	interactive   bool
+	accessTTL     time.Duration
+	codes         map[string]*authCode
+	pending       map[string]*pendingAuth
+	refreshTokens map[string]*refreshToken
+	accessTokens  map[string]*accessToken
+	tokenRequests int
+	lastTokenReq  TokenRequest
+	haveLastReq   bool
+}
+
+// A Client is an OAuth 2.0 client (relying party) registered at a Server.
+type Client struct {
+	// ID and Secret are the client credentials. A client with an empty
+	// Secret cannot authenticate at the token endpoint.
+	ID, Secret string
+	// RedirectURLs is the exact-match allow list for the redirect_uri
+	// parameter of authorization requests. When empty, any absolute http or
+	// https URL without a fragment is allowed.
+	RedirectURLs []string
+	// PostLogoutRedirectURLs is the exact-match allow list for the
+	// post_logout_redirect_uri parameter of the end session endpoint. When
+	// empty, any absolute http or https URL is allowed.
+	PostLogoutRedirectURLs []string
+}
+
+// A User is a test user of a Server.
+type User struct {
+	// Name is the stable key of the user, such as "alice". The subject
+	// (sub claim and user_id) is derived from it per client; see
+	// [Server.Subject].
+	Name          string
+	Email         string
+	EmailVerified bool
+	// ShareEmail reports whether the user shares their email address with
+	// clients. When false, ID tokens carry no email even if the email scope
+	// was requested.
+	ShareEmail bool
+}
+
+// Behavior makes a Server misbehave on purpose, to test how clients cope.
+// The zero value is a correct provider.
+type Behavior struct {
+	// AuthorizeError, when not empty, makes the authorization endpoint
+	// redirect back with error=<AuthorizeError> (e.g. "access_denied"),
+	// error_description, state and iss, and no code. Requests that are too
+	// broken to be redirected (unknown client, disallowed redirect_uri) are
+	// still answered with an error page.
+	AuthorizeError string
+
+	// ID token claim switches.
+	WrongNonce    bool // nonce differs from the one in the authorization request
+	WrongIssuer   bool // iss is not the server URL
+	WrongAudience bool // aud does not contain the client ID
+	ExtraAudience bool // aud is an array with the client ID and another audience
+	WrongAZP      bool // azp is another client's ID
+
+	Expired        bool // iat 2 hours ago, exp 1 hour ago
+	IssuedInFuture bool // iat 1 hour in the future (exp 1 hour after that)
+
+	OmitSubject  bool // no sub claim in the ID token
+	OmitIssuedAt bool // no iat claim in the ID token
+	OmitNonce    bool // no nonce claim in the ID token
+	OmitIDToken  bool // no id_token in the token response
+	OmitUserID   bool // no user_id in the token response
+
+	// BadSignature signs the ID token with a key that is not in the JWKS,
+	// under the kid of the real key.
+	BadSignature bool
+	// BadAtHash puts an at_hash into the ID token that does not match the
+	// access token.
+	BadAtHash bool
+
+	// UserID, when non-nil, is the user_id of token responses (e.g. a
+	// float64, json.Number or int64) instead of the subject string.
+	UserID any
+
+	// TokenStatus, when non-zero, makes the token endpoint answer every
+	// well-formed request with this HTTP status and {"error":"server_error"},
+	// or {"error":"invalid_grant"} for 400, before looking at the grant:
+	// the code or refresh token is not consumed.
+	TokenStatus int
+	// TokenDelay makes the token endpoint wait this long before answering,
+	// or until the request is canceled or the server closed.
+	TokenDelay time.Duration
+
+	// ClaimsHook, when set, makes the last edit of the ID token claims
+	// before signing.
+	ClaimsHook func(claims map[string]any)
+	// TokenHook, when set, makes the last edit of successful token
+	// responses (of any grant).
+	TokenHook func(resp map[string]any)
+	// DiscoveryHook, when set, edits the discovery document before it is
+	// served, e.g. to delete code_challenge_methods_supported.
+	DiscoveryHook func(doc map[string]any)
+}
+
+// A TokenRequest describes a request to the token endpoint of a Server.
+type TokenRequest struct {
+	// ClientAuth is "client_secret_post" or "client_secret_basic"; it is
+	// "" if the request carried no client secret and "multiple" if it used
+	// both methods at once.
+	ClientAuth string
+	// GrantType is the grant_type parameter.
+	GrantType string
+	// HasVerifier reports whether a code_verifier parameter was sent.
+	HasVerifier bool
+	// RedirectURI is the redirect_uri parameter.
+	RedirectURI string
+}
+
+type signingKey struct {
+	kid  string
+	priv *rsa.PrivateKey
+}
+
+func newSigningKey() *signingKey {
+	priv, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	if err != nil {
+		panic(fmt.Sprintf("pipatest: generating RSA key: %v", err))
+	}
+	jwk := jose.JSONWebKey{Key: &priv.PublicKey}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		panic(fmt.Sprintf("pipatest: key thumbprint: %v", err))
+	}
+	return &signingKey{kid: base64.RawURLEncoding.EncodeToString(tp)[:16], priv: priv}
+}
+
+// NewServer starts and returns a new Server serving plain HTTP on
+// 127.0.0.1. The caller should call Close when finished, to shut it down.
+func NewServer() *Server {
+	s := NewUnstartedServer()
+	s.Start()
+	return s
+}
+
+// NewTLSServer starts and returns a new Server serving HTTPS on 127.0.0.1,
+// with the self-signed certificate of [httptest.Server.StartTLS]. Use
+// [Server.Client] to talk to it. The caller should call Close when finished.
+func NewTLSServer() *Server {
+	s := NewUnstartedServer()
+	s.StartTLS()
+	return s
+}
+
+// NewUnstartedServer returns a new Server but doesn't start it. After
+// changing its configuration, the caller should call Start or StartTLS, and
+// Close when finished.
+//
+// It generates the RSA signing key, which takes a moment.
+func NewUnstartedServer() *Server {
+	s := &Server{
+		pairwiseKey:   []byte(rand.Text() + rand.Text()),
+		done:          make(chan struct{}),
+		now:           time.Now,
+		key:           newSigningKey(),
+		clients:       map[string]Client{DefaultClientID: {ID: DefaultClientID, Secret: DefaultClientSecret}},
+		accessTTL:     defaultAccessTokenLifetime,
+		codes:         map[string]*authCode{},
+		pending:       map[string]*pendingAuth{},
+		refreshTokens: map[string]*refreshToken{},
+		accessTokens:  map[string]*accessToken{},
+	}
+	alice := User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true}
+	bob := User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: false}
+	s.users = []User{alice, bob}
+	s.current = alice
+	s.handler = s.routes()
+	s.ts = httptest.NewUnstartedServer(s.handler)
+	return s
+}
+
+// Start starts a server from NewUnstartedServer, serving plain HTTP.
+// It panics if the server was already started.
+func (s *Server) Start() {
+	s.setIssuer("http://" + s.ts.Listener.Addr().String())
+	s.ts.Start()
+}
+
+// StartTLS starts a server from NewUnstartedServer, serving HTTPS.
+// It panics if the server was already started.
+func (s *Server) StartTLS() {
+	s.setIssuer("https://" + s.ts.Listener.Addr().String())
+	s.ts.StartTLS()
+}
+
+func (s *Server) setIssuer(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.issuer != "" {
+		panic("pipatest: Server already started")
+	}
+	s.issuer = u
+	s.URL = u
+}
+
+// Close shuts down the server and blocks until all outstanding requests on
+// it have completed. Requests waiting for Behavior.TokenDelay are cut short.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.ts.Close()
+}
+
+// Client returns an HTTP client configured for making requests to the
+// server: it trusts the server's TLS certificate. Before the server is
+// started it returns a new, default client.
+func (s *Server) Client() *http.Client {
+	if c := s.ts.Client(); c != nil {
+		return c
+	}
+	return &http.Client{}
+}
+
+// Handler returns the provider's routes, to mount them elsewhere. The
+// handler expects to be served at the root of the issuer URL. If the Server
+// itself is not started, the issuer is derived from each request's scheme
+// and Host.
+func (s *Server) Handler() http.Handler {
+	return s.handler
+}
+
+// RegisterClient registers c, replacing any client with the same ID.
+// The default client {DefaultClientID, DefaultClientSecret} exists from
+// construction and can be replaced too.
+func (s *Server) RegisterClient(c Client) {
+	c.RedirectURLs = slices.Clone(c.RedirectURLs)
+	c.PostLogoutRedirectURLs = slices.Clone(c.PostLogoutRedirectURLs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[c.ID] = c
+}
+
+// SetUser sets the user who signs in and approves automatically when the
+// server is not interactive, and who is preselected on the interactive
+// page. It also adds u to Users (replacing a user of the same Name). The
+// default is alice (alice@example.com, verified, shares her email).
+func (s *Server) SetUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = u
+	s.addUserLocked(u)
+}
+
+// Users returns the test users offered on the interactive page. By default
+// they are alice (alice@example.com, verified, shares her email) and bob
+// (bob@example.org, verified, does not share his email).
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.users)
+}
+
+// AddUser adds u to Users, replacing a user of the same Name.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addUserLocked(u)
+}
+
+func (s *Server) addUserLocked(u User) {
+	for i := range s.users {
+		if s.users[i].Name == u.Name {
+			s.users[i] = u
+			return
+		}
+	}
+	s.users = append(s.users, u)
+}
+
+func (s *Server) userLocked(name string) (User, bool) {
+	for _, u := range s.users {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return User{}, false
+}
+
+// Subject returns the pairwise subject identifier (the ID token's sub and
+// the token response's user_id) that the server issues for the named user
+// to the client. It is stable for the life of the server and differs per
+// client and per server.
+func (s *Server) Subject(clientID, userName string) string {
+	mac := hmac.New(sha256.New, s.pairwiseKey)
+	mac.Write([]byte(clientID + "\x00" + userName))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))[:22]
+}
+
+// SetBehavior sets how the server misbehaves from now on; the zero
+// Behavior makes it a correct provider again.
+func (s *Server) SetBehavior(b Behavior) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.behavior = b
+}
+
+// RotateKeys replaces the signing key by a new RSA key with a new kid. From
+// then on the JWKS serves only the new key and ID tokens are signed by it.
+func (s *Server) RotateKeys() {
+	k := newSigningKey() // slow: not under the lock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pastKeys = append(s.pastKeys, s.key)
+	s.key = k
+}
+
+// TokenRequests returns the number of requests made to the token endpoint
+// so far, of any grant type and including refused ones.
+func (s *Server) TokenRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenRequests
+}
+
+// LastTokenRequest describes the last well-formed (form-encoded POST)
+// request to the token endpoint. It reports false if there was none.
+func (s *Server) LastTokenRequest() (TokenRequest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastTokenReq, s.haveLastReq
+}
+
+// SetInteractive switches the authorization endpoint between automatic
+// mode (the default: the user set by SetUser approves at once) and
+// interactive mode, where it shows a login and consent page. On that page,
+// one picks one of Users or types an email address (making a verified user
+// named after it), chooses whether to share the email address, and approves
+// or denies.
+func (s *Server) SetInteractive(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interactive = on
+}
+
+// RevokeRefreshTokens revokes all refresh tokens issued to the named user:
+// they stop working, and so do the access tokens issued with them at the
+// userinfo endpoint.
+func (s *Server) RevokeRefreshTokens(userName string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rt := range s.refreshTokens {
+		if rt.grant.user.Name == userName {
+			rt.family.revoked = true
+		}
+	}
+}
+
+// SetAccessTokenLifetime sets the lifetime of access tokens issued from now
+// on, reported as expires_in in token responses (rounded up to whole
+// seconds). The default is 1 hour; d <= 0 restores it.
+func (s *Server) SetAccessTokenLifetime(d time.Duration) {
+	if d <= 0 {
+		d = defaultAccessTokenLifetime
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accessTTL = d
+}
+
+// routes returns the provider's handler.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("/authorize", s.handleAuthorize)
+	mux.HandleFunc("/token", s.handleToken)
+	mux.HandleFunc("/jwks", s.handleJWKS)
+	mux.HandleFunc("/end_session", s.handleEndSession)
+	mux.HandleFunc("/userinfo", s.handleUserinfo)
+	return mux
+}
+
+// issuerFor returns the issuer URL for a request.
+func (s *Server) issuerFor(r *http.Request) string {
+	s.mu.Lock()
+	iss := s.issuer
+	s.mu.Unlock()
+	if iss != "" {
+		return iss
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// randomToken returns a fresh random token of 130 bits.
+func randomToken() string {
+	return rand.Text()
+}
