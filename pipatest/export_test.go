@@ -1,0 +1,10 @@
+package pipatest
+
+import "time"
+
+// SetNow replaces the server's clock, for tests of expiry.
+func SetNow(s *Server, now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
