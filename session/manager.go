@@ -1,0 +1,264 @@
+package session
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
+
+// MaxCookieBytes is the largest Set-Cookie header value (name, value and
+// attributes) the Manager writes. Browsers may drop larger cookies silently;
+// the Manager returns ErrCookieTooLarge instead.
+const MaxCookieBytes = 4096
+
+// ErrInvalid is wrapped by Load when a cookie is present but unusable:
+// tampered, sealed with unknown keys, malformed or expired. Callers treat the
+// request as having no session.
+var ErrInvalid = errors.New("session: invalid session cookie")
+
+// Options configure a Manager. Durations must be positive unless noted.
+type Options struct {
+	Name        string           // cookie name, including any __Host- prefix
+	Secure      bool             // set the Secure attribute
+	KeyPairs    [][]byte         // hashKey, blockKey pairs; the first pair writes
+	Lifetime    time.Duration    // absolute session lifetime from login
+	IdleTimeout time.Duration    // 0: none; else log out after this long without a written-back request
+	AttemptTTL  time.Duration    // how long a login attempt may take
+	Now         func() time.Time // clock
+	CacheSize   int              // cookie mode: verified cookie values remembered; 0: 4096, negative: no cache
+
+	// Store, when set, keeps the session data server-side in a gorilla
+	// sessions.Store; the cookie then holds only the store's session id.
+	Store sessions.Store
+	// StoreTimeout bounds each call to Store. Default 3s.
+	StoreTimeout time.Duration
+	// StoreMaxInflight caps the Store calls that may be waiting at once, so
+	// a frozen store cannot pile up goroutines. Default 64.
+	StoreMaxInflight int
+}
+
+// Manager loads and saves sessions: in an encrypted, signed cookie, or in a
+// server-side store. It is safe for concurrent use.
+type Manager struct {
+	opt     Options
+	backend backend
+}
+
+// backend is where the sealed session lives.
+type backend interface {
+	// load returns the session r carries: (nil, nil) when none, an error
+	// wrapping ErrInvalid when the cookie is unusable, one wrapping
+	// errs.ErrSessionStore when the store failed.
+	load(r *http.Request) (*Data, error)
+	// save writes d with the cookie attributes of c (value and MaxAge
+	// filled by the backend). renew asks for a new session id where the
+	// backend has ids. On error nothing is written to w.
+	save(w http.ResponseWriter, r *http.Request, d *Data, c *http.Cookie, renew bool) error
+	// clear deletes the session, server-side too where there is one.
+	clear(w http.ResponseWriter, r *http.Request) error
+}
+
+// NewManager checks opt and returns a Manager.
+func NewManager(opt Options) (*Manager, error) {
+	if err := CheckKeys(opt.KeyPairs); err != nil {
+		return nil, err
+	}
+	if opt.Name == "" || opt.Lifetime <= 0 || opt.AttemptTTL <= 0 || opt.IdleTimeout < 0 || opt.Now == nil {
+		return nil, fmt.Errorf("%w: session options incomplete", errs.ErrConfig)
+	}
+	if strings.HasPrefix(opt.Name, "__Host-") && !opt.Secure {
+		return nil, fmt.Errorf("%w: a __Host- cookie must be Secure", errs.ErrConfig)
+	}
+	m := &Manager{opt: opt}
+	if opt.Store != nil {
+		if opt.StoreTimeout == 0 {
+			opt.StoreTimeout = 3 * time.Second
+		}
+		if opt.StoreMaxInflight == 0 {
+			opt.StoreMaxInflight = 64
+		}
+		if opt.StoreTimeout < 0 || opt.StoreMaxInflight < 0 {
+			return nil, fmt.Errorf("%w: StoreTimeout and StoreMaxInflight must not be negative", errs.ErrConfig)
+		}
+		m.opt = opt
+		m.backend = newStoreBackend(opt)
+		return m, nil
+	}
+	m.backend = newCookieBackend(opt)
+	return m, nil
+}
+
+// CheckKeys reports whether keys are complete securecookie pairs in which
+// every pair both signs (hash key of at least 32 bytes) and encrypts (AES key
+// of 16, 24 or 32 bytes).
+func CheckKeys(keys [][]byte) error {
+	switch {
+	case len(keys) == 0:
+		return fmt.Errorf("%w: SessionKeys is empty: give at least one pair of a 32- or 64-byte hash key and a 32-byte block key (for example from securecookie.GenerateRandomKey)", errs.ErrConfig)
+	case len(keys)%2 != 0:
+		return fmt.Errorf("%w: SessionKeys has %d keys: give complete pairs (hash key, block key[, hash key, block key ...])", errs.ErrConfig, len(keys))
+	}
+	for i := 0; i < len(keys); i += 2 {
+		hashKey, blockKey := keys[i], keys[i+1]
+		if len(hashKey) < 32 {
+			return fmt.Errorf("%w: SessionKeys[%d] (hash key) is %d bytes: use at least 32 random bytes", errs.ErrConfig, i, len(hashKey))
+		}
+		if n := len(blockKey); n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("%w: SessionKeys[%d] (block key) is %d bytes: use 16, 24 or 32 random bytes (32 selects AES-256)", errs.ErrConfig, i+1, n)
+		}
+		if subtle.ConstantTimeCompare(hashKey[:len(blockKey)], blockKey) == 1 {
+			return fmt.Errorf("%w: SessionKeys[%d] and SessionKeys[%d] overlap: the hash and block keys of a pair must be independent random keys", errs.ErrConfig, i, i+1)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) now() time.Time { return m.opt.Now() }
+
+// Load returns the session r carries, with expired parts removed. It returns
+// (nil, nil) when r has no session, (nil, err) with err wrapping ErrInvalid
+// when the cookie is unusable (treat it as no session), and (nil, err) with
+// err wrapping errs.ErrSessionStore when the store failed. The *Data may be
+// shared: Clone it before changing it.
+func (m *Manager) Load(r *http.Request) (*Data, error) {
+	d, err := m.backend.load(r)
+	if d == nil || err != nil {
+		return nil, err
+	}
+	return m.fresh(d)
+}
+
+// fresh returns d, or a copy of d without its expired parts, or ErrInvalid
+// when nothing is left.
+func (m *Manager) fresh(d *Data) (*Data, error) {
+	now := m.now()
+	userOK := !d.LoggedIn() || m.userFresh(d, now)
+	pendingOK := true
+	for _, a := range d.Pending {
+		if !m.attemptFresh(a, now) {
+			pendingOK = false
+			break
+		}
+	}
+	if userOK && pendingOK {
+		return d, nil
+	}
+	d = d.Clone()
+	if !userOK {
+		d.User, d.LoginAt, d.LastSeen, d.Tokens = User{}, time.Time{}, time.Time{}, nil
+	}
+	if !pendingOK {
+		kept := d.Pending[:0]
+		for _, a := range d.Pending {
+			if m.attemptFresh(a, now) {
+				kept = append(kept, a)
+			}
+		}
+		d.Pending = kept
+	}
+	if d.Empty() {
+		return nil, fmt.Errorf("%w: session expired", ErrInvalid)
+	}
+	return d, nil
+}
+
+func (m *Manager) userFresh(d *Data, now time.Time) bool {
+	// A login stamped in the future (beyond a minute of clock skew) is as
+	// suspect as an old one.
+	if d.LoginAt.After(now.Add(time.Minute)) || now.Sub(d.LoginAt) >= m.opt.Lifetime {
+		return false
+	}
+	if m.opt.IdleTimeout > 0 && now.Sub(d.LastSeen) >= m.opt.IdleTimeout {
+		return false
+	}
+	return true
+}
+
+func (m *Manager) attemptFresh(a Attempt, now time.Time) bool {
+	age := now.Sub(a.Started)
+	return age < m.opt.AttemptTTL && age > -time.Minute
+}
+
+// Touch slides the idle timeout of a logged-in d by writing it back with a
+// new LastSeen, but only when an idle timeout is set and the last write is
+// more than a minute (or a tenth of the timeout, if shorter) old, so that a
+// busy session is not rewritten on every request.
+func (m *Manager) Touch(w http.ResponseWriter, r *http.Request, d *Data) error {
+	if m.opt.IdleTimeout <= 0 || !d.LoggedIn() {
+		return nil
+	}
+	now := m.now()
+	if now.Sub(d.LastSeen) < min(time.Minute, m.opt.IdleTimeout/10) {
+		return nil
+	}
+	d = d.Clone()
+	d.LastSeen = now
+	return m.Save(w, r, d)
+}
+
+// Save writes d as the session, or clears it when d is empty. It must run
+// before anything is written to w. On error nothing is written: the browser
+// keeps the session it had. d must not be changed afterwards.
+func (m *Manager) Save(w http.ResponseWriter, r *http.Request, d *Data) error {
+	return m.save(w, r, d, false)
+}
+
+// Renew is Save for a login: where the backend has session ids, the old
+// session is deleted and d gets a new id, so no id from before the login
+// survives it (no session fixation).
+func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, d *Data) error {
+	return m.save(w, r, d, true)
+}
+
+func (m *Manager) save(w http.ResponseWriter, r *http.Request, d *Data, renew bool) error {
+	if d.Empty() {
+		return m.Clear(w, r)
+	}
+	return m.backend.save(w, r, d, m.cookie("", m.maxAge(d)), renew)
+}
+
+// Clear deletes the session: the cookie, and the server-side data if any.
+func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
+	return m.backend.clear(w, r)
+}
+
+// maxAge is the cookie's lifetime in seconds: until the login or the newest
+// attempt expires, whichever is later.
+func (m *Manager) maxAge(d *Data) int {
+	now := m.now()
+	var until time.Time
+	if d.LoggedIn() {
+		until = d.LoginAt.Add(m.opt.Lifetime)
+	}
+	for _, a := range d.Pending {
+		if t := a.Started.Add(m.opt.AttemptTTL); t.After(until) {
+			until = t
+		}
+	}
+	return max(1, int(until.Sub(now)/time.Second))
+}
+
+func (m *Manager) cookie(value string, maxAge int) *http.Cookie {
+	return cookieFor(m.opt, value, maxAge)
+}
+
+func cookieFor(opt Options, value string, maxAge int) *http.Cookie {
+	return sessions.NewCookie(opt.Name, value, &sessions.Options{
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   opt.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

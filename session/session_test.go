@@ -1,0 +1,400 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func keys(n int) [][]byte {
+	var k [][]byte
+	for range n {
+		k = append(k, securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32))
+	}
+	return k
+}
+
+func newManager(t *testing.T, c *clock, mod func(*Options)) *Manager {
+	t.Helper()
+	opt := Options{
+		Name:       "__Host-test",
+		Secure:     true,
+		KeyPairs:   keys(1),
+		Lifetime:   12 * time.Hour,
+		AttemptTTL: 10 * time.Minute,
+		Now:        c.now,
+	}
+	if mod != nil {
+		mod(&opt)
+	}
+	m, err := NewManager(opt)
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	return m
+}
+
+// roundTrip saves d with m and returns a request carrying the cookie.
+func roundTrip(t *testing.T, m *Manager, d *Data) *http.Request {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := m.Save(rec, nil, d); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	return withCookies(rec.Result().Cookies())
+}
+
+func withCookies(cs []*http.Cookie) *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	for _, c := range cs {
+		r.AddCookie(c)
+	}
+	return r
+}
+
+func sample(now time.Time) *Data {
+	return &Data{
+		User:     User{ID: "user-1", Email: "a@example.com", EmailVerified: true},
+		LoginAt:  now,
+		LastSeen: now,
+		Pending: []Attempt{{
+			State: "s1", Nonce: "n1", Verifier: "v1", ReturnTo: "/admin?x=1", Started: now,
+		}},
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name string
+		d    *Data
+	}{
+		{"empty", &Data{}},
+		{"full", sample(now)},
+		{"tokens", func() *Data {
+			d := sample(now)
+			d.Tokens = &Tokens{AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer", Expiry: now.Add(time.Hour)}
+			return d
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := serializer{}.Serialize(tt.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Data
+			if err := (serializer{}).Deserialize(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := serializer{}.Serialize(&got)
+			if !bytes.Equal(b, want) {
+				t.Errorf("round trip changed the data:\n got %x\nwant %x", want, b)
+			}
+			if got.User != tt.d.User || !got.LoginAt.Equal(tt.d.LoginAt) || len(got.Pending) != len(tt.d.Pending) {
+				t.Errorf("got %+v, want %+v", got, tt.d)
+			}
+		})
+	}
+}
+
+func TestCodecRejectsMalformed(t *testing.T) {
+	good, _ := serializer{}.Serialize(sample(time.Unix(1_800_000_000, 0)))
+	tests := map[string][]byte{
+		"empty":          {},
+		"bad version":    append([]byte{2}, good[1:]...),
+		"truncated":      good[:len(good)-1],
+		"trailing bytes": append(bytes.Clone(good), 0),
+		"bad bool":       func() []byte { b := bytes.Clone(good); b[len(b)-1] = 7; return b }(),
+		"huge length":    {formatV1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+	}
+	for name, b := range tests {
+		t.Run(name, func(t *testing.T) {
+			var d Data
+			if err := (serializer{}).Deserialize(b, &d); err == nil {
+				t.Errorf("Deserialize(%x) accepted malformed data: %+v", b, d)
+			}
+		})
+	}
+}
+
+func FuzzCodec(f *testing.F) {
+	good, _ := serializer{}.Serialize(sample(time.Unix(1_800_000_000, 0)))
+	f.Add(good)
+	f.Add([]byte{formatV1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d Data
+		if err := (serializer{}).Deserialize(b, &d); err != nil {
+			return
+		}
+		again, err := serializer{}.Serialize(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d2 Data
+		if err := (serializer{}).Deserialize(again, &d2); err != nil {
+			t.Fatalf("re-encoded data does not decode: %v", err)
+		}
+	})
+}
+
+func TestLoadSave(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	m := newManager(t, c, nil)
+	r := roundTrip(t, m, sample(c.t))
+	d, err := m.Load(r)
+	if err != nil || !d.LoggedIn() || d.User.Email != "a@example.com" {
+		t.Fatalf("Load = %+v, %v; want the saved session", d, err)
+	}
+	if d, err := m.Load(httptest.NewRequest("GET", "/", nil)); d != nil || err != nil {
+		t.Errorf("Load without cookie = %+v, %v; want nil, nil", d, err)
+	}
+}
+
+func TestCookieAttributes(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	rec := httptest.NewRecorder()
+	if err := newManager(t, c, nil).Save(rec, nil, sample(c.t)); err != nil {
+		t.Fatal(err)
+	}
+	h := rec.Header().Get("Set-Cookie")
+	for _, want := range []string{"__Host-test=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=43200"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("Set-Cookie %q lacks %q", h, want)
+		}
+	}
+	if strings.Contains(h, "Domain=") {
+		t.Errorf("Set-Cookie %q has a Domain", h)
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	m := newManager(t, c, func(o *Options) { o.CacheSize = -1 })
+	rec := httptest.NewRecorder()
+	if err := m.Save(rec, nil, sample(c.t)); err != nil {
+		t.Fatal(err)
+	}
+	good := rec.Result().Cookies()[0]
+	tamper := func(f func(string) string) *http.Request {
+		cc := *good
+		cc.Value = f(cc.Value)
+		return withCookies([]*http.Cookie{&cc})
+	}
+	other := newManager(t, c, nil)
+	tests := []struct {
+		name string
+		r    *http.Request
+		m    *Manager
+	}{
+		{"flipped byte", tamper(func(v string) string {
+			b := []byte(v)
+			b[len(b)/2] ^= 1
+			return string(b)
+		}), m},
+		{"truncated", tamper(func(v string) string { return v[:len(v)-4] }), m},
+		{"garbage", tamper(func(string) string { return "not-a-cookie" }), m},
+		{"unknown keys", withCookies([]*http.Cookie{good}), other},
+		{"too long", tamper(func(v string) string { return v + strings.Repeat("A", 5000) }), m},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := tt.m.Load(tt.r)
+			if d != nil || !errors.Is(err, ErrInvalid) {
+				t.Errorf("Load = %+v, %v; want nil, ErrInvalid", d, err)
+			}
+		})
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name     string
+		idle     time.Duration
+		advance  time.Duration
+		loggedIn bool
+		pending  int
+		wantErr  bool
+	}{
+		{name: "fresh", advance: time.Minute, loggedIn: true, pending: 1},
+		{name: "attempt expired, login alive", advance: 11 * time.Minute, loggedIn: true, pending: 0},
+		{name: "login expired", advance: 12 * time.Hour, wantErr: true},
+		{name: "login just before expiry", advance: 12*time.Hour - time.Second, loggedIn: true},
+		{name: "idle timeout", idle: 30 * time.Minute, advance: 31 * time.Minute, wantErr: true},
+		{name: "within idle timeout", idle: 30 * time.Minute, advance: 9 * time.Minute, loggedIn: true, pending: 1},
+		{name: "within idle timeout, attempt gone", idle: 30 * time.Minute, advance: 29 * time.Minute, loggedIn: true},
+		{name: "login from the future", advance: -2 * time.Minute, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clock{start}
+			m := newManager(t, c, func(o *Options) { o.IdleTimeout = tt.idle })
+			r := roundTrip(t, m, sample(start))
+			c.t = start.Add(tt.advance)
+			d, err := m.Load(r)
+			if tt.wantErr {
+				if d != nil || !errors.Is(err, ErrInvalid) {
+					t.Errorf("Load = %+v, %v; want nil, ErrInvalid", d, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if d.LoggedIn() != tt.loggedIn {
+				t.Errorf("LoggedIn = %v, want %v", d.LoggedIn(), tt.loggedIn)
+			}
+			if len(d.Pending) != tt.pending {
+				t.Errorf("pending = %d, want %d", len(d.Pending), tt.pending)
+			}
+		})
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	old := keys(1)
+	oldM := newManager(t, c, func(o *Options) { o.KeyPairs = old })
+	r := roundTrip(t, oldM, sample(c.t))
+	rotated := newManager(t, c, func(o *Options) { o.KeyPairs = append(keys(1), old...) })
+	d, err := rotated.Load(r)
+	if err != nil || !d.LoggedIn() {
+		t.Fatalf("a cookie sealed with the old pair does not open after rotation: %v", err)
+	}
+	// New cookies are sealed with the new (first) pair: the old manager alone
+	// cannot open them.
+	r2 := roundTrip(t, rotated, d.Clone())
+	if _, err := oldM.Load(r2); !errors.Is(err, ErrInvalid) {
+		t.Errorf("old keys opened a cookie sealed with the new pair: %v", err)
+	}
+}
+
+func TestCookieSizeBudget(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	m := newManager(t, c, nil)
+	d := &Data{
+		User:    User{ID: strings.Repeat("s", 255), Email: strings.Repeat("e", 240) + "@example.com", EmailVerified: true},
+		LoginAt: c.t, LastSeen: c.t,
+	}
+	for range 4 {
+		d.AddAttempt(Attempt{
+			State: strings.Repeat("S", 22), Nonce: strings.Repeat("N", 22), Verifier: strings.Repeat("V", 43),
+			ReturnTo: "/" + strings.Repeat("p", 255), Started: c.t,
+		}, 4)
+	}
+	rec := httptest.NewRecorder()
+	if err := m.Save(rec, nil, d); err != nil {
+		t.Fatalf("the largest session the package makes does not fit: %v", err)
+	}
+	if n := len(rec.Header().Get("Set-Cookie")); n > MaxCookieBytes {
+		t.Fatalf("Set-Cookie is %d bytes", n)
+	}
+	d.Tokens = &Tokens{AccessToken: strings.Repeat("a", 1500), RefreshToken: strings.Repeat("r", 500)}
+	rec = httptest.NewRecorder()
+	err := m.Save(rec, nil, d)
+	if !errors.Is(err, errs.ErrCookieTooLarge) {
+		t.Fatalf("Save of an oversized session: %v, want ErrCookieTooLarge", err)
+	}
+	if h := rec.Header().Get("Set-Cookie"); h != "" {
+		t.Errorf("a failed Save still wrote Set-Cookie %q", h)
+	}
+}
+
+func TestAttempts(t *testing.T) {
+	var d Data
+	for i := range 6 {
+		d.AddAttempt(Attempt{State: string(rune('a' + i))}, 4)
+	}
+	if len(d.Pending) != 4 || d.Pending[0].State != "c" {
+		t.Fatalf("after 6 attempts with max 4: %+v, want c..f", d.Pending)
+	}
+	if _, ok := d.TakeAttempt("a"); ok {
+		t.Error("evicted attempt a was found")
+	}
+	if a, ok := d.TakeAttempt("e"); !ok || a.State != "e" {
+		t.Errorf("TakeAttempt(e) = %+v, %v", a, ok)
+	}
+	if _, ok := d.TakeAttempt("e"); ok {
+		t.Error("attempt e was taken twice")
+	}
+	if _, ok := d.TakeAttempt(""); ok {
+		t.Error("empty state matched")
+	}
+}
+
+func TestCheckKeys(t *testing.T) {
+	k32 := securecookie.GenerateRandomKey(32)
+	tests := []struct {
+		name string
+		keys [][]byte
+		want string
+	}{
+		{"none", nil, "empty"},
+		{"odd", [][]byte{k32}, "complete pairs"},
+		{"short hash key", [][]byte{make([]byte, 16), k32}, "at least 32"},
+		{"bad block key", [][]byte{k32, make([]byte, 20)}, "16, 24 or 32"},
+		{"nil block key", [][]byte{k32, nil}, "16, 24 or 32"},
+		{"same key twice", [][]byte{k32, k32}, "independent"},
+		{"bad second pair", append(keys(1), k32, make([]byte, 8)), "SessionKeys[3]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckKeys(tt.keys)
+			if !errors.Is(err, errs.ErrConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("CheckKeys = %v, want ErrConfig mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if err := CheckKeys(keys(2)); err != nil {
+		t.Errorf("CheckKeys(two good pairs) = %v", err)
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	c := newCache(3)
+	for i := range 10 {
+		c.add(strings.Repeat("x", i+1), &Data{})
+	}
+	if n := len(c.m); n != 3 {
+		t.Errorf("cache holds %d entries, want 3", n)
+	}
+	var nilCache *cache
+	nilCache.add("v", &Data{})
+	if _, ok := nilCache.get("v"); ok {
+		t.Error("a nil cache returned an entry")
+	}
+}
+
+func TestCookieValue(t *testing.T) {
+	tests := []struct {
+		header []string
+		want   string
+		ok     bool
+	}{
+		{[]string{"a=1; __Host-test=v; b=2"}, "v", true},
+		{[]string{"a=1", "__Host-test=\"q\""}, "q", true},
+		{[]string{"x__Host-test=v"}, "", false},
+		{[]string{"__Host-test="}, "", false},
+		{[]string{"__Host-test=first; __Host-test=second"}, "first", true},
+		{nil, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := cookieValue(http.Header{"Cookie": tt.header}, "__Host-test")
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("cookieValue(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
+	}
+}
