@@ -1,0 +1,205 @@
+// Package callback runs the authorization code flow with PiPA: it starts a
+// login (state, nonce, PKCE) and finishes it on the redirect back (state
+// check, code exchange, ID token verification, new session).
+package callback
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/session"
+)
+
+// Config wires a Flow. Every field is required unless noted.
+type Config struct {
+	OAuth2   *oauth2.Config                                  // client id and secret, endpoints with a fixed AuthStyle, redirect URL, scopes
+	Verifier *oidc.IDTokenVerifier                           // checks signature, iss, aud and exp
+	Issuer   string                                          // expected in the callback's iss parameter
+	Sessions *session.Manager                                //
+	Client   *http.Client                                    // token and JWKS requests
+	OnError  func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
+
+	PKCE       bool             // send an S256 code challenge
+	RequireIss bool             // the provider promises an iss parameter on the callback (RFC 9207)
+	KeepTokens bool             // store the provider's tokens in the session
+	MaxPending int              // login attempts kept at once; the oldest is evicted
+	Timeout    time.Duration    // bound on the code exchange and ID token verification
+	ClockSkew  time.Duration    // tolerated skew for iat
+	Now        func() time.Time //
+	Logger     *slog.Logger     //
+}
+
+// Flow starts and finishes logins. It is safe for concurrent use.
+type Flow struct {
+	cfg    Config
+	openid bool
+}
+
+// New checks cfg and returns a Flow.
+func New(cfg Config) (*Flow, error) {
+	if cfg.OAuth2 == nil || cfg.Sessions == nil || cfg.Client == nil || cfg.OnError == nil ||
+		cfg.Now == nil || cfg.Logger == nil || cfg.MaxPending < 1 || cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("%w: callback configuration incomplete", errs.ErrConfig)
+	}
+	if cfg.OAuth2.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
+		// Auto-detection retries a failed exchange with the other style,
+		// sending the code twice.
+		return nil, fmt.Errorf("%w: the token endpoint's client authentication style must be fixed", errs.ErrConfig)
+	}
+	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID)}
+	if f.openid && cfg.Verifier == nil {
+		return nil, fmt.Errorf("%w: the openid scope needs an ID token verifier", errs.ErrConfig)
+	}
+	return f, nil
+}
+
+// Start begins a login for the browser behind r: it records a new attempt in
+// the session and redirects to PiPA's authorization endpoint. returnTo is
+// where the browser lands after the login; anything but a same-origin path is
+// replaced by "/".
+func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	d, err := f.cfg.Sessions.Load(r)
+	if err != nil {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
+	}
+	d = d.Clone()
+	a := session.Attempt{
+		State:    random(),
+		Nonce:    random(),
+		ReturnTo: returnto.Or(returnTo, "/"),
+		Started:  f.cfg.Now(),
+	}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce)}
+	if f.cfg.PKCE {
+		a.Verifier = oauth2.GenerateVerifier()
+		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
+	}
+	d.AddAttempt(a, f.cfg.MaxPending)
+	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
+		f.fail(w, r, errs.New(http.StatusInternalServerError, err, "The login could not be started.", nil))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, f.cfg.OAuth2.AuthCodeURL(a.State, opts...), http.StatusFound)
+}
+
+// random returns 128 bits from crypto/rand, base64url without padding.
+func random() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (f *Flow) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
+	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: login failed",
+		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()))
+	f.cfg.OnError(w, r, e)
+}
+
+// ServeHTTP handles PiPA's redirect back to the application.
+func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet {
+		h.Set("Allow", http.MethodGet)
+		f.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "The login callback only accepts GET.", nil))
+		return
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+		return
+	}
+	d, err := f.cfg.Sessions.Load(r)
+	if err != nil {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
+	}
+	if q.err != nil {
+		f.providerError(w, r, d, q)
+		return
+	}
+	d = d.Clone()
+	attempt, ok := d.TakeAttempt(q.state)
+	if q.state == "" || !ok {
+		if d.LoggedIn() {
+			// A replayed or double-clicked callback: keep who is logged in.
+			f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback with unknown state for a logged-in browser; sending it home")
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login link is unknown, expired or already used. Please log in again.", nil))
+		return
+	}
+	// From here on the attempt is spent, whatever happens.
+	if err := f.checkIssuer(q); err != nil {
+		f.refuse(w, r, d, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+		return
+	}
+	if q.code == "" {
+		f.refuse(w, r, d, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
+		return
+	}
+	user, tokens, e := f.exchange(r.Context(), q.code, attempt)
+	if e != nil {
+		f.refuse(w, r, d, e)
+		return
+	}
+	now := f.cfg.Now()
+	// Replace the session wholesale: nothing from before the login survives
+	// but the other logins this browser has in flight (parallel tabs).
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, Pending: d.Pending}
+	if f.cfg.KeepTokens {
+		next.Tokens = tokens
+	}
+	if err := f.cfg.Sessions.Renew(w, r, next); err != nil {
+		f.refuse(w, r, d, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
+		return
+	}
+	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
+	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
+}
+
+// refuse saves d (which no longer holds the spent attempt) and reports e.
+func (f *Flow) refuse(w http.ResponseWriter, r *http.Request, d *session.Data, e *errs.Error) {
+	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: saving session after a failed login", slog.String("error", err.Error()))
+	}
+	f.fail(w, r, e)
+}
+
+func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, d *session.Data, q callbackQuery) {
+	status := http.StatusBadRequest
+	if q.err.Code == "access_denied" {
+		status = http.StatusForbidden
+	}
+	e := errs.New(status, q.err, "PiPA did not complete the login: "+q.err.Code+".", nil)
+	d = d.Clone()
+	if _, ok := d.TakeAttempt(q.state); ok && q.state != "" {
+		f.refuse(w, r, d, e)
+		return
+	}
+	f.fail(w, r, e)
+}
+
+func (f *Flow) checkIssuer(q callbackQuery) error {
+	switch {
+	case q.iss == "" && f.cfg.RequireIss:
+		return errors.New("the provider promised an iss parameter and sent none")
+	case q.iss != "" && q.iss != f.cfg.Issuer:
+		return fmt.Errorf("callback iss %q is not the configured issuer", q.iss)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+// Package middleware guards http.Handlers: requests with a logged-in session
+// pass with the user in their context; others are sent to log in.
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/session"
+)
+
+// Sessions is what a Guard needs of a session manager.
+type Sessions interface {
+	Load(r *http.Request) (*session.Data, error)
+	Touch(w http.ResponseWriter, r *http.Request, d *session.Data) error
+	Clear(w http.ResponseWriter, r *http.Request) error
+}
+
+// Config wires a Guard. Every field is required.
+type Config struct {
+	Sessions  Sessions
+	Start     func(w http.ResponseWriter, r *http.Request, returnTo string) // begins a login with a redirect
+	LoginPath string                                                        // where the login handler is mounted, for the 401 body
+	OnError   func(http.ResponseWriter, *http.Request, error)               // renders an *errs.Error
+	Logger    *slog.Logger
+}
+
+// Guard is the middleware. It is safe for concurrent use.
+type Guard struct {
+	cfg Config
+}
+
+// New returns a Guard.
+func New(cfg Config) (*Guard, error) {
+	if cfg.Sessions == nil || cfg.Start == nil || cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
+		return nil, errors.New("pipaauth: middleware configuration incomplete")
+	}
+	return &Guard{cfg: cfg}, nil
+}
+
+type ctxKey struct{}
+
+// UserFromContext returns the user RequireLogin put in ctx.
+func UserFromContext(ctx context.Context) (session.User, bool) {
+	u, ok := ctx.Value(ctxKey{}).(*session.User)
+	if !ok || u == nil {
+		return session.User{}, false
+	}
+	return *u, true
+}
+
+// ContextWithUser returns a copy of ctx carrying u, as RequireLogin does; for
+// tests of handlers that sit behind the guard.
+func ContextWithUser(ctx context.Context, u session.User) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &u)
+}
+
+// RequireLogin calls next with the user in the request context when the
+// request carries a live session. Otherwise a browser navigation is
+// redirected to log in, and any other request gets 401 with a JSON body
+// holding a login URL.
+func (g *Guard) RequireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Cookie")
+		d, err := g.cfg.Sessions.Load(r)
+		if d.LoggedIn() {
+			if err := g.cfg.Sessions.Touch(w, r, d); err != nil {
+				// The idle timeout does not slide this time; the request is fine.
+				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", err.Error()))
+			}
+			// d is shared and never changed, so its User can be handed out by
+			// pointer; UserFromContext copies it.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
+			return
+		}
+		if errors.Is(err, errs.ErrSessionStore) {
+			g.cfg.OnError(w, r, errs.New(http.StatusServiceUnavailable, errs.ErrSessionStore, "Sessions are unavailable right now. Please try again in a moment.", err))
+			return
+		}
+		if err != nil {
+			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
+		}
+		if isNavigation(r) {
+			g.cfg.Start(w, r, returnto.FromRequest(r))
+			return
+		}
+		if err != nil {
+			g.cfg.Sessions.Clear(w, r) // best effort: the request is refused anyway
+		}
+		g.unauthorized(w, r)
+	})
+}
+
+// RequireUser is RequireLogin followed by allow: a logged-in user allow
+// refuses gets 403.
+func (g *Guard) RequireUser(allow func(session.User) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return g.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, _ := UserFromContext(r.Context())
+			if allow == nil || !allow(u) {
+				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: user not allowed", slog.String("user", u.ID), slog.String("path", r.URL.Path))
+				g.cfg.OnError(w, r, errs.New(http.StatusForbidden, errs.ErrForbidden, "Your account is not allowed to see this page.", nil))
+				return
+			}
+			next.ServeHTTP(w, r)
+		}))
+	}
+}
+
+// isNavigation reports whether r looks like a top-level browser navigation,
+// the only kind of request worth a redirect to the login page.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	h := r.Header
+	if m := h.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	if strings.EqualFold(h.Get("X-Requested-With"), "XMLHttpRequest") {
+		return false
+	}
+	accept := strings.ToLower(strings.Join(h.Values("Accept"), ","))
+	if strings.Contains(accept, "json") && !strings.Contains(accept, "text/html") {
+		return false
+	}
+	return true
+}
+
+type unauthorizedBody struct {
+	Error    string `json:"error"`
+	LoginURL string `json:"login_url"`
+}
+
+func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request) {
+	login := g.cfg.LoginPath
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if p := returnto.FromRequest(r); p != "/" {
+			login += "?return_to=" + url.QueryEscape(p)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("WWW-Authenticate", `PiPA realm="pipaauth", login_url="`+login+`"`)
+	w.WriteHeader(http.StatusUnauthorized)
+	json.NewEncoder(w).Encode(unauthorizedBody{Error: "login_required", LoginURL: login})
+}

@@ -1,0 +1,245 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/session"
+)
+
+type fixture struct {
+	guard    *Guard
+	sessions *session.Manager
+	started  []string // return paths passed to Start
+	errors   []error
+	now      time.Time
+}
+
+func newFixture(tb testing.TB, cacheSize int) *fixture {
+	tb.Helper()
+	f := &fixture{now: time.Unix(1_800_000_000, 0)}
+	var err error
+	f.sessions, err = session.NewManager(session.Options{
+		Name:       "__Host-t",
+		Secure:     true,
+		KeyPairs:   [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
+		Lifetime:   12 * time.Hour,
+		AttemptTTL: 10 * time.Minute,
+		Now:        func() time.Time { return f.now },
+		CacheSize:  cacheSize,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.guard, err = New(Config{
+		Sessions: f.sessions,
+		Start: func(w http.ResponseWriter, r *http.Request, returnTo string) {
+			f.started = append(f.started, returnTo)
+			http.Redirect(w, r, "https://pipa.example/authorize", http.StatusFound)
+		},
+		LoginPath: "/login",
+		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+			f.errors = append(f.errors, err)
+			w.WriteHeader(errs.StatusOf(err))
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// cookie returns a Cookie header value for a session logged in as u.
+func (f *fixture) cookie(tb testing.TB, u session.User) string {
+	tb.Helper()
+	rec := httptest.NewRecorder()
+	if err := f.sessions.Save(rec, nil, &session.Data{User: u, LoginAt: f.now, LastSeen: f.now}); err != nil {
+		tb.Fatal(err)
+	}
+	c := rec.Result().Cookies()[0]
+	return c.Name + "=" + c.Value
+}
+
+var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u, ok := UserFromContext(r.Context())
+	if !ok {
+		http.Error(w, "no user", http.StatusInternalServerError)
+		return
+	}
+	io.WriteString(w, u.ID)
+})
+
+func TestRequireLoginPassesUser(t *testing.T) {
+	f := newFixture(t, 0)
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("Cookie", f.cookie(t, session.User{ID: "u1"}))
+	rec := httptest.NewRecorder()
+	f.guard.RequireLogin(echo).ServeHTTP(rec, r)
+	if rec.Code != 200 || rec.Body.String() != "u1" {
+		t.Fatalf("got %d %q, want 200 %q", rec.Code, rec.Body.String(), "u1")
+	}
+	if v := rec.Header().Get("Vary"); v != "Cookie" {
+		t.Errorf("Vary = %q, want Cookie", v)
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		target   string
+		header   map[string]string
+		redirect bool
+		loginURL string
+	}{
+		{name: "navigation", method: "GET", target: "/a?b=1", redirect: true},
+		{name: "navigation with html accept", method: "GET", target: "/", header: map[string]string{"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Sec-Fetch-Mode": "navigate"}, redirect: true},
+		{name: "head", method: "HEAD", target: "/", redirect: true},
+		{name: "post", method: "POST", target: "/a", loginURL: "/login"},
+		{name: "put", method: "PUT", target: "/a", loginURL: "/login"},
+		{name: "delete", method: "DELETE", target: "/a", loginURL: "/login"},
+		{name: "json", method: "GET", target: "/api?q=1", header: map[string]string{"Accept": "application/json"}, loginURL: "/login?return_to=%2Fapi%3Fq%3D1"},
+		{name: "xhr", method: "GET", target: "/api", header: map[string]string{"X-Requested-With": "XMLHttpRequest"}, loginURL: "/login?return_to=%2Fapi"},
+		{name: "fetch", method: "GET", target: "/", header: map[string]string{"Sec-Fetch-Mode": "cors"}, loginURL: "/login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 0)
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			f.guard.RequireLogin(echo).ServeHTTP(rec, r)
+			if tt.redirect {
+				if rec.Code != http.StatusFound || len(f.started) != 1 || f.started[0] != tt.target {
+					t.Fatalf("got %d, started %q; want 302 and a login returning to %q", rec.Code, f.started, tt.target)
+				}
+				return
+			}
+			if rec.Code != http.StatusUnauthorized || rec.Header().Get("Location") != "" || len(f.started) != 0 {
+				t.Fatalf("got %d Location %q started %q; want 401 without a login", rec.Code, rec.Header().Get("Location"), f.started)
+			}
+			var body struct {
+				Error    string `json:"error"`
+				LoginURL string `json:"login_url"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", rec.Body.String(), err)
+			}
+			if body.Error != "login_required" || body.LoginURL != tt.loginURL {
+				t.Errorf("body = %+v, want login_required and %q", body, tt.loginURL)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+		})
+	}
+}
+
+func TestTamperedCookie(t *testing.T) {
+	f := newFixture(t, 0)
+	c := f.cookie(t, session.User{ID: "u1"})
+	c = c[:len(c)-3] + "AAA"
+	r := httptest.NewRequest("GET", "/api", nil)
+	r.Header.Set("Cookie", c)
+	r.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	f.guard.RequireLogin(echo).ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("got %d, want 401", rec.Code)
+	}
+	if sc := rec.Header().Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") && !strings.Contains(sc, "Max-Age=-1") {
+		t.Errorf("the unusable cookie was not cleared: Set-Cookie %q", sc)
+	}
+}
+
+func TestRequireUser(t *testing.T) {
+	f := newFixture(t, 0)
+	allowAlice := func(u session.User) bool { return u.ID == "alice" }
+	h := f.guard.RequireUser(allowAlice)(echo)
+	for _, tt := range []struct {
+		user string
+		want int
+	}{{"alice", 200}, {"bob", 403}, {"", 302}} {
+		r := httptest.NewRequest("GET", "/admin", nil)
+		if tt.user != "" {
+			r.Header.Set("Cookie", f.cookie(t, session.User{ID: tt.user}))
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.want {
+			t.Errorf("user %q: got %d, want %d", tt.user, rec.Code, tt.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/admin", nil)
+	r.Header.Set("Cookie", f.cookie(t, session.User{ID: "alice"}))
+	f.guard.RequireUser(nil)(echo).ServeHTTP(rec, r)
+	if rec.Code != 403 {
+		t.Errorf("RequireUser(nil): got %d, want 403", rec.Code)
+	}
+}
+
+func TestUserFromContextAbsent(t *testing.T) {
+	if u, ok := UserFromContext(context.Background()); ok || u != (session.User{}) {
+		t.Errorf("got %+v, %v; want zero, false", u, ok)
+	}
+	ctx := ContextWithUser(context.Background(), session.User{ID: "x"})
+	if u, ok := UserFromContext(ctx); !ok || u.ID != "x" {
+		t.Errorf("got %+v, %v", u, ok)
+	}
+}
+
+func TestIdleTouch(t *testing.T) {
+	f := newFixture(t, 0)
+	var err error
+	f.sessions, err = session.NewManager(session.Options{
+		Name: "__Host-t", Secure: true,
+		KeyPairs:    [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
+		Lifetime:    12 * time.Hour,
+		IdleTimeout: 30 * time.Minute,
+		AttemptTTL:  10 * time.Minute,
+		Now:         func() time.Time { return f.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.guard.cfg.Sessions = f.sessions
+	cookie := f.cookie(t, session.User{ID: "u"})
+	get := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", cookie)
+		rec := httptest.NewRecorder()
+		f.guard.RequireLogin(echo).ServeHTTP(rec, r)
+		return rec
+	}
+	if rec := get(); rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("a fresh session was rewritten")
+	}
+	f.now = f.now.Add(20 * time.Minute)
+	rec := get()
+	if rec.Code != 200 || rec.Header().Get("Set-Cookie") == "" {
+		t.Fatalf("after 20 idle minutes: got %d and no Set-Cookie; want 200 and a rewritten cookie", rec.Code)
+	}
+	cookie = strings.SplitN(rec.Header().Get("Set-Cookie"), ";", 2)[0]
+	f.now = f.now.Add(20 * time.Minute) // 40 minutes after login, 20 after the rewrite
+	if rec := get(); rec.Code != 200 {
+		t.Errorf("the slid session expired: got %d", rec.Code)
+	}
+	f.now = f.now.Add(31 * time.Minute)
+	if rec := get(); rec.Code != http.StatusFound {
+		t.Errorf("after 31 idle minutes: got %d, want 302", rec.Code)
+	}
+}
