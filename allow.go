@@ -1,0 +1,41 @@
+package pipaauth
+
+import "strings"
+
+// AllowEmails returns an allow function for RequireUser that admits users
+// whose verified email is one of emails, compared case-insensitively.
+// Unverified addresses and addresses with more than one @ are refused.
+func AllowEmails(emails ...string) func(User) bool {
+	set := make(map[string]bool, len(emails))
+	for _, e := range emails {
+		set[strings.ToLower(strings.TrimSpace(e))] = true
+	}
+	return func(u User) bool {
+		return u.EmailVerified && strings.Count(u.Email, "@") == 1 && set[strings.ToLower(u.Email)]
+	}
+}
+
+// AllowEmailDomains returns an allow function for RequireUser that admits
+// users whose verified email is in one of domains exactly (not a subdomain),
+// compared case-insensitively. Unverified addresses and addresses with more
+// than one @ are refused.
+func AllowEmailDomains(domains ...string) func(User) bool {
+	set := make(map[string]bool, len(domains))
+	for _, d := range domains {
+		set[strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))] = true
+	}
+	return func(u User) bool {
+		local, domain, ok := strings.Cut(u.Email, "@")
+		return ok && u.EmailVerified && local != "" && !strings.Contains(domain, "@") && set[strings.ToLower(domain)]
+	}
+}
+
+// AllowUserIDs returns an allow function for RequireUser that admits the
+// given PiPA user ids (User.ID, which is specific to this integration).
+func AllowUserIDs(ids ...string) func(User) bool {
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return func(u User) bool { return u.ID != "" && set[u.ID] }
+}

@@ -1,0 +1,74 @@
+package pipaauth
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Status}} {{.Text}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style></head>
+<body>
+<h1>{{.Status}} {{.Text}}</h1>
+<p>{{.Reason}}</p>
+{{if .Retry}}<p><a href="{{.Retry}}">Try logging in again</a></p>{{end}}
+<p><a href="/">Back to the home page</a></p>
+</body>
+</html>
+`))
+
+// DefaultErrorHandler returns the error handler used when
+// Config.ErrorHandler is nil. It answers with err's status and a page holding
+// the status text and the safe Reason of an *Error (never err.Error(), which
+// may name internals), plus a link to loginPath after a failed login. API
+// clients (Accept asks for JSON only) get {"error": ..., "message": ...}.
+func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		status := errs.StatusOf(err)
+		reason := "Something went wrong."
+		var e *errs.Error
+		if errors.As(err, &e) && e.Reason != "" {
+			reason = e.Reason
+		}
+		h := w.Header()
+		h.Del("Content-Length")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
+		if strings.Contains(accept, "json") && !strings.Contains(accept, "text/html") {
+			h.Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(struct {
+				Error   string `json:"error"`
+				Message string `json:"message"`
+			}{strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), reason})
+			return
+		}
+		retry := ""
+		if retryable(err) {
+			retry = loginPath
+		}
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		w.WriteHeader(status)
+		errorPage.Execute(w, struct {
+			Status       int
+			Text, Reason string
+			Retry        string
+		}{status, http.StatusText(status), reason, retry})
+	}
+}
+
+// retryable reports whether a new login might fix err.
+func retryable(err error) bool {
+	var pe *errs.ProviderError
+	return errors.As(err, &pe) || errors.Is(err, errs.ErrInvalidState) || errors.Is(err, errs.ErrInvalidCallback) ||
+		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken)
+}

@@ -1,0 +1,434 @@
+// Package pipaauth logs the users of a net/http application in with PiPA, an
+// OpenID Connect provider, using the authorization code flow with PKCE.
+//
+// Build an *Auth once with New, mount LoginHandler, CallbackHandler and
+// LogoutHandler, and wrap the routes to protect with RequireLogin or
+// RequireUser. Handlers behind the guard read the user with UserFromContext.
+// The login state lives in an encrypted, signed cookie (gorilla/securecookie);
+// ID tokens are verified with go-oidc and codes exchanged with x/oauth2.
+package pipaauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/pipaauth/pipaauth/callback"
+	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
+	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/middleware"
+	"github.com/pipaauth/pipaauth/session"
+)
+
+// Defaults of the optional Config fields.
+const (
+	DefaultCookieName       = "pipaauth"
+	DefaultSessionLifetime  = 12 * time.Hour
+	DefaultLoginPath        = "/login"
+	DefaultExchangeTimeout  = 10 * time.Second
+	DefaultDiscoveryTimeout = 10 * time.Second
+	// LoginAttemptTTL is how long a started login may take to come back.
+	LoginAttemptTTL = 10 * time.Minute
+	// MaxPendingLogins is how many logins a browser may have in flight at
+	// once (parallel tabs); starting one more forgets the oldest.
+	MaxPendingLogins = 4
+	// ClockSkew is how far in the future an ID token's iat may be.
+	ClockSkew = time.Minute
+)
+
+// Config configures an Auth. The zero value of every optional field is the
+// safe default, given in the field's comment.
+type Config struct {
+	// Issuer is PiPA's issuer URL; discovery is fetched from
+	// Issuer+"/.well-known/openid-configuration". Required, https.
+	Issuer string
+	// ClientID and ClientSecret come from the PiPA console. Required. Load
+	// the secret from the environment or a secret store, not source code.
+	ClientID     string
+	ClientSecret string
+	// RedirectURL is the absolute URL where CallbackHandler is mounted,
+	// exactly as registered in the PiPA console. Required, https.
+	RedirectURL string
+	// Scopes asked for. Default {"openid", "email"}. Without "openid" there
+	// is no ID token and the user id comes from the token response alone.
+	Scopes []string
+	// SessionKeys are securecookie key pairs: hashKey, blockKey[, hashKey,
+	// blockKey ...]. Hash keys are at least 32 bytes, block keys 16, 24 or 32
+	// bytes. The first pair seals new cookies; every pair opens them, so a
+	// new pair goes first and an old one stays last until its cookies expire.
+	// Required.
+	SessionKeys [][]byte
+	// HTTPClient makes the discovery, JWKS and token requests. Default: a
+	// client with a 10s timeout. Whatever the client, responses are capped
+	// at 1 MiB and redirects are not followed.
+	HTTPClient *http.Client
+
+	// CookieName names the session cookie. Default "pipaauth"; the
+	// "__Host-" prefix is added whenever the cookie is Secure.
+	CookieName string
+	// SessionLifetime is how long a login lasts, counted from the login and
+	// checked against a timestamp inside the sealed session. Default 12h.
+	SessionLifetime time.Duration
+	// IdleTimeout logs a user out after this long without a request. The
+	// cookie is rewritten at most once a minute to slide it. Default 0: none.
+	IdleTimeout time.Duration
+	// LoginPath is where LoginHandler is mounted; it is the login_url given
+	// to API clients in 401 answers. Default "/login".
+	LoginPath string
+	// PostLogoutRedirectURL is sent to PiPA's end-session endpoint as
+	// post_logout_redirect_uri (register it in the console). Default: none,
+	// and PiPA shows its own page.
+	PostLogoutRedirectURL string
+	// ExchangeTimeout bounds the code exchange and ID token verification of
+	// a callback. Default 10s.
+	ExchangeTimeout time.Duration
+	// ErrorHandler renders failures. err is an *Error with a status and a
+	// safe reason, wrapping a sentinel (errors.Is) and, for a refusal sent by
+	// PiPA, a *ProviderError (errors.As). Default: a small HTML page (JSON
+	// for API clients) with the status text and the safe reason.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives a line for every login and every failure, with its
+	// reason and never a secret, code or token. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
+	// cookie without the Secure attribute, for local development only.
+	// Default false: both URLs must be https.
+	InsecureAllowHTTP bool
+}
+
+// User is a logged-in PiPA user.
+type User = session.User
+
+// Auth logs users in with PiPA. It is safe for concurrent use.
+type Auth struct {
+	cfg        Config
+	log        *slog.Logger
+	sessions   *session.Manager
+	flow       *callback.Flow
+	guard      *middleware.Guard
+	endSession string // provider's end_session_endpoint, "" when none
+	logoutCSRF *http.CrossOriginProtection
+}
+
+// discovery holds the discovery fields go-oidc does not read for us.
+type discovery struct {
+	ResponseTypes    []string `json:"response_types_supported"`
+	CodeChallenge    []string `json:"code_challenge_methods_supported"`
+	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	EndSession       string   `json:"end_session_endpoint"`
+	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
+	JWKSURI          string   `json:"jwks_uri"`
+}
+
+// New checks cfg, fetches PiPA's discovery document and returns an Auth.
+// Errors wrap ErrConfig (the message names the field and the fix) or
+// ErrDiscovery.
+func New(ctx context.Context, cfg Config) (*Auth, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	client := httpx.Client(cfg.HTTPClient)
+	dctx, cancel := context.WithTimeout(ctx, DefaultDiscoveryTimeout)
+	defer cancel()
+	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, client), cfg.Issuer)
+	if err != nil {
+		var mismatch *oidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
+		}
+		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(cfg.Issuer, "/"), err)
+	}
+	var d discovery
+	if err := provider.Claims(&d); err != nil {
+		return nil, fmt.Errorf("%w: reading the discovery document: %w", errs.ErrDiscovery, err)
+	}
+	ep := provider.Endpoint()
+	for _, u := range []struct{ name, value string }{
+		{"authorization_endpoint", ep.AuthURL},
+		{"token_endpoint", ep.TokenURL},
+		{"jwks_uri", d.JWKSURI},
+	} {
+		if err := cfg.checkURL(u.value); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", errs.ErrDiscovery, u.name, err)
+		}
+	}
+	if len(d.ResponseTypes) > 0 && !slices.Contains(d.ResponseTypes, "code") {
+		return nil, fmt.Errorf("%w: the provider does not support response_type=code", errs.ErrDiscovery)
+	}
+	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
+	if err != nil {
+		return nil, err
+	}
+	a := &Auth{cfg: cfg, log: cfg.Logger, logoutCSRF: http.NewCrossOriginProtection()}
+	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg.ErrorHandler(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
+	}))
+	if d.EndSession != "" {
+		if err := cfg.checkURL(d.EndSession); err != nil {
+			return nil, fmt.Errorf("%w: end_session_endpoint: %w", errs.ErrDiscovery, err)
+		}
+		a.endSession = d.EndSession
+	}
+	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
+	name := cfg.CookieName
+	if secure && !strings.HasPrefix(name, "__Host-") {
+		name = "__Host-" + name
+	}
+	a.sessions, err = session.NewManager(session.Options{
+		Name:        name,
+		Secure:      secure,
+		KeyPairs:    cfg.SessionKeys,
+		Lifetime:    cfg.SessionLifetime,
+		IdleTimeout: cfg.IdleTimeout,
+		AttemptTTL:  LoginAttemptTTL,
+		Now:         cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.flow, err = callback.New(callback.Config{
+		OAuth2: &oauth2.Config{
+			ClientID:     cfg.ClientID,
+			ClientSecret: cfg.ClientSecret,
+			Endpoint:     ep,
+			RedirectURL:  cfg.RedirectURL,
+			Scopes:       cfg.Scopes,
+		},
+		Verifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now}),
+		Issuer:     cfg.Issuer,
+		Sessions:   a.sessions,
+		Client:     client,
+		OnError:    cfg.ErrorHandler,
+		PKCE:       slices.Contains(d.CodeChallenge, "S256"),
+		RequireIss: d.IssParameter,
+		MaxPending: MaxPendingLogins,
+		Timeout:    cfg.ExchangeTimeout,
+		ClockSkew:  ClockSkew,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.guard, err = middleware.New(middleware.Config{
+		Sessions:  a.sessions,
+		Start:     a.flow.Start,
+		LoginPath: cfg.LoginPath,
+		OnError:   cfg.ErrorHandler,
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// authStyle picks the token endpoint's client authentication: PiPA documents
+// client_secret_post; client_secret_basic only when it is all the provider
+// lists. Never auto-detection, which sends the code a second time when the
+// first attempt fails.
+func authStyle(methods []string) (oauth2.AuthStyle, error) {
+	switch {
+	case len(methods) == 0 || slices.Contains(methods, "client_secret_post"):
+		return oauth2.AuthStyleInParams, nil
+	case slices.Contains(methods, "client_secret_basic"):
+		return oauth2.AuthStyleInHeader, nil
+	}
+	return 0, fmt.Errorf("%w: the token endpoint supports neither client_secret_post nor client_secret_basic (it lists %q)", errs.ErrDiscovery, methods)
+}
+
+func (c *Config) setDefaults() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{errs.ErrConfig}, a...)...)
+	}
+	switch {
+	case c.Issuer == "":
+		return bad("Issuer is empty: set it to PiPA's issuer URL")
+	case c.ClientID == "":
+		return bad("ClientID is empty: copy the client id from the PiPA console")
+	case c.ClientSecret == "":
+		return bad("ClientSecret is empty: load the client secret from the PiPA console through the environment or a secret store")
+	}
+	if err := c.checkURL(c.Issuer); err != nil {
+		return bad("Issuer: %w", err)
+	}
+	if err := c.checkURL(c.RedirectURL); err != nil {
+		return bad("RedirectURL: %w; set it to the absolute URL of CallbackHandler, as registered in the PiPA console", err)
+	}
+	if c.PostLogoutRedirectURL != "" {
+		if err := c.checkURL(c.PostLogoutRedirectURL); err != nil {
+			return bad("PostLogoutRedirectURL: %w", err)
+		}
+	}
+	if err := session.CheckKeys(c.SessionKeys); err != nil {
+		return err
+	}
+	if c.Scopes == nil {
+		c.Scopes = []string{oidc.ScopeOpenID, "email"}
+	}
+	for _, s := range c.Scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
+			return bad("Scopes: %q is not a valid scope token", s)
+		}
+	}
+	if c.CookieName == "" {
+		c.CookieName = DefaultCookieName
+	}
+	if strings.ContainsFunc(c.CookieName, func(r rune) bool { return !isTokenChar(r) }) {
+		return bad("CookieName %q: use letters, digits, '-' and '_' only", c.CookieName)
+	}
+	if c.LoginPath == "" {
+		c.LoginPath = DefaultLoginPath
+	}
+	if !returnto.Valid(c.LoginPath) || strings.ContainsAny(c.LoginPath, `?"`) {
+		return bad("LoginPath %q: use a plain absolute path such as /login", c.LoginPath)
+	}
+	switch {
+	case c.SessionLifetime < 0, c.IdleTimeout < 0, c.ExchangeTimeout < 0:
+		return bad("SessionLifetime, IdleTimeout and ExchangeTimeout must not be negative")
+	case c.SessionLifetime == 0:
+		c.SessionLifetime = DefaultSessionLifetime
+	}
+	if c.ExchangeTimeout == 0 {
+		c.ExchangeTimeout = DefaultExchangeTimeout
+	}
+	if c.ErrorHandler == nil {
+		c.ErrorHandler = DefaultErrorHandler(c.LoginPath)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// checkURL accepts an absolute https URL with a host, no user info and no
+// fragment; http too with InsecureAllowHTTP.
+func (c *Config) checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL", raw)
+	case u.Scheme == "http" && !c.InsecureAllowHTTP:
+		return fmt.Errorf("%q is plain http: use https (or InsecureAllowHTTP for local development)", raw)
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
+		return fmt.Errorf("%q is not an absolute https URL", raw)
+	case u.User != nil, u.Fragment != "", u.RawFragment != "", strings.Contains(raw, "#"):
+		return fmt.Errorf("%q must not carry user info or a fragment", raw)
+	}
+	return nil
+}
+
+func isTokenChar(r rune) bool {
+	return r == '-' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')
+}
+
+// RequireLogin calls next with the User in the request context (read it with
+// UserFromContext) when the request carries a live session. Otherwise a
+// browser navigation (GET or HEAD, not fetch or XHR, not asking for JSON
+// only) is redirected to PiPA, and any other request gets 401 with a JSON
+// body {"error":"login_required","login_url":"..."}, so that a POST is never
+// silently turned into a GET.
+func (a *Auth) RequireLogin(next http.Handler) http.Handler {
+	return a.guard.RequireLogin(next)
+}
+
+// RequireUser is RequireLogin followed by allow: a logged-in user for whom
+// allow returns false gets 403. See AllowEmails, AllowEmailDomains and
+// AllowUserIDs.
+func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handler {
+	return a.guard.RequireUser(allow)
+}
+
+// LoginHandler starts a login and redirects to PiPA. The optional query
+// parameter return_to names the same-origin path to land on afterwards; any
+// other value is replaced by "/". Mount it at Config.LoginPath.
+func (a *Auth) LoginHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodPost:
+		default:
+			w.Header().Set("Allow", "GET, HEAD, POST")
+			a.cfg.ErrorHandler(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log in with GET or POST.", nil))
+			return
+		}
+		returnTo := "/"
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["return_to"]) == 1 {
+			returnTo = q.Get("return_to")
+		}
+		a.flow.Start(w, r, returnTo)
+	})
+}
+
+// CallbackHandler finishes a login: mount it at the path of
+// Config.RedirectURL. It checks the state, exchanges the code, verifies the
+// ID token, replaces the session and redirects to the page the login started
+// from. Failures go to Config.ErrorHandler.
+func (a *Auth) CallbackHandler() http.Handler { return a.flow }
+
+// LogoutHandler ends the session: POST only (from a form on the same site),
+// it clears the session cookie and redirects to PiPA's end-session endpoint
+// when the provider has one (with client_id and PostLogoutRedirectURL), to
+// "/" otherwise.
+func (a *Auth) LogoutHandler() http.Handler {
+	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			a.cfg.ErrorHandler(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
+			return
+		}
+		if d, _ := a.sessions.Load(r); d.LoggedIn() {
+			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
+		}
+		if err := a.sessions.Clear(w, r); err != nil {
+			a.cfg.ErrorHandler(w, r, errs.New(http.StatusServiceUnavailable, errs.ErrSessionStore, "The session could not be ended right now. Please try again.", err))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, a.logoutURL(), http.StatusSeeOther)
+	})
+	return a.logoutCSRF.Handler(logout)
+}
+
+func (a *Auth) logoutURL() string {
+	if a.endSession == "" {
+		return "/"
+	}
+	u, err := url.Parse(a.endSession)
+	if err != nil { // checked in New
+		return "/"
+	}
+	q := u.Query()
+	q.Set("client_id", a.cfg.ClientID)
+	if a.cfg.PostLogoutRedirectURL != "" {
+		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// UserFromContext returns the user that RequireLogin or RequireUser put in
+// ctx, and false when there is none.
+func UserFromContext(ctx context.Context) (User, bool) {
+	return middleware.UserFromContext(ctx)
+}
+
+// ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for
+// testing handlers that sit behind the guard without a login.
+func ContextWithUser(ctx context.Context, u User) context.Context {
+	return middleware.ContextWithUser(ctx, u)
+}
