@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/pipatest"
+)
+
+// demoClientID is the client the demo registers at the embedded PiPA; the
+// consent page names it.
+const demoClientID = "pipademo"
+
+// options configure a demo.
+type options struct {
+	// AppURL is the origin the browser reaches the app at, such as
+	// http://127.0.0.1:8080. With the embedded PiPA the demo registers
+	// AppURL+"/callback" as its redirect URL and AppURL+"/" as its
+	// post-logout redirect URL. Unused with a real PiPA.
+	AppURL string
+	// Admins may see /admin (verified emails only). Default alice@example.com.
+	Admins []string
+	// PiPA, when set, is a real PiPA to log in with. When nil the demo starts
+	// an embedded PiPA (pipatest) in interactive mode on 127.0.0.1.
+	PiPA *pipaConfig
+	// Logger gets the demo's and pipaauth's log lines. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// demo is the app: its handler, and the embedded PiPA when there is one.
+type demo struct {
+	Handler http.Handler
+	// Provider is the embedded PiPA, nil with a real one.
+	Provider *pipatest.Server
+	// Issuer is the issuer URL of the PiPA in use.
+	Issuer string
+	// Admins may see /admin.
+	Admins []string
+
+	auth      *pipaauth.Auth
+	whoami    http.Handler
+	apiErrors func(http.ResponseWriter, *http.Request, error)
+}
+
+// newDemo builds the app. With opts.PiPA nil it starts the embedded PiPA;
+// call Close to stop it.
+func newDemo(ctx context.Context, opts options) (*demo, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &demo{Admins: opts.Admins}
+	if len(d.Admins) == 0 {
+		d.Admins = []string{defaultAdmins}
+	}
+	cfg := pipaauth.Config{
+		ErrorHandler: d.renderError,
+		Logger:       log,
+	}
+	if p := opts.PiPA; p != nil {
+		cfg.Issuer = p.Issuer
+		cfg.ClientID = p.ClientID
+		cfg.ClientSecret = p.ClientSecret
+		cfg.RedirectURL = p.RedirectURL
+		cfg.PostLogoutRedirectURL = p.PostLogoutRedirectURL
+		cfg.SessionKeys = p.SessionKeys
+		cfg.InsecureAllowHTTP = p.InsecureAllowHTTP
+		if p.InsecureAllowHTTP {
+			log.Info("pipademo: plain-HTTP redirect URL on localhost: local development mode, the session cookie is not Secure")
+		}
+	} else {
+		app := strings.TrimSuffix(opts.AppURL, "/")
+		if !strings.HasPrefix(app, "http://") {
+			return nil, fmt.Errorf("pipademo: the embedded PiPA needs the app's http:// URL, got %q", opts.AppURL)
+		}
+		hashKey, blockKey := securecookie.GenerateRandomKey(64), securecookie.GenerateRandomKey(32)
+		if hashKey == nil || blockKey == nil {
+			return nil, errors.New("pipademo: could not generate session keys")
+		}
+		secret := rand.Text()
+		p := pipatest.NewUnstartedServer()
+		p.SetInteractive(true)
+		p.RegisterClient(pipatest.Client{
+			ID:                     demoClientID,
+			Secret:                 secret,
+			RedirectURLs:           []string{app + "/callback"},
+			PostLogoutRedirectURLs: []string{app + "/"},
+		})
+		p.Start()
+		d.Provider = p
+		cfg.Issuer = p.URL
+		cfg.ClientID = demoClientID
+		cfg.ClientSecret = secret
+		cfg.RedirectURL = app + "/callback"
+		cfg.PostLogoutRedirectURL = app + "/"
+		cfg.SessionKeys = [][]byte{hashKey, blockKey}
+		cfg.HTTPClient = p.Client()
+		cfg.InsecureAllowHTTP = true
+		log.Info("pipademo: local plain-HTTP dev mode: the app and the embedded PiPA speak plain http on this machine (InsecureAllowHTTP); never run a real site like this",
+			slog.String("app", app+"/"), slog.String("pipa", p.URL))
+		log.Info("pipademo: session keys were generated at start: sessions will not survive a restart")
+	}
+	d.Issuer = cfg.Issuer
+	d.apiErrors = pipaauth.DefaultErrorHandler(pipaauth.DefaultLoginPath)
+
+	auth, err := pipaauth.New(ctx, cfg)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.auth = auth
+	d.whoami = auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slot, ok := r.Context().Value(userSlot{}).(*pipaauth.User); ok {
+			*slot, _ = pipaauth.UserFromContext(r.Context())
+		}
+	}))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", d.home)
+	mux.Handle("GET /admin", auth.RequireUser(pipaauth.AllowEmails(d.Admins...))(http.HandlerFunc(d.admin)))
+	mux.Handle("GET /api/me", auth.RequireLogin(http.HandlerFunc(d.me)))
+	mux.Handle("GET /login", auth.LoginHandler())
+	mux.Handle("GET /callback", auth.CallbackHandler())
+	logout := auth.LogoutHandler()
+	mux.Handle("POST /logout", logout)
+	mux.Handle("/logout", logout) // other methods: LogoutHandler's 405 page
+	mux.HandleFunc("/", d.notFound)
+	d.Handler = securityHeaders(mux)
+	return d, nil
+}
+
+// Close stops the embedded PiPA, if any.
+func (d *demo) Close() {
+	if d.Provider != nil {
+		d.Provider.Close()
+	}
+}
+
+// securityHeaders sets the headers every page of the demo carries. There is
+// no CSP form-action: browsers apply it to the redirect that follows the
+// logout form, which goes to PiPA.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// userSlot is the context key under which currentUser passes a *User for
+// its probe to fill.
+type userSlot struct{}
+
+// currentUser tells who is logged in, for the public home page.
+//
+// pipaauth hands the user only to handlers behind RequireLogin, which sends
+// a logged-out navigation to PiPA. So the demo asks RequireLogin with a copy
+// of the request that looks like an API call (a logged-out one gets a 401,
+// which is dropped) and keeps only the Set-Cookie headers it writes: the
+// idle-timeout slide, or the clearing of an unusable cookie.
+func (d *demo) currentUser(w http.ResponseWriter, r *http.Request) (pipaauth.User, bool) {
+	var u pipaauth.User
+	probe := r.Clone(context.WithValue(r.Context(), userSlot{}, &u))
+	probe.Method = http.MethodGet
+	probe.Header.Set("Accept", "application/json")
+	probe.Header.Set("Sec-Fetch-Mode", "cors")
+	rec := &headerRecorder{h: http.Header{}}
+	d.whoami.ServeHTTP(rec, probe)
+	for _, c := range rec.h.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", c)
+	}
+	w.Header().Add("Vary", "Cookie")
+	return u, u.ID != ""
+}
+
+// headerRecorder is a ResponseWriter that keeps the headers and drops the
+// rest.
+type headerRecorder struct {
+	h http.Header
+}
+
+func (r *headerRecorder) Header() http.Header         { return r.h }
+func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *headerRecorder) WriteHeader(int)             {}
+
+// viewUser is a User as the pages show it.
+type viewUser struct {
+	ID            string
+	Email         string // "" when not shared
+	EmailVerified bool
+}
+
+func (u viewUser) Name() string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return "(email not shared)"
+}
+
+type pageData struct {
+	Title  string
+	User   *viewUser
+	Admins []string
+	// Error pages.
+	Status       int
+	Heading      string
+	Message      string
+	Retry        string // a "Try again" link, or ""
+	NotAllowedAs bool   // a 403 for a logged-in user: offer to log out
+}
+
+func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
+	data.Admins = d.Admins
+	var buf strings.Builder
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(w, "pipademo: rendering the page failed", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		fmt.Fprint(w, buf.String())
+	}
+}
+
+func toView(u pipaauth.User) *viewUser {
+	return &viewUser{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified}
+}
+
+func (d *demo) home(w http.ResponseWriter, r *http.Request) {
+	data := pageData{Title: "pipademo"}
+	if u, ok := d.currentUser(w, r); ok {
+		data.User = toView(u)
+	}
+	d.page(w, r, http.StatusOK, "home", data)
+}
+
+func (d *demo) admin(w http.ResponseWriter, r *http.Request) {
+	u, _ := pipaauth.UserFromContext(r.Context())
+	d.page(w, r, http.StatusOK, "admin", pageData{Title: "Admin — pipademo", User: toView(u)})
+}
+
+func (d *demo) me(w http.ResponseWriter, r *http.Request) {
+	u, _ := pipaauth.UserFromContext(r.Context())
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(struct {
+		ID            string `json:"id"`
+		Email         string `json:"email"`
+		EmailVerified bool   `json:"email_verified"`
+	}{u.ID, u.Email, u.EmailVerified})
+}
+
+func (d *demo) notFound(w http.ResponseWriter, r *http.Request) {
+	d.page(w, r, http.StatusNotFound, "error", pageData{
+		Title:   "Not found — pipademo",
+		Status:  http.StatusNotFound,
+		Heading: "404 Not Found",
+		Message: "There is no page here.",
+	})
+}
+
+// renderError is the Config.ErrorHandler: a page in the demo's style for
+// every failure pipaauth reports. It shows the status and the safe Reason of
+// the *pipaauth.Error, never err.Error(), which is for logs. API clients
+// (asking for JSON only) get pipaauth's JSON answer.
+func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	if wantsJSON(r) {
+		d.apiErrors(w, r, err)
+		return
+	}
+	status, reason := http.StatusInternalServerError, "Something went wrong."
+	var e *pipaauth.Error
+	if errors.As(err, &e) {
+		if e.Status != 0 {
+			status = e.Status
+		}
+		if e.Reason != "" {
+			reason = e.Reason
+		}
+	}
+	data := pageData{
+		Title:   http.StatusText(status) + " — pipademo",
+		Status:  status,
+		Heading: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Message: reason,
+	}
+	var pe *pipaauth.ProviderError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "access_denied":
+		data.Title = "Login declined — pipademo"
+		data.Heading = "You declined the login at PiPA"
+		data.Message = "Nothing was shared with this app, and you are not logged in."
+		data.Retry = pipaauth.DefaultLoginPath
+	case errors.As(err, &pe), errors.Is(err, pipaauth.ErrInvalidState), errors.Is(err, pipaauth.ErrInvalidCallback),
+		errors.Is(err, pipaauth.ErrExchange), errors.Is(err, pipaauth.ErrInvalidToken):
+		data.Title = "Login failed — pipademo"
+		data.Heading = "The login did not work"
+		data.Retry = pipaauth.DefaultLoginPath
+	case errors.Is(err, pipaauth.ErrForbidden):
+		data.Heading = "403 Forbidden: admins only"
+	}
+	if u, ok := pipaauth.UserFromContext(r.Context()); ok {
+		data.User = toView(u)
+		data.NotAllowedAs = status == http.StatusForbidden
+	}
+	d.page(w, r, status, "error", data)
+}
+
+// wantsJSON reports whether the request asks for JSON and not HTML, as
+// pipaauth's default error handler decides.
+func wantsJSON(r *http.Request) bool {
+	accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
+	return strings.Contains(accept, "json") && !strings.Contains(accept, "text/html")
+}

@@ -1,0 +1,91 @@
+package main
+
+import "html/template"
+
+// pages holds the demo's HTML: "home", "admin" and "error", each filled
+// with a pageData.
+var pages = template.Must(template.New("pages").Parse(`
+{{define "top"}}<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:1.05rem;line-height:1.5;color:#1b1b1b;background:#f4f5f7;margin:0}
+header{background:#17324d;color:#fff;padding:.75rem 1.25rem;display:flex;align-items:center;gap:1.25rem;flex-wrap:wrap}
+header .brand{font-weight:700;font-size:1.15rem;color:#fff;text-decoration:none}
+header nav{display:flex;gap:1rem;flex:1}
+header nav a{color:#d6e4f5}
+header .who{color:#d6e4f5;font-size:.95rem}
+header form{margin:0}
+main{max-width:40rem;margin:2rem auto;background:#fff;border:1px solid #c9ccd1;border-radius:8px;padding:1.5rem 1.75rem}
+h1{font-size:1.45rem;margin:0 0 1rem}
+a{color:#1f5fbf}
+code{font-size:.92em;background:#eef0f3;padding:.05rem .3rem;border-radius:3px}
+#user-id{word-break:break-all}
+button,.button{margin-right:.75rem;font:inherit;font-size:.95rem;padding:.4rem 1.1rem;border-radius:6px;border:1px solid #4a4f57;background:#fff;color:#1b1b1b;cursor:pointer;text-decoration:none;display:inline-block}
+.primary{background:#1f5fbf;border-color:#1f5fbf;color:#fff}
+header button{border-color:#d6e4f5;background:transparent;color:#fff;margin:0}
+header .button{margin:0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:0 0 1rem}
+dt{color:#4a4f57}
+dd{margin:0}
+.muted{color:#4a4f57}
+.notice{background:#fdf6e3;border:1px solid #e8d48a;border-radius:4px;padding:.5rem .75rem}
+:focus-visible{outline:3px solid #e8a200;outline-offset:2px}
+</style>
+</head>
+<body>
+<header>
+<a class="brand" href="/">pipademo</a>
+<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/api/me">/api/me</a></nav>
+{{with .User}}<span class="who">{{.Name}}</span>
+<form method="post" action="/logout"><button type="submit" id="logout">Log out</button></form>
+{{else}}<a class="button primary" id="login-top" href="/login?return_to=/">Log in</a>{{end}}
+</header>
+<main>
+{{end}}
+
+{{define "bottom"}}</main>
+</body>
+</html>
+{{end}}
+
+{{define "userinfo"}}<dl>
+<dt>Email</dt><dd id="user-email">{{if .Email}}{{.Email}}{{if not .EmailVerified}} (not verified){{end}}{{else}}(email not shared){{end}}</dd>
+<dt>User id</dt><dd><code id="user-id">{{.ID}}</code></dd>
+</dl>{{end}}
+
+{{define "home"}}{{template "top" .}}
+<h1>pipademo</h1>
+<p>This small app logs you in with PiPA through the <code>pipaauth</code> Go package.</p>
+{{with .User}}
+<p id="status">You are logged in.</p>
+{{template "userinfo" .}}
+<form method="post" action="/logout"><button type="submit" id="logout-main">Log out</button></form>
+{{else}}
+<p id="status">You are not logged in.</p>
+<p><a class="button primary" id="login" href="/login?return_to=/">Log in</a></p>
+{{end}}
+<h2>Try it</h2>
+<ul>
+<li><a href="/admin">/admin</a>: only for {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email).</li>
+<li><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
+</ul>
+{{template "bottom" .}}{{end}}
+
+{{define "admin"}}{{template "top" .}}
+<h1>Admin</h1>
+<p id="welcome">Welcome, {{.User.Name}}. Only admins see this page.</p>
+{{template "userinfo" .User}}
+<p class="muted">Admins: {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}}.</p>
+{{template "bottom" .}}{{end}}
+
+{{define "error"}}{{template "top" .}}
+<h1 id="error-heading">{{.Heading}}</h1>
+<p id="error-message">{{.Message}}</p>
+{{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as an admin with a shared, verified email address.</p>{{end}}
+<p>{{with .Retry}}<a class="button primary" id="try-again" href="{{.}}">Try again</a> {{end}}<a href="/">Back to the home page</a></p>
+{{template "bottom" .}}{{end}}
+`))
