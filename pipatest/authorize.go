@@ -379,8 +379,11 @@ func allowedURL(u string, allow []string, noFragment bool) bool {
 // already has.
 func appendQuery(u string, params url.Values) string {
 	p, err := url.Parse(u)
-	if err != nil { // cannot happen: u was validated
-		return u
+	if err != nil { // an odd allow-listed URL: append textually
+		if strings.Contains(u, "?") {
+			return u + "&" + params.Encode()
+		}
+		return u + "?" + params.Encode()
 	}
 	if p.RawQuery != "" {
 		p.RawQuery += "&" + params.Encode()

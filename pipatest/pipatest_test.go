@@ -1680,3 +1680,42 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestBadInput sends malformed requests to every endpoint: each must get a
+// clean 4xx answer.
+func TestBadInput(t *testing.T) {
+	s := pipatest.NewServer()
+	defer s.Close()
+	s.SetInteractive(true)
+	paths := []string{"/.well-known/openid-configuration", "/authorize", "/token", "/jwks", "/end_session", "/userinfo"}
+	queries := []string{"", "?%zz", "?client_id=&redirect_uri=", "?client_id=pipatest-client&redirect_uri=%00", "?id_token_hint=a.b.c&post_logout_redirect_uri=x"}
+	bodies := []struct{ ct, body string }{
+		{"", ""},
+		{"application/x-www-form-urlencoded", "%zz=%%"},
+		{"application/x-www-form-urlencoded", "grant_type=authorization_code&code=x&client_id=pipatest-client&client_secret=pipatest-secret"},
+		{"application/x-www-form-urlencoded", "csrf=x&action=approve&client_id=" + strings.Repeat("a", 70000)},
+		{"application/x-www-form-urlencoded; charset=\"", "a=b"},
+		{"multipart/form-data; boundary=x", "--x--"},
+	}
+	for _, p := range paths {
+		for _, q := range queries {
+			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+				for _, b := range bodies {
+					req, _ := http.NewRequest(method, s.URL+p+q, strings.NewReader(b.body))
+					if b.ct != "" {
+						req.Header.Set("Content-Type", b.ct)
+					}
+					req.Header.Set("Authorization", "Basic %%%")
+					resp, err := noRedirects(s.Client()).Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode >= 500 {
+						t.Errorf("%s %s%s (%q): status %d", method, p, q, b.ct, resp.StatusCode)
+					}
+				}
+			}
+		}
+	}
+}
