@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/callback"
@@ -102,6 +103,27 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// SessionStore, when set, keeps sessions server-side in any gorilla
+	// sessions.Store (Redis, PostgreSQL, ...): the cookie then holds only the
+	// store's session id, logout deletes the session everywhere, and tokens
+	// do not weigh on the cookie. The cookie is written with this package's
+	// attributes, never the store's defaults. Default nil: the whole session
+	// is sealed in the cookie (stateless; a logout cannot revoke a copy).
+	SessionStore sessions.Store
+	// SessionStoreTimeout bounds every SessionStore call, as gorilla's Store
+	// takes no context. A request whose store call times out gets 503.
+	// Default 3s.
+	SessionStoreTimeout time.Duration
+	// SessionStoreMaxWaiting caps the SessionStore calls outstanding at
+	// once, so a frozen store cannot pile up goroutines; requests past the
+	// cap get 503 at once. Default 64.
+	SessionStoreMaxWaiting int
+	// KeepTokens keeps the access token, refresh token and expiry in the
+	// session, for Token, TokenSource and Client. In the cookie they cost
+	// their length twice over (encryption, then base64 twice); a login whose
+	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
+	// SessionStore then. Default false: tokens are dropped after login.
+	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
 	// Default false: both URLs must be https.
@@ -118,7 +140,8 @@ type Auth struct {
 	sessions   *session.Manager
 	flow       *callback.Flow
 	guard      *middleware.Guard
-	endSession string // provider's end_session_endpoint, "" when none
+	endSession string       // provider's end_session_endpoint, "" when none
+	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 }
 
@@ -171,7 +194,10 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, logoutCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection()}
+	if a.apiClient == nil {
+		a.apiClient = &http.Client{Timeout: 30 * time.Second}
+	}
 	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cfg.ErrorHandler(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
 	}))
@@ -187,13 +213,16 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		name = "__Host-" + name
 	}
 	a.sessions, err = session.NewManager(session.Options{
-		Name:        name,
-		Secure:      secure,
-		KeyPairs:    cfg.SessionKeys,
-		Lifetime:    cfg.SessionLifetime,
-		IdleTimeout: cfg.IdleTimeout,
-		AttemptTTL:  LoginAttemptTTL,
-		Now:         cfg.Now,
+		Name:             name,
+		Secure:           secure,
+		KeyPairs:         cfg.SessionKeys,
+		Lifetime:         cfg.SessionLifetime,
+		IdleTimeout:      cfg.IdleTimeout,
+		AttemptTTL:       LoginAttemptTTL,
+		Now:              cfg.Now,
+		Store:            cfg.SessionStore,
+		StoreTimeout:     cfg.SessionStoreTimeout,
+		StoreMaxInflight: cfg.SessionStoreMaxWaiting,
 	})
 	if err != nil {
 		return nil, err
@@ -213,6 +242,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		OnError:    cfg.ErrorHandler,
 		PKCE:       slices.Contains(d.CodeChallenge, "S256"),
 		RequireIss: d.IssParameter,
+		KeepTokens: cfg.KeepTokens,
 		MaxPending: MaxPendingLogins,
 		Timeout:    cfg.ExchangeTimeout,
 		ClockSkew:  ClockSkew,
@@ -296,8 +326,8 @@ func (c *Config) setDefaults() error {
 		return bad("LoginPath %q: use a plain absolute path such as /login", c.LoginPath)
 	}
 	switch {
-	case c.SessionLifetime < 0, c.IdleTimeout < 0, c.ExchangeTimeout < 0:
-		return bad("SessionLifetime, IdleTimeout and ExchangeTimeout must not be negative")
+	case c.SessionLifetime < 0, c.IdleTimeout < 0, c.ExchangeTimeout < 0, c.SessionStoreTimeout < 0, c.SessionStoreMaxWaiting < 0:
+		return bad("SessionLifetime, IdleTimeout, ExchangeTimeout, SessionStoreTimeout and SessionStoreMaxWaiting must not be negative")
 	case c.SessionLifetime == 0:
 		c.SessionLifetime = DefaultSessionLifetime
 	}

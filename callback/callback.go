@@ -42,8 +42,9 @@ type Config struct {
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 type Flow struct {
-	cfg    Config
-	openid bool
+	cfg     Config
+	openid  bool
+	refresh refreshes
 }
 
 // New checks cfg and returns a Flow.

@@ -39,6 +39,8 @@ type Data struct {
 	LastSeen time.Time // last activity that was written back (idle timeout)
 	Pending  []Attempt // oldest first
 	Tokens   *Tokens   // nil unless tokens are kept
+
+	sid string // server-side store: the id this data was loaded under; never serialized
 }
 
 // LoggedIn reports whether d holds a logged-in user.

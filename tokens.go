@@ -1,0 +1,100 @@
+package pipaauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/pipaauth/pipaauth/callback"
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
+
+// ErrNoTokens is returned by Token when the session holds no tokens:
+// Config.KeepTokens is off, or the session predates it.
+var ErrNoTokens = errors.New("pipaauth: the session holds no tokens (set Config.KeepTokens)")
+
+// ErrLoginRequired is returned by Token when there is no live session, or
+// when PiPA refused to refresh its tokens; the session has then been
+// cleared, and the next protected request starts a new login.
+var ErrLoginRequired = errs.ErrLoginRequired
+
+// expiryDelta is how early an access token counts as expired, so that it
+// does not expire on its way to the API.
+const expiryDelta = 30 * time.Second
+
+// Token returns the access token of r's session, refreshed first when it
+// has expired: the new tokens (with a rotated refresh token) are written back
+// to the session through w, so call Token before writing the response.
+// Within this process, concurrent requests of one session spend the refresh
+// token once and share the result. A refused refresh ends the session and
+// returns an error wrapping ErrLoginRequired. It needs Config.KeepTokens.
+func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+	d, err := a.sessions.Load(r)
+	if err != nil && errors.Is(err, errs.ErrSessionStore) {
+		return nil, err
+	}
+	if !d.LoggedIn() {
+		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
+	}
+	t := d.Tokens
+	if t == nil {
+		return nil, ErrNoTokens
+	}
+	tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
+	if t.Expiry.IsZero() || a.cfg.Now().Add(expiryDelta).Before(t.Expiry) {
+		return tok, nil
+	}
+	if t.RefreshToken == "" {
+		return nil, a.dropSession(w, r, errors.New("the access token expired and there is no refresh token"))
+	}
+	fresh, err := a.flow.Refresh(r.Context(), t.RefreshToken)
+	if errors.Is(err, callback.ErrRefreshRefused) {
+		return nil, a.dropSession(w, r, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	next := d.Clone()
+	next.Tokens.AccessToken = fresh.AccessToken
+	next.Tokens.TokenType = fresh.TokenType
+	next.Tokens.RefreshToken = fresh.RefreshToken
+	next.Tokens.Expiry = fresh.Expiry
+	if err := a.sessions.Save(w, r, next); err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+func (a *Auth) dropSession(w http.ResponseWriter, r *http.Request, cause error) error {
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ending session: tokens cannot be refreshed", slog.String("error", cause.Error()))
+	if err := a.sessions.Clear(w, r); err != nil {
+		return err
+	}
+	return errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Your PiPA session has ended. Please log in again.", cause)
+}
+
+// TokenSource returns an oauth2.TokenSource over Token for the session of
+// r: every Token call may refresh and write the session back through w.
+func (a *Auth) TokenSource(w http.ResponseWriter, r *http.Request) oauth2.TokenSource {
+	return tokenSource{a: a, w: w, r: r}
+}
+
+type tokenSource struct {
+	a *Auth
+	w http.ResponseWriter
+	r *http.Request
+}
+
+func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, ts.r) }
+
+// Client returns an *http.Client that calls PiPA's APIs as the user of r,
+// with the access token of the session (refreshed as Token does). Make its
+// requests before writing the response.
+func (a *Auth) Client(w http.ResponseWriter, r *http.Request) *http.Client {
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.apiClient)
+	return oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, a.TokenSource(w, r)))
+}
