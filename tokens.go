@@ -62,7 +62,7 @@ func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	next.Tokens.AccessToken = fresh.AccessToken
 	next.Tokens.TokenType = fresh.TokenType
 	next.Tokens.RefreshToken = fresh.RefreshToken
-	next.Tokens.Expiry = fresh.Expiry
+	next.Tokens.Expiry = callback.Expiry(fresh, a.cfg.Now())
 	if err := a.sessions.Save(w, r, next); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -64,9 +65,19 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,
 		TokenType:    tok.TokenType,
-		Expiry:       tok.Expiry,
+		Expiry:       Expiry(tok, f.cfg.Now()),
 	}
 	return user, tokens, nil
+}
+
+// Expiry returns when tok's access token expires, counted from now by the
+// configured clock (x/oauth2 counts from the wall clock): zero when the
+// provider gave no expires_in.
+func Expiry(tok *oauth2.Token, now time.Time) time.Time {
+	if tok.ExpiresIn > 0 {
+		return now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	return time.Time{}
 }
 
 func refused(err error) (session.User, *session.Tokens, *errs.Error) {

@@ -43,7 +43,9 @@ func (s *memStore) wait() error {
 	return fail
 }
 
-func (s *memStore) Get(r *http.Request, name string) (*sessions.Session, error) { return s.New(r, name) }
+func (s *memStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return s.New(r, name)
+}
 
 func (s *memStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err := s.wait(); err != nil {

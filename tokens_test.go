@@ -1,0 +1,235 @@
+package pipaauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/pipatest"
+)
+
+// tokenApp is an application with KeepTokens whose /token route answers
+// with the access token Token returns, and whose /userinfo route calls the
+// provider through Client.
+type tokenApp struct {
+	provider *pipatest.Server
+	app      *httptest.Server
+	auth     *pipaauth.Auth
+	offset   atomic.Int64 // nanoseconds added to the clock
+	jar      http.CookieJar
+	client   *http.Client
+}
+
+func newTokenApp(t *testing.T, keep bool) *tokenApp {
+	t.Helper()
+	ta := &tokenApp{provider: pipatest.NewServer()}
+	t.Cleanup(ta.provider.Close)
+	mux := http.NewServeMux()
+	ta.app = httptest.NewServer(mux)
+	t.Cleanup(ta.app.Close)
+	var err error
+	ta.auth, err = pipaauth.New(context.Background(), pipaauth.Config{
+		Issuer:            ta.provider.URL,
+		ClientID:          pipatest.DefaultClientID,
+		ClientSecret:      pipatest.DefaultClientSecret,
+		RedirectURL:       ta.app.URL + "/callback",
+		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
+		InsecureAllowHTTP: true,
+		KeepTokens:        keep,
+		Logger:            slog.New(slog.DiscardHandler),
+		Now:               func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/login", ta.auth.LoginHandler())
+	mux.Handle("/callback", ta.auth.CallbackHandler())
+	mux.Handle("/token", ta.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := ta.auth.Token(w, r)
+		switch {
+		case errors.Is(err, pipaauth.ErrNoTokens):
+			http.Error(w, "no tokens", http.StatusConflict)
+		case errors.Is(err, pipaauth.ErrLoginRequired):
+			http.Error(w, "login required", http.StatusUnauthorized)
+		case errors.Is(err, pipaauth.ErrExchange):
+			http.Error(w, "provider failed", http.StatusBadGateway)
+		case err != nil:
+			http.Error(w, "other: "+err.Error(), http.StatusInternalServerError)
+		default:
+			io.WriteString(w, tok.AccessToken)
+		}
+	})))
+	mux.Handle("/userinfo", ta.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := ta.auth.Client(w, r).Get(ta.provider.URL + "/userinfo")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})))
+	ta.jar, _ = cookiejar.New(nil)
+	ta.client = &http.Client{Jar: ta.jar}
+	ta.get(t, "/login") // log in through the provider
+	return ta
+}
+
+func (ta *tokenApp) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := ta.client.Get(ta.app.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (ta *tokenApp) advance(d time.Duration) { ta.offset.Add(int64(d)) }
+
+func TestTokenNotKept(t *testing.T) {
+	ta := newTokenApp(t, false)
+	if code, body := ta.get(t, "/token"); code != http.StatusConflict {
+		t.Errorf("Token without KeepTokens: %d %q, want 409 (ErrNoTokens)", code, body)
+	}
+}
+
+func TestTokenRefresh(t *testing.T) {
+	ta := newTokenApp(t, true)
+	code, first := ta.get(t, "/token")
+	if code != 200 || first == "" {
+		t.Fatalf("Token: %d %q", code, first)
+	}
+	before := ta.provider.TokenRequests()
+	if _, again := ta.get(t, "/token"); again != first || ta.provider.TokenRequests() != before {
+		t.Fatalf("a live access token was refreshed: got %q (was %q)", again, first)
+	}
+	ta.advance(2 * time.Hour) // past the access token's hour
+	code, second := ta.get(t, "/token")
+	if code != 200 || second == first {
+		t.Fatalf("after expiry: %d %q, want a new access token", code, second)
+	}
+	if n := ta.provider.TokenRequests() - before; n != 1 {
+		t.Fatalf("refresh made %d token requests, want 1", n)
+	}
+	if req, _ := ta.provider.LastTokenRequest(); req.GrantType != "refresh_token" {
+		t.Errorf("last grant = %q, want refresh_token", req.GrantType)
+	}
+	// The rotated tokens were written back: the next request refreshes
+	// nothing, and a later refresh spends the new refresh token (the old
+	// one is dead at the provider).
+	if _, again := ta.get(t, "/token"); again != second || ta.provider.TokenRequests()-before != 1 {
+		t.Errorf("the refreshed tokens were not written back to the session")
+	}
+	ta.advance(2 * time.Hour)
+	if code, third := ta.get(t, "/token"); code != 200 || third == second {
+		t.Errorf("second refresh: %d %q", code, third)
+	}
+}
+
+func TestTokenConcurrentRefreshSpendsOnce(t *testing.T) {
+	ta := newTokenApp(t, true)
+	ta.advance(2 * time.Hour)
+	before := ta.provider.TokenRequests()
+	// Ten requests carrying the same pre-refresh cookie, as parallel
+	// requests of one browser would.
+	u := ta.app.URL + "/token"
+	req, _ := http.NewRequest("GET", u, nil)
+	for _, c := range ta.jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	cookie := req.Header.Get("Cookie")
+	var wg sync.WaitGroup
+	results := make([]string, 10)
+	for i := range results {
+		wg.Go(func() {
+			r, _ := http.NewRequest("GET", u, nil)
+			r.Header.Set("Cookie", cookie)
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Errorf("request %d: %d %q", i, resp.StatusCode, b)
+			}
+			results[i] = string(b)
+		})
+	}
+	wg.Wait()
+	if n := ta.provider.TokenRequests() - before; n != 1 {
+		t.Errorf("10 concurrent refreshes made %d token requests, want 1", n)
+	}
+	for i, r := range results {
+		if r != results[0] {
+			t.Errorf("request %d got access token %q, request 0 %q", i, r, results[0])
+		}
+	}
+	// Spending the refresh token twice would have made the provider revoke
+	// the family: the session still refreshes.
+	ta.get(t, "/token") // the jar's cookie: brings its session up to date
+	ta.advance(2 * time.Hour)
+	if code, body := ta.get(t, "/token"); code != 200 {
+		t.Errorf("refresh after the concurrent one: %d %q", code, body)
+	}
+}
+
+func TestTokenRefreshRefusedEndsSession(t *testing.T) {
+	ta := newTokenApp(t, true)
+	ta.provider.RevokeRefreshTokens("alice")
+	ta.advance(2 * time.Hour)
+	ta.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if code, body := ta.get(t, "/token"); code != http.StatusUnauthorized {
+		t.Fatalf("refused refresh: %d %q, want 401 (ErrLoginRequired)", code, body)
+	}
+	// The session was cleared: the next protected navigation starts a login.
+	if code, _ := ta.get(t, "/token"); code != http.StatusFound {
+		t.Errorf("after a refused refresh the session still works: %d, want 302 to log in", code)
+	}
+}
+
+func TestTokenRefreshProviderDownKeepsSession(t *testing.T) {
+	ta := newTokenApp(t, true)
+	ta.advance(2 * time.Hour)
+	ta.provider.SetBehavior(pipatest.Behavior{TokenStatus: http.StatusInternalServerError})
+	if code, body := ta.get(t, "/token"); code != http.StatusBadGateway {
+		t.Fatalf("refresh with the provider failing: %d %q, want 502", code, body)
+	}
+	ta.provider.SetBehavior(pipatest.Behavior{})
+	// Past the memo of the failed call, the same session refreshes fine.
+	ta.advance(3 * time.Minute)
+	if code, body := ta.get(t, "/token"); code != 200 {
+		t.Errorf("after the provider recovered: %d %q, want 200 (the session must survive a transient failure)", code, body)
+	}
+}
+
+func TestClientCallsAPIAsUser(t *testing.T) {
+	ta := newTokenApp(t, true)
+	code, body := ta.get(t, "/userinfo")
+	if code != 200 {
+		t.Fatalf("userinfo through Client: %d %q", code, body)
+	}
+	var info struct{ Sub string }
+	if err := json.Unmarshal([]byte(body), &info); err != nil || info.Sub != ta.provider.Subject(pipatest.DefaultClientID, "alice") {
+		t.Errorf("userinfo = %q (%v), want alice's subject", body, err)
+	}
+	if strings.Contains(body, "error") {
+		t.Errorf("userinfo body %q", body)
+	}
+}
