@@ -52,7 +52,7 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 			return
 		}
 		retry := ""
-		if retryable(err) {
+		if Retryable(err) {
 			retry = loginPath
 		}
 		h.Set("Content-Type", "text/html; charset=utf-8")
@@ -66,9 +66,11 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 	}
 }
 
-// retryable reports whether a new login might fix err.
-func retryable(err error) bool {
+// Retryable reports whether starting a new login may fix err: the provider
+// refused or failed the login, the callback was stale or malformed, or the
+// tokens could not be verified. Error handlers use it to offer "try again".
+func Retryable(err error) bool {
 	var pe *errs.ProviderError
 	return errors.As(err, &pe) || errors.Is(err, errs.ErrInvalidState) || errors.Is(err, errs.ErrInvalidCallback) ||
-		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken)
+		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken) || errors.Is(err, errs.ErrLoginRequired)
 }

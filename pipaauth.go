@@ -451,6 +451,21 @@ func (a *Auth) logoutURL() string {
 	return u.String()
 }
 
+// User returns the user logged in on r's session, without requiring one:
+// for public pages that greet a logged-in user. It never redirects or
+// writes, and reports false when there is no live session or the session
+// store failed.
+func (a *Auth) User(r *http.Request) (User, bool) {
+	if u, ok := UserFromContext(r.Context()); ok {
+		return u, true
+	}
+	d, err := a.sessions.Load(r)
+	if err != nil || !d.LoggedIn() {
+		return User{}, false
+	}
+	return d.User, true
+}
+
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {

@@ -186,13 +186,16 @@ func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, d *session.
 	if q.err.Code == "access_denied" {
 		status = http.StatusForbidden
 	}
-	e := errs.New(status, q.err, "PiPA did not complete the login: "+q.err.Code+".", nil)
 	d = d.Clone()
-	if _, ok := d.TakeAttempt(q.state); ok && q.state != "" {
-		f.refuse(w, r, d, e)
+	if _, ok := d.TakeAttempt(q.state); ok {
+		// The state proves this error answers a login this browser started:
+		// its code is worth showing.
+		f.refuse(w, r, d, errs.New(status, q.err, "PiPA did not complete the login: "+q.err.Code+".", nil))
 		return
 	}
-	f.fail(w, r, e)
+	// Anyone can craft a link to the callback with error=<any text>: without
+	// a matching state, do not echo it.
+	f.fail(w, r, errs.New(status, q.err, "The login was not completed.", nil))
 }
 
 func (f *Flow) checkIssuer(q callbackQuery) error {

@@ -1,0 +1,77 @@
+package pipaauth_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/pipatest"
+)
+
+func TestAuthUserOnPublicPage(t *testing.T) {
+	ta := newTokenApp(t, false)
+	probe := func(r *http.Request) string {
+		u, ok := ta.auth.User(r)
+		if !ok {
+			return "anonymous"
+		}
+		return u.Email
+	}
+	req, _ := http.NewRequest("GET", ta.app.URL+"/", nil)
+	for _, c := range ta.jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	if got := probe(req); got != "alice@example.com" {
+		t.Errorf("User with a session = %q, want alice@example.com", got)
+	}
+	bare, _ := http.NewRequest("GET", ta.app.URL+"/", nil)
+	if got := probe(bare); got != "anonymous" {
+		t.Errorf("User without a session = %q, want anonymous", got)
+	}
+	bare.Header.Set("Cookie", "pipaauth=forged")
+	if got := probe(bare); got != "anonymous" {
+		t.Errorf("User with a forged cookie = %q, want anonymous", got)
+	}
+	ctx := pipaauth.ContextWithUser(bare.Context(), pipaauth.User{ID: "x", Email: "ctx@example.com"})
+	if got := probe(bare.WithContext(ctx)); got != "ctx@example.com" {
+		t.Errorf("User with a user in the context = %q", got)
+	}
+}
+
+// A link to the callback with an error but no matching state is anyone's to
+// craft: its text must not reach the page.
+func TestForgedProviderErrorIsNotEchoed(t *testing.T) {
+	ta := newTokenApp(t, false)
+	for _, tt := range []struct {
+		name, query string
+		status      int
+		echoed      bool
+	}{
+		{"forged, no state", "error=Your_account_is_locked_call_555", http.StatusBadRequest, false},
+		{"forged, unknown state", "error=access_denied&state=nope", http.StatusForbidden, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Get(ta.app.URL + "/callback?" + tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if strings.Contains(string(body), "Your_account") || strings.Contains(string(body), "access_denied") {
+				t.Errorf("the page echoes the forged error code: %s", body)
+			}
+		})
+	}
+	// A genuine refusal (the state matches a login this browser started)
+	// does show its code.
+	ta.provider.SetBehavior(pipatest.Behavior{AuthorizeError: "access_denied"})
+	code, body := ta.get(t, "/login")
+	if code != http.StatusForbidden || !strings.Contains(body, "access_denied") {
+		t.Errorf("genuine access_denied: %d %q, want 403 naming the code", code, body)
+	}
+}
