@@ -47,7 +47,6 @@ type demo struct {
 	Admins []string
 
 	auth      *pipaauth.Auth
-	whoami    http.Handler
 	apiErrors func(http.ResponseWriter, *http.Request, error)
 }
 
@@ -118,11 +117,6 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 		return nil, err
 	}
 	d.auth = auth
-	d.whoami = auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if slot, ok := r.Context().Value(userSlot{}).(*pipaauth.User); ok {
-			*slot, _ = pipaauth.UserFromContext(r.Context())
-		}
-	}))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.home)
@@ -158,42 +152,6 @@ func securityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// userSlot is the context key under which currentUser passes a *User for
-// its probe to fill.
-type userSlot struct{}
-
-// currentUser tells who is logged in, for the public home page.
-//
-// pipaauth hands the user only to handlers behind RequireLogin, which sends
-// a logged-out navigation to PiPA. So the demo asks RequireLogin with a copy
-// of the request that looks like an API call (a logged-out one gets a 401,
-// which is dropped) and keeps only the Set-Cookie headers it writes: the
-// idle-timeout slide, or the clearing of an unusable cookie.
-func (d *demo) currentUser(w http.ResponseWriter, r *http.Request) (pipaauth.User, bool) {
-	var u pipaauth.User
-	probe := r.Clone(context.WithValue(r.Context(), userSlot{}, &u))
-	probe.Method = http.MethodGet
-	probe.Header.Set("Accept", "application/json")
-	probe.Header.Set("Sec-Fetch-Mode", "cors")
-	rec := &headerRecorder{h: http.Header{}}
-	d.whoami.ServeHTTP(rec, probe)
-	for _, c := range rec.h.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", c)
-	}
-	w.Header().Add("Vary", "Cookie")
-	return u, u.ID != ""
-}
-
-// headerRecorder is a ResponseWriter that keeps the headers and drops the
-// rest.
-type headerRecorder struct {
-	h http.Header
-}
-
-func (r *headerRecorder) Header() http.Header         { return r.h }
-func (r *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *headerRecorder) WriteHeader(int)             {}
 
 // viewUser is a User as the pages show it.
 type viewUser struct {
@@ -244,7 +202,7 @@ func toView(u pipaauth.User) *viewUser {
 
 func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 	data := pageData{Title: "pipademo"}
-	if u, ok := d.currentUser(w, r); ok {
+	if u, ok := d.auth.User(r); ok {
 		data.User = toView(u)
 	}
 	d.page(w, r, http.StatusOK, "home", data)
@@ -308,8 +266,7 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		data.Heading = "You declined the login at PiPA"
 		data.Message = "Nothing was shared with this app, and you are not logged in."
 		data.Retry = pipaauth.DefaultLoginPath
-	case errors.As(err, &pe), errors.Is(err, pipaauth.ErrInvalidState), errors.Is(err, pipaauth.ErrInvalidCallback),
-		errors.Is(err, pipaauth.ErrExchange), errors.Is(err, pipaauth.ErrInvalidToken):
+	case pipaauth.Retryable(err):
 		data.Title = "Login failed — pipademo"
 		data.Heading = "The login did not work"
 		data.Retry = pipaauth.DefaultLoginPath
