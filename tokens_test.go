@@ -233,3 +233,73 @@ func TestClientCallsAPIAsUser(t *testing.T) {
 		t.Errorf("userinfo body %q", body)
 	}
 }
+
+// Tokens too large for a cookie are a configuration problem: the login fails
+// with a clear error that points at SessionStore, and no cookie is dropped
+// silently.
+func TestKeepTokensCookieTooLarge(t *testing.T) {
+	provider := pipatest.NewServer()
+	t.Cleanup(provider.Close)
+	provider.SetBehavior(pipatest.Behavior{
+		TokenHook: func(resp map[string]any) {
+			resp["access_token"] = strings.Repeat("A", 3000) // a large JWT access token
+		},
+		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") }, // at_hash would catch the swap
+	})
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	t.Cleanup(app.Close)
+	var logs strings.Builder
+	var mu sync.Mutex
+	var got error
+	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
+		Issuer: provider.URL, ClientID: pipatest.DefaultClientID, ClientSecret: pipatest.DefaultClientSecret,
+		RedirectURL:       app.URL + "/callback",
+		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
+		InsecureAllowHTTP: true,
+		KeepTokens:        true,
+		Logger:            slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			pipaauth.DefaultErrorHandler("/login")(w, r, err)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/login", auth.LoginHandler())
+	mux.Handle("/callback", auth.CallbackHandler())
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(app.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !errors.Is(got, pipaauth.ErrCookieTooLarge) {
+		t.Fatalf("login with oversized tokens: %d, %v; want 500 and ErrCookieTooLarge", resp.StatusCode, got)
+	}
+	for _, sc := range resp.Header.Values("Set-Cookie") {
+		if len(sc) > 4096 {
+			t.Errorf("a %d-byte cookie was written", len(sc))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "SessionStore") {
+		t.Errorf("the log does not point at SessionStore:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), strings.Repeat("A", 100)) {
+		t.Error("the log holds the access token")
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -81,7 +81,8 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 			return
 		}
 		if errors.Is(err, errs.ErrSessionStore) {
-			g.cfg.OnError(w, r, errs.New(http.StatusServiceUnavailable, errs.ErrSessionStore, "Sessions are unavailable right now. Please try again in a moment.", err))
+			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
+			g.cfg.OnError(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
 			return
 		}
 		if err != nil {
