@@ -199,7 +199,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		a.apiClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cfg.ErrorHandler(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
+		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
 	}))
 	if d.EndSession != "" {
 		if err := cfg.checkURL(d.EndSession); err != nil {
@@ -393,7 +393,7 @@ func (a *Auth) LoginHandler() http.Handler {
 		case http.MethodGet, http.MethodHead, http.MethodPost:
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
-			a.cfg.ErrorHandler(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log in with GET or POST.", nil))
+			a.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log in with GET or POST.", nil))
 			return
 		}
 		returnTo := "/"
@@ -418,20 +418,27 @@ func (a *Auth) LogoutHandler() http.Handler {
 	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			a.cfg.ErrorHandler(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
+			a.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
 			return
 		}
 		if d, _ := a.sessions.Load(r); d.LoggedIn() {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
-			a.cfg.ErrorHandler(w, r, errs.New(http.StatusServiceUnavailable, errs.ErrSessionStore, "The session could not be ended right now. Please try again.", err))
+			a.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "The session could not be ended right now. Please try again.", Err: err})
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, a.logoutURL(), http.StatusSeeOther)
 	})
 	return a.logoutCSRF.Handler(logout)
+}
+
+// fail logs err with its reason and hands it to the error handler.
+func (a *Auth) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
+	a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: request refused",
+		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()), slog.String("path", r.URL.Path))
+	a.cfg.ErrorHandler(w, r, e)
 }
 
 func (a *Auth) logoutURL() string {
