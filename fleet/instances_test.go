@@ -1,0 +1,334 @@
+package fleet_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/gorilla/sessions"
+
+	"github.com/pipaauth/pipaauth"
+)
+
+// A login that starts on one instance finishes on the other, and the session
+// then opens protected pages on both.
+func TestLoginAcrossInstances(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: onRedis(addr, prefix)})
+	b := f.newBrowser()
+	b.login(t, "/private")
+
+	hits := f.routed()
+	var start, cb = -1, -1
+	for _, h := range hits {
+		switch {
+		case h.path == "/private" && start < 0:
+			start = h.backend
+		case h.path == "/callback":
+			cb = h.backend
+		}
+	}
+	if start < 0 || cb < 0 || start == cb {
+		t.Fatalf("routed %v: want the login started on one instance and the callback on the other", hits)
+	}
+
+	c := b.sessionCookie(t)
+	seen := map[string]bool{}
+	for _, base := range f.bases() {
+		r := f.wantLoggedIn(t, base, c)
+		seen[strings.Fields(r.body)[0]] = true
+	}
+	if !seen["instance=a"] || !seen["instance=b"] {
+		t.Errorf("served by %v, want both instances", seen)
+	}
+	if ks := keys(t, addr, prefix); len(ks) != 1 {
+		t.Errorf("Redis holds %d sessions for one logged-in browser, want 1: %v", len(ks), ks)
+	}
+}
+
+// Logging out through one instance deletes the session in Redis: a copy of
+// the cookie taken before is refused by every instance.
+func TestLogoutRevokesCopiesOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: onRedis(addr, prefix)})
+	b := f.newBrowser()
+	b.login(t, "/private")
+	saved := b.sessionCookie(t)
+	f.wantLoggedIn(t, f.url, saved)
+
+	b.logout(t)
+	if ks := keys(t, addr, prefix); len(ks) != 0 {
+		t.Errorf("after logout Redis still holds %v", ks)
+	}
+	for _, base := range f.bases() {
+		f.wantRefused(t, base, saved)
+	}
+}
+
+// The limit of stateless cookie sessions (no SessionStore), even with shared
+// SessionKeys across instances: logout only clears the browser's cookie, so a
+// copy saved before the logout still opens protected pages on every instance
+// until the session lifetime ends. Use a SessionStore for revocation.
+func TestCookieSessionsLimit_LogoutCannotRevokeSavedCopy(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, setup{})
+	b := f.newBrowser()
+	chain := b.login(t, "/private")
+	if len(chain) < 3 {
+		t.Fatalf("login chain %d responses", len(chain))
+	}
+	saved := b.sessionCookie(t)
+	for _, base := range f.bases() {
+		f.wantLoggedIn(t, base, saved)
+	}
+	b.logout(t)
+	// The browser itself is logged out ...
+	r, err := b.do(http.MethodGet, f.url+"/private", http.Header{"Accept": {"application/json"}})
+	if err != nil || r.status != http.StatusUnauthorized {
+		t.Errorf("the browser after logout: %d, %v; want 401", r.status, err)
+	}
+	// ... but the saved copy still works everywhere: documented, not a bug.
+	for _, base := range f.bases() {
+		f.wantLoggedIn(t, base, saved)
+	}
+}
+
+// Several tabs of one browser start logins at the same moment (a restored
+// browser session, say) and each should complete, with the Redis store.
+//
+// Known issue: the session is read, changed and written back without any
+// merge, so concurrent starts overwrite each other's attempt (last writer
+// wins, in Redis as in the cookie) and all tabs but one or a few end on 400
+// "This login link is unknown, expired or already used", or, when another
+// tab has logged the browser in by then, on the home page instead of the
+// page they asked for.
+func TestParallelTabsLogInWithRedis(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: onRedis(addr, prefix)})
+	b := f.newBrowser()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	k := knownIssue(t, "logins started concurrently by one browser overwrite each other's attempt")
+	for i := range pipaauth.MaxPendingLogins {
+		wg.Go(func() {
+			path := fmt.Sprintf("/private?tab=%d", i)
+			chain, err := b.follow(f.url + path)
+			if err != nil {
+				t.Errorf("tab %d: %v", i, err)
+				return
+			}
+			last := chain[len(chain)-1]
+			switch {
+			case last.status == http.StatusOK && last.url == f.url+path:
+			case last.status == http.StatusBadRequest && strings.Contains(last.body, "unknown, expired or already used"):
+				mu.Lock()
+				k.errorf("tab %d ends on %s with 400 unknown state, want 200 at %s", i, strings.SplitN(last.url, "?", 2)[0], path)
+				mu.Unlock()
+			case last.status == http.StatusOK && last.url == f.url+"/":
+				mu.Lock()
+				k.errorf("tab %d is sent home (its attempt was lost, and another tab had logged in), want 200 at %s", i, path)
+				mu.Unlock()
+			default:
+				t.Errorf("tab %d ends on %s with %d %q, want 200 at %s", i, last.url, last.status, last.body, path)
+			}
+		})
+	}
+	wg.Wait()
+	// Whatever the tabs saw, the browser is logged in once, with one session.
+	f.wantLoggedIn(t, f.url, b.sessionCookie(t))
+	k.done()
+}
+
+// Two tabs have logins pending (started one after the other); their
+// callbacks are in flight together, both carrying the cookie from before
+// either finished. Both should log in, as they do with cookie sessions.
+//
+// Known issue (Redis only): the first callback's Renew deletes the session
+// that also holds the second attempt, so the second callback finds no
+// session and ends on 400 unknown state. The window is the time between
+// the two callbacks, which makes it rare in real use.
+func TestOverlappingCallbacks(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		redis bool
+	}{{"cookie sessions", false}, {"Redis", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := setup{}
+			if tc.redis {
+				addr, prefix := sharedRedis(t)
+				s.store = onRedis(addr, prefix)
+			}
+			f := newFleet(t, s)
+			b := f.newBrowser()
+			var callbacks []string
+			for i := range 2 {
+				r, err := b.do(http.MethodGet, fmt.Sprintf("%s/private?tab=%d", f.url, i), nil)
+				if err != nil || r.status != http.StatusFound {
+					t.Fatalf("tab %d: %d, %v; want 302 to PiPA", i, r.status, err)
+				}
+				p, err := b.do(http.MethodGet, r.location(), nil)
+				if err != nil || p.status != http.StatusFound {
+					t.Fatalf("tab %d at PiPA: %d, %v; want 302 back", i, p.status, err)
+				}
+				callbacks = append(callbacks, p.location())
+			}
+			c := b.sessionCookie(t) // both attempts are in this session
+			k := knownIssue(t, "with a SessionStore, a callback deletes the session holding the other pending logins")
+			for i, cb := range callbacks {
+				r, err := f.callbackWith(cb, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fmt.Sprintf("/private?tab=%d", i)
+				switch {
+				case r.status == http.StatusSeeOther && r.location() == want:
+				case tc.redis && i == 1 && r.status == http.StatusBadRequest:
+					k.errorf("callback of tab 1 sent with the cookie from before tab 0's callback: 400 %q, want 303 to %s", strings.TrimSpace(r.body[strings.Index(r.body, "<p>")+3:strings.Index(r.body, "</p>")]), want)
+				default:
+					t.Errorf("callback of tab %d: %d to %q, want 303 to %s (logs:\n%s)", i, r.status, r.location(), want, f.logs)
+				}
+			}
+			if tc.redis {
+				k.done()
+			}
+		})
+	}
+}
+
+// callbackWith sends a callback with cookie c alone, as a tab whose request
+// left before another tab's response changed the cookie.
+func (f *fleet) callbackWith(rawURL string, c *http.Cookie) (response, error) {
+	client := &http.Client{Transport: f.client, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		return response{}, err
+	}
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return response{url: rawURL, status: resp.StatusCode, header: resp.Header, body: string(body)}, err
+}
+
+// With Redis behind TLS, the cookie carrying the session id has this
+// package's attributes whatever the store's own Options say.
+func TestSessionCookieFlagsWithRedis(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{tls: true, store: func(t testing.TB, i int, keys [][]byte) sessions.Store {
+		st := newStore(t, addr, prefix, keys)
+		// Options a careless setup might leave: all of them must be ignored.
+		st.Options = &sessions.Options{Path: "/app", Domain: "example.com", MaxAge: 86400 * 30, Secure: false, HttpOnly: false, SameSite: http.SameSiteNoneMode, Partitioned: true}
+		return st
+	}})
+	b := f.newBrowser()
+	chain := b.login(t, "/private")
+	n := 0
+	for _, r := range chain {
+		if !strings.HasPrefix(r.url, f.url) {
+			continue // PiPA
+		}
+		for _, sc := range r.header.Values("Set-Cookie") {
+			n++
+			c, err := http.ParseSetCookie(sc)
+			if err != nil {
+				t.Errorf("Set-Cookie %q: %v", sc, err)
+				continue
+			}
+			if c.Name != "__Host-pipaauth" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Partitioned {
+				t.Errorf("Set-Cookie %q: want __Host-pipaauth, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, not Partitioned", sc)
+			}
+			if c.MaxAge <= 0 || c.MaxAge > int(pipaauth.DefaultSessionLifetime/time.Second) {
+				t.Errorf("Set-Cookie %q: Max-Age %d, want within the session lifetime", sc, c.MaxAge)
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("saw %d Set-Cookie headers from the app during a login, want the attempt's and the session's", n)
+	}
+}
+
+// A login replaces the session id: the cookie changes, the id the browser
+// had before is gone from Redis, and exactly one session per logged-in
+// browser remains, with a TTL within the session lifetime.
+func TestLoginRenewsSessionID(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: onRedis(addr, prefix)})
+	b := f.newBrowser()
+
+	// Start the login only: the attempt lives in a Redis session.
+	r, err := b.do(http.MethodGet, f.url+"/private", nil)
+	if err != nil || r.status != http.StatusFound {
+		t.Fatalf("GET /private: %d, %v; want 302", r.status, err)
+	}
+	before := b.sessionCookie(t)
+	oldID := f.sessionID(t, before.Value)
+	if !exists(t, addr, prefix+oldID) {
+		t.Fatalf("the started login's session %s is not in Redis: %v", oldID, keys(t, addr, prefix))
+	}
+	ttl, err := redis.Int(conn(t, addr).Do("TTL", prefix+oldID))
+	if err != nil || ttl <= 0 || ttl > int(pipaauth.LoginAttemptTTL/time.Second) {
+		t.Errorf("TTL of a started login's session = %d, %v; want in (0, %d]", ttl, err, int(pipaauth.LoginAttemptTTL/time.Second))
+	}
+
+	// Finish it: PiPA, then the callback (on the other instance).
+	chain, err := b.follow(r.location())
+	if err != nil || chain[len(chain)-1].status != http.StatusOK {
+		t.Fatalf("finishing the login: %v, %+v", err, chain)
+	}
+	after := b.sessionCookie(t)
+	newID := f.sessionID(t, after.Value)
+	if after.Value == before.Value || newID == oldID {
+		t.Fatalf("the session cookie/id did not change at login: %s", newID)
+	}
+	if exists(t, addr, prefix+oldID) {
+		t.Errorf("the session id from before the login (%s) survives it in Redis", oldID)
+	}
+	if ks := keys(t, addr, prefix); len(ks) != 1 || ks[0] != prefix+newID {
+		t.Errorf("Redis holds %v, want exactly the new session %s", ks, prefix+newID)
+	}
+	ttl, err = redis.Int(conn(t, addr).Do("TTL", prefix+newID))
+	if max := int(pipaauth.DefaultSessionLifetime / time.Second); err != nil || ttl <= 0 || ttl > max {
+		t.Errorf("TTL of the session = %d, %v; want in (0, %d]", ttl, err, max)
+	} else if ttl < max-60 {
+		t.Errorf("TTL of a new session = %ds, want about the session lifetime (%ds)", ttl, max)
+	}
+	// The old cookie, replayed, is no session.
+	f.wantRefused(t, f.url, before)
+}
+
+// A cookie whose sealed id was tampered with is no session: 302/401, never
+// 503, on every instance.
+func TestTamperedSessionIDWithRedis(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: onRedis(addr, prefix)})
+	b := f.newBrowser()
+	b.login(t, "/private")
+	c := b.sessionCookie(t)
+	v := []byte(c.Value)
+	v[len(v)/2] ^= 1
+	if v[len(v)/2] == '=' || v[len(v)/2] == 0 {
+		v[len(v)/2] = 'A'
+	}
+	for _, tampered := range []string{string(v), "x", c.Value[:len(c.Value)/2]} {
+		for _, base := range f.bases() {
+			f.wantRefused(t, base, &http.Cookie{Name: c.Name, Value: tampered})
+		}
+	}
+	f.wantLoggedIn(t, f.url, c)
+}
