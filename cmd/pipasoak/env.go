@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/boj/redistore"
+	"github.com/gomodule/redigo/redis"
+	"github.com/gorilla/securecookie"
+
+	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/pipatest"
+)
+
+// keyPrefix is the Redis key prefix of the sessions.
+const keyPrefix = "pipasoak:session_"
+
+// env is everything the soak runs against.
+type env struct {
+	redis    *redisServer
+	provider *exec.Cmd
+	provIn   io.WriteCloser // closing it stops PiPA
+	issuer   string
+	apps     []*httptest.Server
+	stores   []*redistore.RediStore
+	proxy    *httptest.Server
+	url      string          // public URL: the proxy
+	proxyTr  *http.Transport // proxy to instances
+	appTr    *http.Transport // instances to PiPA
+	logs     *logCounter
+	routed   [2]atomic.Int64 // requests the proxy sent to each instance
+}
+
+// start brings up Redis, PiPA, the instances and the proxy.
+func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
+	e = &env{logs: &logCounter{}}
+	defer func() {
+		if err != nil {
+			e.close()
+			e = nil
+		}
+	}()
+	if e.redis, err = startRedis(cfg.redisServer); err != nil {
+		return e, err
+	}
+	if err = e.startProvider(); err != nil {
+		return e, err
+	}
+
+	var next atomic.Uint64
+	e.proxyTr = &http.Transport{MaxIdleConnsPerHost: 2 * workers, IdleConnTimeout: time.Minute}
+	e.appTr = &http.Transport{MaxIdleConnsPerHost: 2 * workers, IdleConnTimeout: time.Minute}
+	backends := make([]*url.URL, 2)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			i := int((next.Add(1) - 1) % 2)
+			e.routed[i].Add(1)
+			pr.SetURL(backends[i])
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+		},
+		Transport: e.proxyTr,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			e.logs.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelError, "proxy: "+err.Error(), 0))
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	e.proxy = httptest.NewServer(proxy)
+	e.url = e.proxy.URL
+
+	keys := [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
+	for i, name := range []string{"a", "b"} {
+		mux := http.NewServeMux()
+		app := httptest.NewServer(mux)
+		e.apps = append(e.apps, app)
+		backends[i], _ = url.Parse(app.URL)
+		store, err := redistore.NewRediStoreWithPool(newPool(e.redis.addr, 2*workers), keys...)
+		if err != nil {
+			return e, fmt.Errorf("redistore: %w", err)
+		}
+		store.SetKeyPrefix(keyPrefix)
+		e.stores = append(e.stores, store)
+		auth, err := pipaauth.New(ctx, pipaauth.Config{
+			Issuer:            e.issuer,
+			ClientID:          pipatest.DefaultClientID,
+			ClientSecret:      pipatest.DefaultClientSecret,
+			RedirectURL:       e.url + "/callback",
+			SessionKeys:       keys,
+			SessionStore:      store,
+			HTTPClient:        &http.Client{Transport: e.appTr, Timeout: 10 * time.Second},
+			InsecureAllowHTTP: true, // loopback only
+			Logger:            slog.New(e.logs).With("instance", name),
+		})
+		if err != nil {
+			return e, fmt.Errorf("instance %s: %w", name, err)
+		}
+		mux.Handle("/login", auth.LoginHandler())
+		mux.Handle("/callback", auth.CallbackHandler())
+		mux.Handle("POST /logout", auth.LogoutHandler())
+		mux.Handle("/private", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, _ := pipaauth.UserFromContext(r.Context())
+			fmt.Fprintf(w, "instance=%s user=%s", name, u.Email)
+		})))
+	}
+	return e, nil
+}
+
+// closeIdle closes every idle HTTP connection of the run's transports, so
+// that goroutine counts compare like with like.
+func (e *env) closeIdle() {
+	e.proxyTr.CloseIdleConnections()
+	e.appTr.CloseIdleConnections()
+}
+
+func (e *env) close() {
+	if e.proxy != nil {
+		e.proxy.Close()
+	}
+	for _, a := range e.apps {
+		a.Close()
+	}
+	for _, s := range e.stores {
+		s.Close()
+	}
+	if e.provider != nil {
+		e.provIn.Close()
+		done := make(chan struct{})
+		go func() { e.provider.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			e.provider.Process.Kill()
+			<-done
+		}
+	}
+	if e.redis != nil {
+		e.redis.stop()
+	}
+}
+
+// startProvider runs this program with -serve-provider and reads PiPA's URL.
+func (e *env) startProvider() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, providerFlag)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting PiPA: %w", err)
+	}
+	e.provider, e.provIn = cmd, stdin
+	line, err := bufferedLine(stdout, 30*time.Second)
+	if err != nil || !strings.HasPrefix(line, "http://127.0.0.1:") {
+		return fmt.Errorf("PiPA did not report its URL: %q, %v", line, err)
+	}
+	e.issuer = line
+	return nil
+}
+
+// newPool is the pool docs/redis.md recommends: dial, read and write
+// timeouts on every connection.
+func newPool(addr string, idle int) *redis.Pool {
+	return &redis.Pool{
+		MaxIdle:     idle,
+		IdleTimeout: 4 * time.Minute,
+		Dial: func() (redis.Conn, error) {
+			return redis.Dial("tcp", addr,
+				redis.DialConnectTimeout(time.Second),
+				redis.DialReadTimeout(time.Second),
+				redis.DialWriteTimeout(time.Second))
+		},
+		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+			if time.Since(idleSince) < time.Minute {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
+		},
+	}
+}
+
+// redisServer is a private redis-server on 127.0.0.1 without persistence.
+type redisServer struct {
+	addr string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+func startRedis(bin string) (*redisServer, error) {
+	if _, err := exec.LookPath(bin); err != nil {
+		return nil, errors.New("redis-server not found: install it with `apt-get install redis-server`")
+	}
+	var last error
+	for range 5 { // the free port may be taken before redis-server binds it
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), out: new(bytes.Buffer), done: make(chan struct{})}
+		s.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+		if err := s.cmd.Start(); err != nil {
+			return nil, err
+		}
+		go func() { s.cmd.Wait(); close(s.done) }()
+		if last = s.waitReady(10 * time.Second); last == nil {
+			return s, nil
+		}
+		s.stop()
+	}
+	return nil, last
+}
+
+func (s *redisServer) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		select {
+		case <-s.done:
+			return fmt.Errorf("redis-server exited at start: %s", s.out)
+		default:
+		}
+		c, err := s.dial()
+		if err == nil {
+			_, err = c.Do("PING")
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server does not answer PING: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *redisServer) dial() (redis.Conn, error) {
+	return redis.Dial("tcp", s.addr, redis.DialConnectTimeout(time.Second), redis.DialReadTimeout(10*time.Second), redis.DialWriteTimeout(10*time.Second))
+}
+
+func (s *redisServer) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// logCounter is the instances' slog handler: it counts records by level
+// and keeps the first few warnings and errors.
+type logCounter struct {
+	attrs    []slog.Attr
+	shared   *logShared
+	initOnce sync.Once
+}
+
+type logShared struct {
+	mu       sync.Mutex
+	info     int
+	warnings int
+	first    []string
+}
+
+func (h *logCounter) s() *logShared {
+	h.initOnce.Do(func() {
+		if h.shared == nil {
+			h.shared = &logShared{}
+		}
+	})
+	return h.shared
+}
+
+func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	s := h.s()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Level < slog.LevelWarn {
+		s.info++
+		return nil
+	}
+	s.warnings++
+	if len(s.first) < 5 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+		for _, a := range h.attrs {
+			fmt.Fprintf(&b, " %s", a)
+		}
+		r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s", a); return true })
+		s.first = append(s.first, b.String())
+	}
+	return nil
+}
+
+func (h *logCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logCounter{attrs: append(append([]slog.Attr(nil), h.attrs...), as...), shared: h.s()}
+}
+
+func (h *logCounter) WithGroup(string) slog.Handler { return h }
+
+func (h *logCounter) counts() (info, warnings int, first []string) {
+	s := h.s()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info, s.warnings, append([]string(nil), s.first...)
+}
