@@ -22,7 +22,9 @@ func AllowEmails(emails ...string) func(User) bool {
 func AllowEmailDomains(domains ...string) func(User) bool {
 	set := make(map[string]bool, len(domains))
 	for _, d := range domains {
-		set[strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))] = true
+		if d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@")); d != "" {
+			set[d] = true
+		}
 	}
 	return func(u User) bool {
 		local, domain, ok := strings.Cut(u.Email, "@")

@@ -74,6 +74,7 @@ func TestNewRejectsConfig(t *testing.T) {
 		{"LoginPath protocol-relative", func(c *pipaauth.Config) { c.LoginPath = "//evil.example/login" }, "LoginPath"},
 		{"CookieName with a semicolon", func(c *pipaauth.Config) { c.CookieName = "a;b" }, "CookieName"},
 		{"scope with a space", func(c *pipaauth.Config) { c.Scopes = []string{"openid email"} }, "Scopes"},
+		{"empty, non-nil Scopes", func(c *pipaauth.Config) { c.Scopes = []string{} }, "Scopes"},
 		{"negative SessionLifetime", func(c *pipaauth.Config) { c.SessionLifetime = -time.Hour }, "SessionLifetime"},
 		{"negative ExchangeTimeout", func(c *pipaauth.Config) { c.ExchangeTimeout = -time.Second }, "ExchangeTimeout"},
 	}
@@ -278,6 +279,7 @@ func TestAllowHelpers(t *testing.T) {
 		{"domain empty local part", domains, user("@example.com", true), false},
 		{"domain no @", domains, user("example.com", true), false},
 		{"domain empty", domains, user("", true), false},
+		{"empty domain listed, address ending in @", pipaauth.AllowEmailDomains("", "example.com"), user("a@", true), false},
 
 		{"id listed", ids, pipaauth.User{ID: "u1"}, true},
 		{"id listed second", ids, pipaauth.User{ID: "u2"}, true},

@@ -305,8 +305,11 @@ func (c *Config) setDefaults() error {
 	if err := session.CheckKeys(c.SessionKeys); err != nil {
 		return err
 	}
-	if c.Scopes == nil {
+	switch {
+	case c.Scopes == nil:
 		c.Scopes = []string{oidc.ScopeOpenID, "email"}
+	case len(c.Scopes) == 0:
+		return bad("Scopes is empty: leave it nil for the default {\"openid\", \"email\"}, or list the scopes to ask for")
 	}
 	for _, s := range c.Scopes {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
