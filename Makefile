@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 6
 
-.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint load demo
+.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint load demo soak redis-install redis-start redis-stop
 
 all: test
 
@@ -43,3 +43,26 @@ load:
 ## demo: the demo app on an embedded PiPA
 demo:
 	$(GO) run ./cmd/pipademo
+
+## soak: 10,000 logins and 100,000 guarded requests on two instances behind a
+## round-robin proxy, sessions in a private Redis (needs redis-server; scale
+## down with SOAKFLAGS='-logins 1000 -requests 10000')
+soak:
+	$(GO) run ./cmd/pipasoak $(SOAKFLAGS)
+
+REDIS_PORT ?= 6399
+
+## redis-install: redis-server from Debian's packages, without starting a service
+redis-install:
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null || true; }
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null
+
+## redis-start: a throwaway Redis on 127.0.0.1:REDIS_PORT (no persistence) for
+## the fleet tests: PIPAAUTH_REDIS_ADDR=127.0.0.1:6399 make test
+redis-start:
+	redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save "" --appendonly no --daemonize yes --logfile /tmp/pipaauth-redis-$(REDIS_PORT).log
+	@for i in $$(seq 50); do [ "$$(redis-cli -p $(REDIS_PORT) ping 2>/dev/null)" = PONG ] && exit 0; sleep 0.1; done; echo "redis-server does not answer on port $(REDIS_PORT)"; exit 1
+
+## redis-stop: stop it, dropping its data
+redis-stop:
+	redis-cli -p $(REDIS_PORT) shutdown nosave
