@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,8 @@ type setup struct {
 	// SessionStoreTimeout and SessionStoreMaxWaiting; 0: the defaults.
 	timeout    time.Duration
 	maxWaiting int
+	keepTokens bool             // Config.KeepTokens, for /token
+	now        func() time.Time // Config.Now; nil: time.Now
 }
 
 // onRedis returns a setup.store that keeps sessions in Redis at addr under
@@ -150,6 +153,8 @@ func newFleet(t testing.TB, s setup) *fleet {
 			Logger:                 slog.New(slog.NewTextHandler(f.logs, nil)).With("instance", name),
 			SessionStoreTimeout:    s.timeout,
 			SessionStoreMaxWaiting: s.maxWaiting,
+			KeepTokens:             s.keepTokens,
+			Now:                    s.now,
 		}
 		if s.tls {
 			cfg.HTTPClient = f.provider.Client()
@@ -169,6 +174,21 @@ func newFleet(t testing.TB, s setup) *fleet {
 			u, _ := pipaauth.UserFromContext(r.Context())
 			fmt.Fprintf(w, "instance=%s user=%s", name, u.Email)
 		})))
+		// /token hands out the session's access token, refreshed when it
+		// has expired (Auth.Token).
+		mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+			tok, err := app.auth.Token(w, r)
+			switch {
+			case errors.Is(err, pipaauth.ErrLoginRequired):
+				http.Error(w, "instance="+name+" login required: "+err.Error(), http.StatusUnauthorized)
+			case errors.Is(err, pipaauth.ErrSessionStore):
+				http.Error(w, "instance="+name+" "+err.Error(), http.StatusServiceUnavailable)
+			case err != nil:
+				http.Error(w, "instance="+name+" "+err.Error(), http.StatusBadGateway)
+			default:
+				fmt.Fprintf(w, "instance=%s access=%s", name, tok.AccessToken)
+			}
+		})
 		f.apps = append(f.apps, app)
 	}
 	f.cookie = "pipaauth"
