@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 6
 
-.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint load demo soak redis-install redis-start redis-stop
+.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint load demo soak load-redis redis-install redis-start redis-stop
 
 all: test
 
@@ -39,6 +39,11 @@ lint: vet
 ## load: wrk against a bare and a guarded route, alternated (needs wrk: apt-get install wrk)
 load:
 	$(GO) run ./cmd/pipaload
+
+## load-redis: the same with the guard on cookie sessions and on a private Redis,
+## alternated in one run (needs wrk and redis-server)
+load-redis:
+	$(GO) run ./cmd/pipaload -store cookie,redis
 
 ## demo: the demo app on an embedded PiPA
 demo:

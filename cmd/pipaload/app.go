@@ -32,13 +32,14 @@ var body = []byte("hello, load\n")
 // Session stores the app can run with.
 const (
 	storeCookie = "cookie" // the whole session sealed in the cookie (pipaauth's default)
+	storeRedis  = "redis"  // sessions in a private redis-server, through redistore
 )
 
 // appOptions choose how the measured app is built. The zero value is not
 // valid: set Store.
 type appOptions struct {
-	// Store is where sessions live: storeCookie. A server-side store (such
-	// as Redis) goes here as another value, with its address in a new field.
+	// Store is where sessions live: storeCookie, or storeRedis, for which
+	// startApp starts a private redis-server.
 	Store string
 }
 
@@ -50,6 +51,7 @@ type app struct {
 	srv      *http.Server
 	done     chan struct{} // closed when srv.Serve returned
 	auth     *pipaauth.Auth
+	redis    *redisServer // with storeRedis
 
 	bareServed, guardedServed atomic.Int64 // requests that reached the handler
 }
@@ -66,17 +68,34 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 		// Failures only: a request of the measured loop logs nothing.
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+	var rs *redisServer
 	switch opt.Store {
 	case storeCookie:
+	case storeRedis:
+		if rs, err = startRedis(); err != nil {
+			return nil, err
+		}
+		store, err := newRedisStore(rs.addr, cfg.SessionKeys)
+		if err != nil {
+			rs.stop()
+			return nil, err
+		}
+		cfg.SessionStore = store
+		defer func() {
+			if err != nil {
+				store.Close()
+				rs.stop()
+			}
+		}()
 	default:
-		return nil, fmt.Errorf("unknown session store %q (have: %s)", opt.Store, storeCookie)
+		return nil, fmt.Errorf("unknown session store %q (have: %s, %s)", opt.Store, storeCookie, storeRedis)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{}), redis: rs}
 	a.provider = pipatest.NewServer() // on 127.0.0.1 too
 	defer func() {
 		if err != nil {
@@ -143,6 +162,9 @@ func (a *app) Close() {
 	}
 	<-a.done
 	a.provider.Close()
+	if a.redis != nil {
+		a.redis.stop()
+	}
 }
 
 // login runs the code flow like a browser with a cookie jar (/guarded →

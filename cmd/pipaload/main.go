@@ -9,7 +9,15 @@
 // prints each run's requests per second, the median of each route and the
 // median over pairs of the guarded/bare ratio:
 //
-//	go run ./cmd/pipaload [-duration 10s] [-connections 32] [-threads 2] [-pairs 3] [-warmup 2s]
+//	go run ./cmd/pipaload [-duration 10s] [-connections 32] [-threads 2] [-pairs 3] [-warmup 2s] [-store cookie]
+//
+// -store chooses where the guarded app keeps sessions: cookie (the
+// default, sealed in the cookie), redis (a private redis-server started for
+// the run, without persistence, through github.com/boj/redistore as
+// docs/redis.md sets it up), or cookie,redis: one app per store, and each
+// pair becomes a round of bare, guarded with cookie sessions and guarded
+// with Redis, so that guarded-redis/bare and guarded-redis/guarded-cookie
+// come from one alternated run (make load-redis).
 //
 // Before measuring it checks that /guarded answers 200 with the cookie and
 // 302 without; after every run it checks that wrk saw no errors and that
@@ -29,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -47,7 +56,7 @@ type config struct {
 	connections int
 	threads     int
 	pairs       int
-	app         appOptions
+	stores      []appOptions // one app per store; bare runs on the first
 }
 
 // run is the whole program; it returns the exit code: 2 for a usage
@@ -87,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.connections, "connections", 32, "wrk connections (-c)")
 	fs.IntVar(&cfg.threads, "threads", 2, "wrk threads (-t)")
 	fs.IntVar(&cfg.pairs, "pairs", 3, "number of (bare, guarded) run pairs")
+	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (a private redis-server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pipaload [flags]\n\n"+
 			"Runs wrk against a bare and a guarded route of a pipaauth app on 127.0.0.1,\n"+
@@ -111,47 +121,81 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case cfg.pairs < 1 || cfg.pairs > 100:
 		return cfg, fmt.Errorf("-pairs %d: use 1 to 100", cfg.pairs)
 	}
-	cfg.app = appOptions{Store: storeCookie}
+	seen := map[string]bool{}
+	for _, st := range strings.Split(*stores, ",") {
+		switch {
+		case st != storeCookie && st != storeRedis:
+			return cfg, fmt.Errorf("-store %q: use %s, %s or both, comma-separated", st, storeCookie, storeRedis)
+		case seen[st]:
+			return cfg, fmt.Errorf("-store %q: %s twice", *stores, st)
+		}
+		seen[st] = true
+		cfg.stores = append(cfg.stores, appOptions{Store: st})
+	}
 	return cfg, nil
 }
 
 // load runs the whole measurement and prints the table to stdout.
 func load(ctx context.Context, cfg config, wrkPath string, stdout io.Writer) error {
-	a, err := startApp(ctx, cfg.app)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	cookie, err := a.login(ctx)
-	if err != nil {
-		return fmt.Errorf("logging in through the code flow: %w", err)
-	}
-	if err := a.verify(ctx, cookie); err != nil {
-		return err
+	var apps []*app
+	var ws []wrk
+	var names []string
+	for _, opt := range cfg.stores {
+		a, err := startApp(ctx, opt)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		cookie, err := a.login(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: logging in through the code flow: %w", opt.Store, err)
+		}
+		if err := a.verify(ctx, cookie); err != nil {
+			return fmt.Errorf("%s: %w", opt.Store, err)
+		}
+		apps = append(apps, a)
+		ws = append(ws, wrk{path: wrkPath, threads: cfg.threads, connections: cfg.connections, header: "Cookie: " + cookie})
+		names = append(names, opt.Store)
 	}
 
-	w := wrk{path: wrkPath, threads: cfg.threads, connections: cfg.connections, header: "Cookie: " + cookie}
 	fmt.Fprintf(stdout, "pipaload: store=%s, wrk -t%d -c%d -d%s, %d pairs, %d CPUs, load average %s\n",
-		cfg.app.Store, cfg.threads, cfg.connections, wrkSeconds(cfg.duration), cfg.pairs, numCPU(), loadAverage())
-	if cfg.warmup > 0 {
-		for _, route := range []string{routeBare, routeGuarded} {
-			if _, err := a.measure(ctx, w, route, cfg.warmup); err != nil {
-				return fmt.Errorf("warm-up: %w", err)
+		strings.Join(names, ","), cfg.threads, cfg.connections, wrkSeconds(cfg.duration), cfg.pairs, numCPU(), loadAverage())
+	// A round: bare on the first app, then guarded on each.
+	round := func(ctx context.Context, d time.Duration, pair int) ([]runResult, error) {
+		res, err := apps[0].measure(ctx, ws[0], routeBare, d)
+		if err != nil {
+			return nil, err
+		}
+		res.pair = pair
+		runs := []runResult{res}
+		for i, a := range apps {
+			res, err := a.measure(ctx, ws[i], routeGuarded, d)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", names[i], err)
 			}
+			res.pair, res.store = pair, names[i]
+			runs = append(runs, res)
+		}
+		return runs, nil
+	}
+	if cfg.warmup > 0 {
+		if _, err := round(ctx, cfg.warmup, 0); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	var runs []runResult
 	for pair := 1; pair <= cfg.pairs; pair++ {
-		for _, route := range []string{routeBare, routeGuarded} {
-			res, err := a.measure(ctx, w, route, cfg.duration)
-			if err != nil {
-				return fmt.Errorf("pair %d: %w", pair, err)
-			}
-			res.pair = pair
-			runs = append(runs, res)
+		rs, err := round(ctx, cfg.duration, pair)
+		if err != nil {
+			return fmt.Errorf("pair %d: %w", pair, err)
 		}
+		runs = append(runs, rs...)
 	}
-	printTable(stdout, runs)
+	if len(names) == 1 {
+		printTable(stdout, runs)
+	} else {
+		printStoreTable(stdout, runs, names)
+	}
 	fmt.Fprintf(stdout, "load average after: %s\n", loadAverage())
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -68,12 +70,13 @@ func TestMedian(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	cfg, err := parseFlags(nil, new(bytes.Buffer))
-	if err != nil || cfg.duration != 10*time.Second || cfg.connections != 32 || cfg.threads != 2 || cfg.pairs != 3 || cfg.app.Store != storeCookie {
+	if err != nil || cfg.duration != 10*time.Second || cfg.connections != 32 || cfg.threads != 2 || cfg.pairs != 3 || len(cfg.stores) != 1 || cfg.stores[0].Store != storeCookie {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	for _, args := range [][]string{
 		{"-duration", "500ms"}, {"-duration", "1500ms"}, {"-threads", "4", "-connections", "2"},
 		{"-pairs", "0"}, {"-warmup", "-1s"}, {"extra"}, {"-nosuchflag"},
+		{"-store", "memcached"}, {"-store", "redis,redis"}, {"-store", ""}, {"-store", "cookie,"},
 	} {
 		if _, err := parseFlags(args, new(bytes.Buffer)); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", args)
@@ -136,5 +139,56 @@ func TestApp(t *testing.T) {
 	}
 	if got := a.served(routeGuarded) - before; got != 0 {
 		t.Errorf("a redirected request was counted as served (%d)", got)
+	}
+}
+
+// TestAppRedis is TestApp's login and checks with sessions in a private
+// Redis (-store redis).
+func TestAppRedis(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("PIPAAUTH_REQUIRE_REDIS") == "1" {
+			t.Fatal("redis-server not found (PIPAAUTH_REQUIRE_REDIS=1)")
+		}
+		t.Skip("redis-server not found: install it with `apt-get install redis-server`")
+	}
+	ctx := context.Background()
+	a, err := startApp(ctx, appOptions{Store: storeRedis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := a.redis
+	cookie, err := a.login(ctx)
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	if err := a.verify(ctx, cookie); err != nil {
+		t.Error(err)
+	}
+	if err := a.verify(ctx, "pipaauth=forged"); err == nil {
+		t.Error("verify with a forged cookie succeeded")
+	}
+	a.Close()
+	select {
+	case <-rs.done:
+	default:
+		t.Error("Close left redis-server running")
+	}
+}
+
+func TestPrintStoreTable(t *testing.T) {
+	var runs []runResult
+	for pair := 1; pair <= 3; pair++ {
+		runs = append(runs,
+			runResult{pair: pair, route: routeBare, rps: 1000},
+			runResult{pair: pair, route: routeGuarded, store: storeCookie, rps: 900},
+			runResult{pair: pair, route: routeGuarded, store: storeRedis, rps: 450})
+	}
+	var out bytes.Buffer
+	printStoreTable(&out, runs, []string{storeCookie, storeRedis})
+	for _, want := range []string{"guarded-cookie/bare = 0.900", "guarded-redis/bare = 0.450", "guarded-redis/guarded-cookie = 0.500", "over 3 rounds"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }

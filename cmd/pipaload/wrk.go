@@ -27,6 +27,7 @@ type wrk struct {
 type runResult struct {
 	pair     int
 	route    string
+	store    string  // of the app measured, on the guarded route
 	rps      float64 // Requests/sec
 	requests int64   // responses counted
 }
@@ -110,6 +111,68 @@ func printTable(out io.Writer, runs []runResult) {
 	fmt.Fprintf(tw, "median\t%.0f\t%.0f\t%.3f\t\n", median(bare), median(guarded), median(ratios))
 	tw.Flush()
 	fmt.Fprintf(out, "guarded/bare = %.3f (median over %d pairs of the per-pair ratio)\n", median(ratios), len(ratios))
+}
+
+// printStoreTable prints rounds of bare then guarded on each store (in the
+// order of stores): each run, the medians, and the medians over rounds of
+// each guarded/bare ratio and of each further store's guarded over the
+// first store's.
+func printStoreTable(out io.Writer, runs []runResult, stores []string) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	n := 1 + len(stores)
+	head := "pair\tbare req/s\t"
+	for _, s := range stores {
+		head += "guarded-" + s + " req/s\t"
+	}
+	for _, s := range stores {
+		head += "guarded-" + s + "/bare\t"
+	}
+	for _, s := range stores[1:] {
+		head += "guarded-" + s + "/guarded-" + stores[0] + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	cols := make([][]float64, n+len(stores)+len(stores)-1)
+	for i := 0; i+n <= len(runs); i += n {
+		round := runs[i : i+n]
+		row := []float64{round[0].rps}
+		for _, g := range round[1:] {
+			row = append(row, g.rps)
+		}
+		for _, g := range round[1:] {
+			row = append(row, g.rps/round[0].rps)
+		}
+		for _, g := range round[2:] {
+			row = append(row, g.rps/round[1].rps)
+		}
+		line := fmt.Sprintf("%d\t", round[0].pair)
+		for j, v := range row {
+			cols[j] = append(cols[j], v)
+			line += formatCell(j, n, v)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	line := "median\t"
+	for j, c := range cols {
+		line += formatCell(j, n, median(c))
+	}
+	fmt.Fprintln(tw, line)
+	tw.Flush()
+	for j, s := range stores {
+		fmt.Fprintf(out, "guarded-%s/bare = %.3f\n", s, median(cols[n+j]))
+	}
+	for j, s := range stores[1:] {
+		fmt.Fprintf(out, "guarded-%s/guarded-%s = %.3f\n", s, stores[0], median(cols[n+len(stores)+j]))
+	}
+	fmt.Fprintf(out, "(medians over %d rounds of the per-round ratios)\n", len(cols[0]))
+}
+
+// formatCell formats column j of a store table: rates in the first n
+// columns, ratios after.
+func formatCell(j, n int, v float64) string {
+	if j < n {
+		return fmt.Sprintf("%.0f\t", v)
+	}
+	return fmt.Sprintf("%.3f\t", v)
 }
 
 func median(xs []float64) float64 {
