@@ -276,3 +276,44 @@ func TestRedisDownNewVisitor(t *testing.T) {
 	}
 	k.done()
 }
+
+// slowStore delays every Load of a real store.
+type slowStore struct {
+	sessions.Store
+	delay time.Duration
+}
+
+func (s slowStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	time.Sleep(s.delay)
+	return s.Store.New(r, name)
+}
+
+// A client that goes away while its session is being loaded (a closed tab,
+// a load generator stopping) is not a store failure: it must not log an
+// ERROR line saying the session store failed, which would page someone.
+//
+// Known issue: the guard logs "session store failed on a protected request"
+// at ERROR with "context canceled" (seen at the end of every wrk run of
+// make load-redis).
+func TestClientGoneDuringStoreCallIsNoStoreFailure(t *testing.T) {
+	t.Parallel()
+	addr, prefix := sharedRedis(t)
+	f := newFleet(t, setup{store: func(t testing.TB, _ int, keys [][]byte) sessions.Store {
+		return slowStore{newStore(t, addr, prefix, keys), 300 * time.Millisecond}
+	}})
+	b := f.newBrowser()
+	b.login(t, "/private")
+	c := b.sessionCookie(t)
+	if _, err := f.getTimeout(f.apps[0].srv.URL, c, api, 50*time.Millisecond); err == nil {
+		t.Fatal("the request finished before the client gave up")
+	}
+	time.Sleep(500 * time.Millisecond) // the store call ends, the guard answers into the void
+	k := knownIssue(t, "a client that goes away during a store call is logged at ERROR as a store failure")
+	for line := range strings.Lines(f.logs.String()) {
+		if strings.Contains(line, "level=ERROR") {
+			k.errorf("%s", strings.TrimSpace(line))
+		}
+	}
+	f.wantLoggedIn(t, f.url, c)
+	k.done()
+}
