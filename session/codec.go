@@ -16,8 +16,9 @@ import (
 const (
 	formatV1 = 1
 
-	maxField   = 2048 // longest string field accepted by the decoder
-	maxPending = 16   // most attempts accepted by the decoder
+	maxField   = 2048     // longest user or attempt field, in bytes
+	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
+	maxPending = 16       // most attempts
 )
 
 var errFormat = errors.New("session: malformed session data")
@@ -30,7 +31,40 @@ func (serializer) Serialize(src any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("session: cannot serialize %T", src)
 	}
+	return d.marshalBinary()
+}
+
+// marshalBinary encodes d after checking it against the limits the decoder
+// enforces, so that nothing is saved that could not be read back.
+func (d *Data) marshalBinary() ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	return d.appendBinary(make([]byte, 0, 128+len(d.Pending)*160)), nil
+}
+
+// check applies the decoder's limits.
+func (d *Data) check() error {
+	if len(d.Pending) > maxPending {
+		return fmt.Errorf("session: %d pending logins, more than %d", len(d.Pending), maxPending)
+	}
+	fields := []string{d.User.ID, d.User.Email}
+	for _, a := range d.Pending {
+		fields = append(fields, a.State, a.Nonce, a.Verifier, a.ReturnTo)
+	}
+	for _, f := range fields {
+		if len(f) > maxField {
+			return fmt.Errorf("session: a field of %d bytes, more than %d", len(f), maxField)
+		}
+	}
+	if t := d.Tokens; t != nil {
+		for _, f := range []string{t.AccessToken, t.RefreshToken, t.TokenType} {
+			if len(f) > maxToken {
+				return fmt.Errorf("session: a token of %d bytes, more than %d", len(f), maxToken)
+			}
+		}
+	}
+	return nil
 }
 
 func (serializer) Deserialize(src []byte, dst any) error {
@@ -79,6 +113,7 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	d.User.EmailVerified = r.bool()
 	n := r.uvarint()
 	if n > maxPending {
+		*d = Data{}
 		return errFormat
 	}
 	if n > 0 {
@@ -94,8 +129,8 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	}
 	if r.bool() {
 		d.Tokens = &Tokens{
-			AccessToken:  r.string(),
-			RefreshToken: r.string(),
+			AccessToken:  r.stringMax(maxToken),
+			RefreshToken: r.stringMax(maxToken),
 			TokenType:    r.string(),
 			Expiry:       r.time(),
 		}
@@ -185,9 +220,11 @@ func (r *reader) time() time.Time {
 	return time.Unix(v, 0)
 }
 
-func (r *reader) string() string {
+func (r *reader) string() string { return r.stringMax(maxField) }
+
+func (r *reader) stringMax(max uint64) string {
 	n := r.uvarint()
-	if r.err || n > maxField || n > uint64(len(r.b)) {
+	if r.err || n > max || n > uint64(len(r.b)) {
 		r.err = true
 		return ""
 	}

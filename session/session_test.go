@@ -398,3 +398,27 @@ func TestCookieValue(t *testing.T) {
 		}
 	}
 }
+
+// Whatever Save accepts, another instance (no cache) must read back: the
+// encoder enforces the decoder's limits.
+func TestSaveOnlyWhatLoads(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	kp := keys(1)
+	writer := newManager(t, c, func(o *Options) { o.KeyPairs = kp })
+	reader := newManager(t, c, func(o *Options) { o.KeyPairs = kp; o.CacheSize = -1 })
+	d := sample(c.t)
+	d.Pending = nil
+	d.Tokens = &Tokens{AccessToken: strings.Repeat("a", 2100), TokenType: "Bearer"}
+	r := roundTrip(t, writer, d)
+	got, err := reader.Load(r)
+	if err != nil || got.Tokens == nil || len(got.Tokens.AccessToken) != 2100 {
+		t.Fatalf("a 2100-byte token saved by one instance does not load in another: %v", err)
+	}
+	d.User.Email = strings.Repeat("e", maxField+1)
+	if err := writer.Save(httptest.NewRecorder(), nil, d); err == nil {
+		t.Fatal("Save accepted a field the decoder refuses")
+	}
+	if _, err := (serializer{}).Serialize(&Data{Pending: make([]Attempt, maxPending+1)}); err == nil {
+		t.Fatal("Serialize accepted more attempts than the decoder")
+	}
+}

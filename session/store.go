@@ -126,12 +126,27 @@ func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *
 			return err
 		}
 	}
+	raw, err := d.marshalBinary()
+	if err != nil {
+		return err
+	}
 	s := sessions.NewSession(b.store, b.opt.Name)
 	s.IsNew = true
 	if !renew && d.sid != "" {
+		// Writing back a session loaded earlier in this request (a refresh,
+		// an idle-timeout slide): if it was deleted meanwhile (a logout on
+		// any instance), do not bring it back. gorilla's Store has no
+		// compare-and-set, so this narrows the race to one store round trip.
+		cur, err := b.get(r)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.IsNew || cur.ID != d.sid {
+			return fmt.Errorf("%w: the session ended while this request ran", ErrInvalid)
+		}
 		s.ID, s.IsNew = d.sid, false
 	}
-	s.Values[valueKey] = d.appendBinary(nil)
+	s.Values[valueKey] = raw
 	s.Options = optionsOf(c)
 	rec := headerWriter{}
 	req := cookieOnly(r)

@@ -266,3 +266,43 @@ func TestStoreFrozen(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A write-back of a session loaded before a logout (a token refresh, an
+// idle-timeout slide) must not bring the deleted session back.
+func TestStoreWriteBackAfterLogout(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	st := newMemStore()
+	m := newStoreManager(t, c, st, nil)
+	r, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), sample(c.t), false)
+	d, err := m.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Clear(httptest.NewRecorder(), r); err != nil { // the logout, on any instance
+		t.Fatal(err)
+	}
+	next := d.Clone()
+	next.LastSeen = c.t.Add(time.Minute)
+	rec := httptest.NewRecorder()
+	if err := m.Save(rec, r, next); !errors.Is(err, ErrInvalid) {
+		t.Errorf("write-back after logout: %v, want ErrInvalid", err)
+	}
+	if n := st.len(); n != 0 || rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("the logged-out session came back: %d in the store, Set-Cookie %q", n, rec.Header().Get("Set-Cookie"))
+	}
+	if _, err := m.Load(r); !errors.Is(err, ErrInvalid) {
+		t.Errorf("the old cookie loads again: %v", err)
+	}
+}
+
+func TestStoreLargeTokens(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	m := newStoreManager(t, c, newMemStore(), nil)
+	d := sample(c.t)
+	d.Tokens = &Tokens{AccessToken: strings.Repeat("a", 8000), RefreshToken: strings.Repeat("r", 3000)}
+	r, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), d, false)
+	got, err := m.Load(r)
+	if err != nil || got.Tokens == nil || len(got.Tokens.AccessToken) != 8000 {
+		t.Fatalf("large tokens in a server-side session do not load back: %v", err)
+	}
+}
