@@ -8,10 +8,10 @@ import "strings"
 func AllowEmails(emails ...string) func(User) bool {
 	set := make(map[string]bool, len(emails))
 	for _, e := range emails {
-		set[strings.ToLower(strings.TrimSpace(e))] = true
+		set[asciiLower(strings.TrimSpace(e))] = true
 	}
 	return func(u User) bool {
-		return u.EmailVerified && strings.Count(u.Email, "@") == 1 && set[strings.ToLower(u.Email)]
+		return u.EmailVerified && strings.Count(u.Email, "@") == 1 && set[asciiLower(u.Email)]
 	}
 }
 
@@ -22,13 +22,13 @@ func AllowEmails(emails ...string) func(User) bool {
 func AllowEmailDomains(domains ...string) func(User) bool {
 	set := make(map[string]bool, len(domains))
 	for _, d := range domains {
-		if d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@")); d != "" {
+		if d = asciiLower(strings.TrimPrefix(strings.TrimSpace(d), "@")); d != "" {
 			set[d] = true
 		}
 	}
 	return func(u User) bool {
 		local, domain, ok := strings.Cut(u.Email, "@")
-		return ok && u.EmailVerified && local != "" && !strings.Contains(domain, "@") && set[strings.ToLower(domain)]
+		return ok && u.EmailVerified && local != "" && !strings.Contains(domain, "@") && set[asciiLower(domain)]
 	}
 }
 
@@ -40,4 +40,16 @@ func AllowUserIDs(ids ...string) func(User) bool {
 		set[id] = true
 	}
 	return func(u User) bool { return u.ID != "" && set[u.ID] }
+}
+
+// asciiLower lowercases ASCII letters only: full Unicode case mapping would
+// let look-alikes such as U+212A KELVIN SIGN match a "k" in an allow list.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -279,6 +279,8 @@ func TestAllowHelpers(t *testing.T) {
 		{"domain empty local part", domains, user("@example.com", true), false},
 		{"domain no @", domains, user("example.com", true), false},
 		{"domain empty", domains, user("", true), false},
+		{"email with a Kelvin sign for k", pipaauth.AllowEmails("kim@example.com"), user("\u212aim@example.com", true), false},
+		{"domain with a Kelvin sign for k", pipaauth.AllowEmailDomains("kelvin.example"), user("a@\u212aelvin.example", true), false},
 		{"empty domain listed, address ending in @", pipaauth.AllowEmailDomains("", "example.com"), user("a@", true), false},
 
 		{"id listed", ids, pipaauth.User{ID: "u1"}, true},

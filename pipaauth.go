@@ -190,6 +190,12 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if len(d.ResponseTypes) > 0 && !slices.Contains(d.ResponseTypes, "code") {
 		return nil, fmt.Errorf("%w: the provider does not support response_type=code", errs.ErrDiscovery)
 	}
+	pkce := slices.Contains(d.CodeChallenge, "S256")
+	if !pkce && !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
+		// Neither a nonce nor PKCE would bind the code to the browser that
+		// asked for it: a stolen code could be injected.
+		return nil, fmt.Errorf("%w: the provider does not advertise PKCE (S256) and Scopes lacks openid, so nothing would bind a code to its login: add the openid scope", errs.ErrConfig)
+	}
 	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
 	if err != nil {
 		return nil, err
@@ -240,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Sessions:   a.sessions,
 		Client:     client,
 		OnError:    cfg.ErrorHandler,
-		PKCE:       slices.Contains(d.CodeChallenge, "S256"),
+		PKCE:       pkce,
 		RequireIss: d.IssParameter,
 		KeepTokens: cfg.KeepTokens,
 		MaxPending: MaxPendingLogins,

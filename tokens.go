@@ -3,6 +3,7 @@ package pipaauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // ErrNoTokens is returned by Token when the session holds no tokens:
@@ -63,7 +65,12 @@ func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	next.Tokens.TokenType = fresh.TokenType
 	next.Tokens.RefreshToken = fresh.RefreshToken
 	next.Tokens.Expiry = callback.Expiry(fresh, a.cfg.Now())
+	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
 	if err := a.sessions.Save(w, r, next); err != nil {
+		if errors.Is(err, session.ErrInvalid) {
+			// The session was ended (logout) while the refresh ran.
+			return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", err)
+		}
 		return nil, err
 	}
 	return fresh, nil
@@ -94,7 +101,25 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, t
 // Client returns an *http.Client that calls PiPA's APIs as the user of r,
 // with the access token of the session (refreshed as Token does). Make its
 // requests before writing the response.
+//
+// The access token goes only where the request was sent: a redirect to
+// another scheme, host or port is refused rather than followed, since
+// x/oauth2 would add the token to every hop.
 func (a *Auth) Client(w http.ResponseWriter, r *http.Request) *http.Client {
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.apiClient)
-	return oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, a.TokenSource(w, r)))
+	c := oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, a.TokenSource(w, r)))
+	next := a.apiClient.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+			return fmt.Errorf("pipaauth: not following a redirect from %s to another origin %s with the user's access token", first.Host, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("pipaauth: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return c
 }

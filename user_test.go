@@ -3,6 +3,7 @@ package pipaauth_test
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -47,13 +48,14 @@ func TestForgedProviderErrorIsNotEchoed(t *testing.T) {
 	for _, tt := range []struct {
 		name, query string
 		status      int
-		echoed      bool
 	}{
-		{"forged, no state", "error=Your_account_is_locked_call_555", http.StatusBadRequest, false},
-		{"forged, unknown state", "error=access_denied&state=nope", http.StatusForbidden, false},
+		{"forged, no state", "error=Your_account_is_locked_call_555", http.StatusBadRequest},
+		{"forged, unknown state, no iss", "error=access_denied&state=nope", http.StatusBadRequest},
+		{"forged, unknown state, right iss", "error=access_denied&state=nope&iss=ISS", http.StatusForbidden},
+		{"forged, wrong iss", "error=Your_account_is_locked&state=nope&iss=https%3A%2F%2Fevil.example", http.StatusBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Get(ta.app.URL + "/callback?" + tt.query)
+			resp, err := http.Get(ta.app.URL + "/callback?" + strings.ReplaceAll(tt.query, "ISS", url.QueryEscape(ta.provider.URL)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -71,6 +71,10 @@ func New(cfg Config) (*Flow, error) {
 // replaced by "/".
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	d, err := f.cfg.Sessions.Load(r)
+	if errors.Is(err, errs.ErrSessionStore) {
+		f.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
+		return
+	}
 	if err != nil {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
 	}
@@ -88,7 +92,11 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	}
 	d.AddAttempt(a, f.cfg.MaxPending)
 	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
-		f.fail(w, r, errs.New(http.StatusInternalServerError, err, "The login could not be started.", nil))
+		status := http.StatusInternalServerError
+		if errors.Is(err, errs.ErrSessionStore) {
+			status = http.StatusServiceUnavailable
+		}
+		f.fail(w, r, &errs.Error{Status: status, Reason: "The login could not be started. Please try again in a moment.", Err: err})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -125,6 +133,10 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := f.cfg.Sessions.Load(r)
+	if errors.Is(err, errs.ErrSessionStore) {
+		f.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
+		return
+	}
 	if err != nil {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
 	}
@@ -165,7 +177,14 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.KeepTokens {
 		next.Tokens = tokens
 	}
-	if err := f.cfg.Sessions.Renew(w, r, next); err != nil {
+	err = f.cfg.Sessions.Renew(w, r, next)
+	if errors.Is(err, errs.ErrCookieTooLarge) && len(next.Pending) > 0 {
+		// Other logins in flight (which anyone can start with a link) must
+		// not make this one fail: drop them rather than the login.
+		next.Pending = nil
+		err = f.cfg.Sessions.Renew(w, r, next)
+	}
+	if err != nil {
 		f.refuse(w, r, d, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
 		return
 	}
@@ -187,6 +206,11 @@ func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, d *session.
 		status = http.StatusForbidden
 	}
 	d = d.Clone()
+	if err := f.checkIssuer(q); err != nil {
+		// An error from another issuer (RFC 9207): not ours to show.
+		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+		return
+	}
 	if _, ok := d.TakeAttempt(q.state); ok {
 		// The state proves this error answers a login this browser started:
 		// its code is worth showing.

@@ -74,8 +74,11 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 // configured clock (x/oauth2 counts from the wall clock): zero when the
 // provider gave no expires_in.
 func Expiry(tok *oauth2.Token, now time.Time) time.Time {
-	if tok.ExpiresIn > 0 {
+	switch {
+	case tok.ExpiresIn > 0:
 		return now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	case !tok.Expiry.IsZero(): // form-encoded responses set only Expiry
+		return tok.Expiry
 	}
 	return time.Time{}
 }
@@ -110,14 +113,22 @@ func exchangeError(err error) *errs.Error {
 // float64, so one beyond 2^53-1 may already be rounded: it is refused rather
 // than guessed. An absent user_id gives "".
 func tokenUserID(tok *oauth2.Token) (string, error) {
+	// A form-encoded response gives "" for any absent key, a JSON one nil:
+	// ask for a key no response has to tell them apart.
+	form := tok.Extra("\x00") != nil
 	switch v := tok.Extra("user_id").(type) {
 	case nil:
 		return "", nil
 	case string:
-		if v == "" {
+		if v == "" && !form {
 			return "", errors.New("user_id is an empty string")
 		}
 		return v, nil
+	case int64: // from a form-encoded response
+		if v < 0 || v > 1<<53-1 {
+			return "", errors.New("user_id is a number outside 0..2^53-1")
+		}
+		return strconv.FormatInt(v, 10), nil
 	case float64:
 		if v != math.Trunc(v) || v < 0 || v > 1<<53-1 {
 			return "", errors.New("user_id is a number that is not an integer in 0..2^53-1 and cannot be read exactly")

@@ -24,7 +24,8 @@ const refreshMemo = 2 * time.Minute
 
 // refreshes makes sure that, within this process, a refresh token is spent
 // once: concurrent callers share one request, and later callers holding the
-// same (now rotated) token get its result for refreshMemo.
+// same (now rotated) token get its result, or its refusal, for refreshMemo.
+// A transient failure is shared by the callers waiting for it only.
 type refreshes struct {
 	mu    sync.Mutex
 	calls map[[sha256.Size]byte]*refreshCall
@@ -65,6 +66,11 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token,
 		c.tok, c.err = f.refreshNow(context.WithoutCancel(ctx), refreshToken)
 		f.refresh.mu.Lock()
 		c.end = f.cfg.Now()
+		if c.err != nil && !errors.Is(c.err, ErrRefreshRefused) {
+			// A transient failure (5xx, timeout) did not spend the token:
+			// the next caller should try again, not inherit the failure.
+			delete(f.refresh.calls, key)
+		}
 		f.refresh.mu.Unlock()
 		close(c.done)
 	}

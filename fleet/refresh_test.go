@@ -102,8 +102,8 @@ func TestRefreshAcrossInstances(t *testing.T) {
 		}
 	})
 	// concurrent asks apps[on[0]] and apps[on[1]] for the token at once.
-	concurrent := func(t *testing.T, on [2]int) (rs [2]response, f *fleet, refreshes int) {
-		f, c := refreshFleet(t)
+	concurrent := func(t *testing.T, on [2]int) (rs [2]response, f *fleet, c *http.Cookie, refreshes int) {
+		f, c = refreshFleet(t)
 		// Hold the token endpoint so that both refreshes are in flight together.
 		f.provider.SetBehavior(pipatest.Behavior{TokenDelay: 300 * time.Millisecond})
 		before := f.provider.TokenRequests()
@@ -118,11 +118,11 @@ func TestRefreshAcrossInstances(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		return rs, f, f.provider.TokenRequests() - before
+		return rs, f, c, f.provider.TokenRequests() - before
 	}
 	t.Run("same instance at the same moment", func(t *testing.T) {
 		t.Parallel()
-		rs, _, n := concurrent(t, [2]int{0, 0})
+		rs, _, _, n := concurrent(t, [2]int{0, 0})
 		for i, r := range rs {
 			if r.status != http.StatusOK {
 				t.Errorf("request %d: %d %q, want 200", i, r.status, r.body)
@@ -134,7 +134,7 @@ func TestRefreshAcrossInstances(t *testing.T) {
 	})
 	t.Run("two instances at the same moment: the session ends", func(t *testing.T) {
 		t.Parallel()
-		rs, f, n := concurrent(t, [2]int{0, 1})
+		rs, f, c, n := concurrent(t, [2]int{0, 1})
 		if n != 2 {
 			t.Errorf("%d refresh requests, want 2 (one per instance)", n)
 		}
@@ -149,24 +149,42 @@ func TestRefreshAcrossInstances(t *testing.T) {
 				t.Errorf("/token: %d %q, want 200 or 401", r.status, r.body)
 			}
 		}
-		if len(ok) != 1 || len(refused) != 1 {
-			t.Fatalf("statuses %d and %d, want one 200 and one 401", rs[0].status, rs[1].status)
+		// The refresh that lost is refused and ends the session. The one that
+		// won gets its token (200) only if it wrote the session back before
+		// the loser cleared it; after the clear its write-back is refused
+		// (401), as a write-back must not bring an ended session back.
+		if len(refused) == 0 || len(ok)+len(refused) != 2 {
+			t.Fatalf("statuses %d and %d, want a 401 and a 200 or two 401s", rs[0].status, rs[1].status)
 		}
-		// The reuse revoked the family: the winner's fresh token is dead too.
-		if s := f.userinfo(t, accessToken(ok[0])); s != http.StatusUnauthorized {
-			t.Errorf("userinfo with the token the first refresh got: %d, want 401 (PiPA revoked the family on reuse)", s)
+		// The reuse revoked the family: a token the winner got is dead too.
+		for _, r := range ok {
+			if s := f.userinfo(t, accessToken(r)); s != http.StatusUnauthorized {
+				t.Errorf("userinfo with the token the first refresh got: %d, want 401 (PiPA revoked the family on reuse)", s)
+			}
 		}
+		// Either way the session should be over on both instances. gorilla's
+		// Store has no compare-and-set: when the winner's write-back lands in
+		// the one store round trip between its existence check and the
+		// loser's delete, the session survives holding revoked tokens (until
+		// their next refresh is refused).
+		k := knownIssue(t, "a write-back within one store round trip of a delete survives it (no compare-and-set in gorilla's Store)")
+		for _, a := range f.apps {
+			if r, err := f.token(a.srv.URL, c); err != nil {
+				t.Error(err)
+			} else if r.status == http.StatusOK {
+				k.errorf("after the reuse, /token at %s: 200, want the session ended", a.name)
+			}
+		}
+		k.done()
 	})
 }
 
 // A logout while another instance is refreshing the same session's tokens
 // must still end the session: a copy of the cookie is refused afterwards.
 //
-// Known issue: the refreshing instance writes the session back with the
-// same id once PiPA answers (SETEX, no "only if it still exists" in gorilla's
-// Store), after the logout deleted it, so the session comes back to life and
-// the saved copy works again. The same holds for any write-back racing a
-// logout (IdleTimeout's Touch too).
+// The refreshing instance checks, right before writing the session back,
+// that it still exists, so the write-back that PiPA's slow answer delays past
+// the logout is refused instead of bringing the session back.
 func TestLogoutDuringRefreshOnAnotherInstance(t *testing.T) {
 	t.Parallel()
 	f, c := refreshFleet(t)
@@ -193,19 +211,16 @@ func TestLogoutDuringRefreshOnAnotherInstance(t *testing.T) {
 	t.Logf("the refresh on b, started before the logout, answered %d", rb.status)
 	f.provider.SetBehavior(pipatest.Behavior{})
 
-	k := knownIssue(t, "a write-back racing a logout (here a token refresh on another instance) resurrects the deleted session")
+	if rb.status == http.StatusOK {
+		t.Errorf("the refresh that outlived the logout answered 200, want 401 (its write-back must be refused)")
+	}
 	for _, base := range f.bases() {
 		r, err := f.get(base, c, api)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch r.status {
-		case http.StatusUnauthorized:
-		case http.StatusOK:
-			k.errorf("%s/private with a copy of the cookie, after the logout: 200, want 401", base)
-		default:
+		if r.status != http.StatusUnauthorized {
 			t.Errorf("%s/private with a copy of the cookie, after the logout: %d %q, want 401", base, r.status, r.body)
 		}
 	}
-	k.done()
 }

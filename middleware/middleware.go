@@ -80,6 +80,12 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
 			return
 		}
+		if errors.Is(err, errs.ErrSessionStore) && r.Context().Err() != nil {
+			// The client went away while its session was being loaded: not
+			// the store's fault, and nobody is left to answer.
+			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "pipaauth: client gone during a session store call", slog.String("error", err.Error()))
+			return
+		}
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
 			g.cfg.OnError(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
