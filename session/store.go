@@ -120,9 +120,12 @@ func (b *storeBackend) load(r *http.Request) (*Data, error) {
 
 func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *http.Cookie, renew bool) error {
 	if renew {
-		// Delete the session the browser had, so that its id dies with the
-		// login; the new data gets a new id.
-		if err := b.delete(r); err != nil {
+		// The id the browser had must not become a logged-in session (no
+		// fixation): the new data gets a new id. The old one is deleted,
+		// unless other logins are in flight in it: a callback of another
+		// tab may already be on its way with the old cookie. It then keeps
+		// those attempts only, and nobody is logged in under it.
+		if err := b.retire(r, d.Pending); err != nil {
 			return err
 		}
 	}
@@ -163,6 +166,38 @@ func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *
 	}
 	for _, sc := range rec["Set-Cookie"] {
 		w.Header().Add("Set-Cookie", sc)
+	}
+	return nil
+}
+
+// retire ends the login-less life of the session r carries: it is deleted,
+// or, when pending is not empty, rewritten to hold those attempts alone.
+func (b *storeBackend) retire(r *http.Request, pending []Attempt) error {
+	if len(pending) == 0 {
+		return b.delete(r)
+	}
+	if _, ok := cookieValue(r.Header, b.opt.Name); !ok {
+		return nil
+	}
+	s, err := b.get(r)
+	if errors.Is(err, ErrInvalid) || (err == nil && (s == nil || s.IsNew || s.ID == "")) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	raw, err := (&Data{Pending: pending}).marshalBinary()
+	if err != nil {
+		return err
+	}
+	s.Values[valueKey] = raw
+	s.Options = optionsOf(cookieFor(b.opt, "", int(b.opt.AttemptTTL/time.Second)))
+	req := cookieOnly(r)
+	if err := b.call(r.Context(), "save", func() error { return b.store.Save(req, headerWriter{}, s) }); err != nil {
+		if errors.Is(err, errs.ErrSessionStore) {
+			return err
+		}
+		return fmt.Errorf("%w: save: %w", errs.ErrSessionStore, err)
 	}
 	return nil
 }

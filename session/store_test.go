@@ -154,7 +154,9 @@ func TestStoreRenewAndClear(t *testing.T) {
 	st := newMemStore()
 	m := newStoreManager(t, c, st, nil)
 	before, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), &Data{Pending: []Attempt{{State: "s", Started: c.t}}}, false)
-	after, _ := saveWith(t, m, before, sample(c.t), true)
+	loggedIn := sample(c.t)
+	loggedIn.Pending = nil // the login spent the only attempt
+	after, _ := saveWith(t, m, before, loggedIn, true)
 	if _, err := m.Load(before); !errors.Is(err, ErrInvalid) {
 		t.Errorf("the pre-login session id still loads after Renew: %v", err)
 	}
@@ -304,5 +306,29 @@ func TestStoreLargeTokens(t *testing.T) {
 	got, err := m.Load(r)
 	if err != nil || got.Tokens == nil || len(got.Tokens.AccessToken) != 8000 {
 		t.Fatalf("large tokens in a server-side session do not load back: %v", err)
+	}
+}
+
+// A login while another tab's login is in flight: the old id keeps that
+// attempt alone (its callback may already carry the old cookie), and nobody
+// is logged in under it.
+func TestStoreRenewKeepsOtherAttempts(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	st := newMemStore()
+	m := newStoreManager(t, c, st, nil)
+	two := &Data{Pending: []Attempt{{State: "tab1", Started: c.t}, {State: "tab2", Started: c.t}}}
+	before, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), two, false)
+	next := sample(c.t)
+	next.Pending = []Attempt{{State: "tab2", Started: c.t}}
+	after, _ := saveWith(t, m, before, next, true)
+	old, err := m.Load(before)
+	if err != nil || old.LoggedIn() || len(old.Pending) != 1 || old.Pending[0].State != "tab2" {
+		t.Fatalf("the old id after the login: %+v, %v; want tab2's attempt alone, nobody logged in", old, err)
+	}
+	if d, err := m.Load(after); err != nil || !d.LoggedIn() {
+		t.Fatalf("the new id: %+v, %v", d, err)
+	}
+	if n := st.len(); n != 2 {
+		t.Errorf("store holds %d sessions, want 2 (the login, and the old id with tab2's attempt)", n)
 	}
 }
