@@ -210,9 +210,10 @@ func (m *Manager) Save(w http.ResponseWriter, r *http.Request, d *Data) error {
 	return m.save(w, r, d, false)
 }
 
-// Renew is Save for a login: where the backend has session ids, the old
-// session is deleted and d gets a new id, so no id from before the login
-// survives it (no session fixation).
+// Renew is Save for a login: where the backend has session ids, d gets a
+// new id, so no id from before the login becomes a logged-in session (no
+// session fixation). The old id is deleted, or keeps only d's other pending
+// attempts, for callbacks already on their way with the old cookie.
 func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, d *Data) error {
 	return m.save(w, r, d, true)
 }
@@ -221,7 +222,7 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, d *Data, renew bo
 	if d.Empty() {
 		return m.Clear(w, r)
 	}
-	return m.backend.save(w, r, d, m.cookie("", m.maxAge(d)), renew)
+	return m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew)
 }
 
 // Clear deletes the session: the cookie, and the server-side data if any.
@@ -243,10 +244,6 @@ func (m *Manager) maxAge(d *Data) int {
 		}
 	}
 	return max(1, int(until.Sub(now)/time.Second))
-}
-
-func (m *Manager) cookie(value string, maxAge int) *http.Cookie {
-	return cookieFor(m.opt, value, maxAge)
 }
 
 func cookieFor(opt Options, value string, maxAge int) *http.Cookie {
