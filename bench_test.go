@@ -1,17 +1,13 @@
 package pipaauth_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
@@ -34,22 +30,8 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	provider := pipatest.NewServer()
 	b.Cleanup(provider.Close)
-	mux := http.NewServeMux()
-	app := httptest.NewServer(mux)
-	b.Cleanup(app.Close)
-	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer:       provider.URL,
-		ClientID:     pipatest.DefaultClientID,
-		ClientSecret: pipatest.DefaultClientSecret,
-		RedirectURL:  app.URL + "/callback",
-		SessionKeys:  [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		// Plain-HTTP loopback servers; production uses https.
-		InsecureAllowHTTP: true,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pa := newPlainApp(b, provider, nil)
+	app, mux, auth := pa.srv, pa.mux, pa.auth
 	mux.Handle("/login", auth.LoginHandler())
 	mux.Handle("/callback", auth.CallbackHandler())
 	mux.Handle("/", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

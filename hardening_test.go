@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,20 +28,8 @@ func TestForcedPendingLoginsDoNotBreakLogin(t *testing.T) {
 		TokenHook:  func(resp map[string]any) { resp["access_token"] = strings.Repeat("A", 1400) },
 		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") },
 	})
-	mux := http.NewServeMux()
-	app := httptest.NewServer(mux)
-	t.Cleanup(app.Close)
-	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer: provider.URL, ClientID: pipatest.DefaultClientID, ClientSecret: pipatest.DefaultClientSecret,
-		RedirectURL:       app.URL + "/callback",
-		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		InsecureAllowHTTP: true,
-		KeepTokens:        true,
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pa := newPlainApp(t, provider, func(c *pipaauth.Config) { c.KeepTokens = true })
+	app, mux, auth := pa.srv, pa.mux, pa.auth
 	mux.Handle("/login", auth.LoginHandler())
 	mux.Handle("/callback", auth.CallbackHandler())
 	mux.Handle("/me", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,17 +149,7 @@ func (failingStore) Save(*http.Request, http.ResponseWriter, *sessions.Session) 
 func TestStoreDownIs503(t *testing.T) {
 	provider := pipatest.NewServer()
 	t.Cleanup(provider.Close)
-	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer: provider.URL, ClientID: pipatest.DefaultClientID, ClientSecret: pipatest.DefaultClientSecret,
-		RedirectURL:       "http://127.0.0.1:1/callback",
-		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		InsecureAllowHTTP: true,
-		SessionStore:      failingStore{},
-		Logger:            slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth := newPlainApp(t, provider, func(c *pipaauth.Config) { c.SessionStore = failingStore{} }).auth
 	for _, tt := range []struct {
 		name string
 		h    http.Handler

@@ -1,17 +1,14 @@
 package pipaauth_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/mux"
-	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
@@ -63,21 +60,12 @@ func TestRouters(t *testing.T) {
 	}
 	for name, build := range routers {
 		t.Run(name, func(t *testing.T) {
-			var h http.Handler
-			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-			t.Cleanup(app.Close)
-			auth, err := pipaauth.New(context.Background(), pipaauth.Config{
-				Issuer: provider.URL, ClientID: pipatest.DefaultClientID, ClientSecret: pipatest.DefaultClientSecret,
-				RedirectURL:       app.URL + "/auth/callback",
-				LoginPath:         "/auth/login",
-				SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-				InsecureAllowHTTP: true,
-				Logger:            slog.New(slog.DiscardHandler),
+			pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
+				c.RedirectURL = strings.TrimSuffix(c.RedirectURL, "/callback") + "/auth/callback"
+				c.LoginPath = "/auth/login"
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h = build(auth)
+			app := pa.srv
+			pa.mux.Handle("/", build(pa.auth))
 			jar, _ := cookiejar.New(nil)
 			client := &http.Client{Jar: jar}
 

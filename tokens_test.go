@@ -1,7 +1,6 @@
 package pipaauth_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
@@ -37,24 +34,12 @@ func newTokenApp(t *testing.T, keep bool) *tokenApp {
 	t.Helper()
 	ta := &tokenApp{provider: pipatest.NewServer()}
 	t.Cleanup(ta.provider.Close)
-	mux := http.NewServeMux()
-	ta.app = httptest.NewServer(mux)
-	t.Cleanup(ta.app.Close)
-	var err error
-	ta.auth, err = pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer:            ta.provider.URL,
-		ClientID:          pipatest.DefaultClientID,
-		ClientSecret:      pipatest.DefaultClientSecret,
-		RedirectURL:       ta.app.URL + "/callback",
-		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		InsecureAllowHTTP: true,
-		KeepTokens:        keep,
-		Logger:            slog.New(slog.DiscardHandler),
-		Now:               func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) },
+	pa := newPlainApp(t, ta.provider, func(c *pipaauth.Config) {
+		c.KeepTokens = keep
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) }
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ta.app, ta.auth = pa.srv, pa.auth
+	mux := pa.mux
 	mux.Handle("/login", ta.auth.LoginHandler())
 	mux.Handle("/callback", ta.auth.CallbackHandler())
 	mux.Handle("/token", ta.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -246,27 +231,18 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 		},
 		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") }, // at_hash would catch the swap
 	})
-	mux := http.NewServeMux()
-	app := httptest.NewServer(mux)
-	t.Cleanup(app.Close)
 	var logs strings.Builder
 	var mu sync.Mutex
 	var got error
-	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer: provider.URL, ClientID: pipatest.DefaultClientID, ClientSecret: pipatest.DefaultClientSecret,
-		RedirectURL:       app.URL + "/callback",
-		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		InsecureAllowHTTP: true,
-		KeepTokens:        true,
-		Logger:            slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+	pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
+		c.KeepTokens = true
+		c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			pipaauth.DefaultErrorHandler("/login")(w, r, err)
-		},
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, mux, auth := pa.srv, pa.mux, pa.auth
 	mux.Handle("/login", auth.LoginHandler())
 	mux.Handle("/callback", auth.CallbackHandler())
 	jar, _ := cookiejar.New(nil)
