@@ -11,6 +11,8 @@ import (
 
 	"github.com/boj/redistore"
 	"github.com/gorilla/sessions"
+
+	"github.com/pipaauth/pipaauth/internal/redisproc"
 )
 
 // wantUnavailable checks that c at base gets 503 (for a navigation and a
@@ -61,12 +63,12 @@ func TestRedisDownThenBack(t *testing.T) {
 	t.Parallel()
 	rs := privateRedis(t, t.TempDir())
 	prefix := newPrefix()
-	f := newFleet(t, setup{store: onRedis(rs.addr, prefix)})
+	f := newFleet(t, setup{store: onRedis(rs.Addr, prefix)})
 	b := f.newBrowser()
 	b.login(t, "/private")
 	c := b.sessionCookie(t)
 
-	if err := rs.shutdownSave(); err != nil {
+	if err := rs.ShutdownSave(); err != nil {
 		t.Fatal(err)
 	}
 	for _, base := range f.bases() {
@@ -76,11 +78,11 @@ func TestRedisDownThenBack(t *testing.T) {
 		t.Errorf("no error line names the store failure; logs:\n%s", logs)
 	}
 
-	back, err := startRedis(rs.port, rs.dir)
+	back, err := redisproc.Start(redisproc.Options{Port: rs.Port, Dir: rs.Dir})
 	if err != nil {
-		t.Fatalf("restarting redis-server on port %d: %v", rs.port, err)
+		t.Fatalf("restarting redis-server on port %d: %v", rs.Port, err)
 	}
-	t.Cleanup(back.stop)
+	t.Cleanup(back.Stop)
 	for _, base := range f.bases() {
 		f.waitLoggedIn(t, base, c, 5*time.Second)
 	}
@@ -123,7 +125,7 @@ func TestRedisFrozen(t *testing.T) {
 				timeout:    timeout,
 				maxWaiting: maxWaiting,
 				store: func(t testing.TB, _ int, keys [][]byte) sessions.Store {
-					return tc.store(t, rs.addr, prefix, keys)
+					return tc.store(t, rs.Addr, prefix, keys)
 				},
 			})
 			b := f.newBrowser()
@@ -140,14 +142,14 @@ func TestRedisFrozen(t *testing.T) {
 			settle()
 			before := runtime.NumGoroutine()
 
-			if err := rs.freeze(); err != nil {
+			if err := rs.Freeze(); err != nil {
 				t.Fatal(err)
 			}
 			thawed := false
 			thaw := func() {
 				if !thawed {
 					thawed = true
-					rs.thaw()
+					rs.Thaw()
 				}
 			}
 			defer thaw()
@@ -225,11 +227,11 @@ func settle() {
 func TestRedisDownNewVisitor(t *testing.T) {
 	t.Parallel()
 	rs := privateRedis(t, "")
-	f := newFleet(t, setup{store: onRedis(rs.addr, newPrefix())})
+	f := newFleet(t, setup{store: onRedis(rs.Addr, newPrefix())})
 	b := f.newBrowser()
 	b.login(t, "/private")
 	c := b.sessionCookie(t)
-	rs.stop()
+	rs.Stop()
 	for _, cookie := range []*http.Cookie{nil, {Name: c.Name, Value: "tampered"}} {
 		r, err := f.get(f.url, cookie, navigation)
 		if err != nil {

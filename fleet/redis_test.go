@@ -1,20 +1,17 @@
 package fleet_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/boj/redistore"
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/pipaauth/pipaauth/internal/redisproc"
 )
 
 const (
@@ -28,34 +25,38 @@ const (
 // key prefix.
 var shared struct {
 	addr   string
-	server *redisServer // nil when PIPAAUTH_REDIS_ADDR names it
-	err    error        // why there is none
+	server *redisproc.Server // nil when PIPAAUTH_REDIS_ADDR names it
+	err    error             // why there is none
 }
 
 func TestMain(m *testing.M) {
 	switch addr := os.Getenv(envRedisAddr); {
 	case addr != "":
 		shared.addr = addr
-		if err := ping(addr, 5*time.Second); err != nil {
+		if err := redisproc.Ping(addr, 5*time.Second); err != nil {
 			shared.err = fmt.Errorf("%s=%s does not answer PING: %w", envRedisAddr, addr, err)
 		}
 	default:
-		if _, err := exec.LookPath("redis-server"); err != nil {
-			shared.err = errors.New(noRedisServer)
-			break
-		}
-		s, err := startRedis(0, "")
+		s, err := redisproc.Start(redisproc.Options{})
 		if err != nil {
-			shared.err = err
+			shared.err = whyNoRedis(err)
 			break
 		}
-		shared.server, shared.addr = s, s.addr
+		shared.server, shared.addr = s, s.Addr
 	}
 	code := m.Run()
 	if shared.server != nil {
-		shared.server.stop()
+		shared.server.Stop()
 	}
 	os.Exit(code)
+}
+
+// whyNoRedis is err, from redisproc.Start, as the tests report it.
+func whyNoRedis(err error) error {
+	if errors.Is(err, redisproc.ErrNotFound) {
+		return errors.New(noRedisServer)
+	}
+	return err
 }
 
 // noRedis skips the test with why, or fails it under PIPAAUTH_REQUIRE_REDIS=1.
@@ -97,173 +98,26 @@ func newPrefix() string {
 }
 
 // privateRedis starts a redis-server for t alone, which t may stop, kill or
-// freeze; it is killed when t ends.
-func privateRedis(t testing.TB, dir string) *redisServer {
+// freeze; with dir, ShutdownSave writes dir/dump.rdb, which the next server
+// started on dir loads. It is killed when t ends.
+func privateRedis(t testing.TB, dir string) *redisproc.Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		noRedis(t, errors.New(noRedisServer))
+	s, err := redisproc.Start(redisproc.Options{Dir: dir})
+	if errors.Is(err, redisproc.ErrNotFound) {
+		noRedis(t, whyNoRedis(err))
 	}
-	s, err := startRedis(0, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s
-}
-
-// redisServer is a redis-server process on 127.0.0.1.
-type redisServer struct {
-	addr string
-	port int
-	dir  string // its working directory: dump.rdb goes there
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{} // closed when the process has exited
-}
-
-// startRedis starts redis-server on 127.0.0.1:port, a free port when port is
-// 0, without persistence; with dir, SHUTDOWN SAVE writes dir/dump.rdb, which
-// the next server started on dir loads. It waits until PING answers.
-func startRedis(port int, dir string) (*redisServer, error) {
-	var lastErr error
-	for range 5 { // a free port may be taken between the probe and the start
-		p := port
-		if p == 0 {
-			var err error
-			if p, err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		s, err := startRedisOn(p, dir)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-		if port != 0 {
-			break
-		}
-	}
-	return nil, lastErr
-}
-
-func startRedisOn(port int, dir string) (*redisServer, error) {
-	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}
-	if dir != "" {
-		args = append(args, "--dir", dir, "--dbfilename", "dump.rdb")
-	}
-	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), port: port, dir: dir, out: new(bytes.Buffer), done: make(chan struct{})}
-	s.cmd = exec.Command("redis-server", args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if dir != "" {
-		s.cmd.Dir = dir
-	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting redis-server: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("redis-server on port %d exited at start: %s", port, s.out.String())
-		default:
-		}
-		if ping(s.addr, 200*time.Millisecond) == nil {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("redis-server on port %d does not answer PING after 10s: %s", port, s.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func ping(addr string, timeout time.Duration) error {
-	c, err := redis.Dial("tcp", addr, redis.DialConnectTimeout(timeout), redis.DialReadTimeout(timeout), redis.DialWriteTimeout(timeout))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.Do("PING")
-	return err
-}
-
-// freeze stops the process (SIGSTOP): connections are still accepted by the
-// kernel, but nothing answers. thaw resumes it.
-func (s *redisServer) freeze() error { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGSTOP) }
-func (s *redisServer) thaw() error   { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGCONT) }
-
-// shutdownSave makes the server write dir/dump.rdb and exit, and waits.
-func (s *redisServer) shutdownSave() error {
-	c, err := redis.Dial("tcp", s.addr, redis.DialConnectTimeout(time.Second), redis.DialReadTimeout(5*time.Second))
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.Do("SHUTDOWN", "SAVE") // the server closes the connection: no reply
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return errors.New("redis-server did not exit after SHUTDOWN SAVE")
-	}
-}
-
-// stop kills the process (thawing it first if frozen) and waits for it.
-func (s *redisServer) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGCONT)
-	s.cmd.Process.Kill()
-	<-s.done
-}
-
-// newPool is the recommended pool (see docs/redis.md): every connection
-// has dial, read and write timeouts, shorter than SessionStoreTimeout, so a
-// call pipaauth gave up on ends by itself soon after.
-func newPool(addr string) *redis.Pool {
-	return &redis.Pool{
-		MaxIdle:     16,
-		IdleTimeout: 4 * time.Minute,
-		Dial: func() (redis.Conn, error) {
-			return redis.Dial("tcp", addr,
-				redis.DialConnectTimeout(time.Second),
-				redis.DialReadTimeout(time.Second),
-				redis.DialWriteTimeout(time.Second))
-		},
-		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
-			if time.Since(idleSince) < time.Minute {
-				return nil
-			}
-			_, err := c.Do("PING")
-			return err
-		},
-	}
 }
 
 // newStore builds a redistore on the recommended pool with prefix; keys are
 // the Config's SessionKeys, which seal the cookie that carries the id.
 func newStore(t testing.TB, addr, prefix string, keys [][]byte) *redistore.RediStore {
 	t.Helper()
-	st, err := redistore.NewRediStoreWithPool(newPool(addr), keys...)
+	st, err := redistore.NewRediStoreWithPool(redisproc.NewPool(addr, 16), keys...)
 	if err != nil {
 		t.Fatalf("redistore: %v", err)
 	}

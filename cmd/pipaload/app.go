@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/internal/redisproc"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
@@ -51,7 +52,7 @@ type app struct {
 	srv      *http.Server
 	done     chan struct{} // closed when srv.Serve returned
 	auth     *pipaauth.Auth
-	redis    *redisServer // with storeRedis
+	redis    *redisproc.Server // with storeRedis
 
 	bareServed, guardedServed atomic.Int64 // requests that reached the handler
 }
@@ -68,23 +69,23 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 		// Failures only: a request of the measured loop logs nothing.
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	var rs *redisServer
+	var rs *redisproc.Server
 	switch opt.Store {
 	case storeCookie:
 	case storeRedis:
 		if rs, err = startRedis(); err != nil {
 			return nil, err
 		}
-		store, err := newRedisStore(rs.addr, cfg.SessionKeys)
+		store, err := newRedisStore(rs.Addr, cfg.SessionKeys)
 		if err != nil {
-			rs.stop()
+			rs.Stop()
 			return nil, err
 		}
 		cfg.SessionStore = store
 		defer func() {
 			if err != nil {
 				store.Close()
-				rs.stop()
+				rs.Stop()
 			}
 		}()
 	default:
@@ -163,7 +164,7 @@ func (a *app) Close() {
 	<-a.done
 	a.provider.Close()
 	if a.redis != nil {
-		a.redis.stop()
+		a.redis.Stop()
 	}
 }
 

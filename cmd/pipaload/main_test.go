@@ -170,7 +170,7 @@ func TestAppRedis(t *testing.T) {
 	}
 	a.Close()
 	select {
-	case <-rs.done:
+	case <-rs.Done():
 	default:
 		t.Error("Close left redis-server running")
 	}

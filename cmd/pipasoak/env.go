@@ -1,30 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/boj/redistore"
-	"github.com/gomodule/redigo/redis"
 	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/internal/redisproc"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
@@ -33,7 +29,7 @@ const keyPrefix = "pipasoak:session_"
 
 // env is everything the soak runs against.
 type env struct {
-	redis    *redisServer
+	redis    *redisproc.Server
 	provider *exec.Cmd
 	provIn   io.WriteCloser // closing it stops PiPA
 	issuer   string
@@ -56,7 +52,7 @@ func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
 			e = nil
 		}
 	}()
-	if e.redis, err = startRedis(cfg.redisServer); err != nil {
+	if e.redis, err = redisproc.Start(redisproc.Options{Bin: cfg.redisServer}); err != nil {
 		return e, err
 	}
 	if err = e.startProvider(); err != nil {
@@ -90,7 +86,7 @@ func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
 		app := httptest.NewServer(mux)
 		e.apps = append(e.apps, app)
 		backends[i], _ = url.Parse(app.URL)
-		store, err := redistore.NewRediStoreWithPool(newPool(e.redis.addr, 2*workers), keys...)
+		store, err := redistore.NewRediStoreWithPool(redisproc.NewPool(e.redis.Addr, 2*workers), keys...)
 		if err != nil {
 			return e, fmt.Errorf("redistore: %w", err)
 		}
@@ -150,7 +146,7 @@ func (e *env) close() {
 		}
 	}
 	if e.redis != nil {
-		e.redis.stop()
+		e.redis.Stop()
 	}
 }
 
@@ -180,101 +176,6 @@ func (e *env) startProvider() error {
 	}
 	e.issuer = line
 	return nil
-}
-
-// newPool is the pool docs/redis.md recommends: dial, read and write
-// timeouts on every connection.
-func newPool(addr string, idle int) *redis.Pool {
-	return &redis.Pool{
-		MaxIdle:     idle,
-		IdleTimeout: 4 * time.Minute,
-		Dial: func() (redis.Conn, error) {
-			return redis.Dial("tcp", addr,
-				redis.DialConnectTimeout(time.Second),
-				redis.DialReadTimeout(time.Second),
-				redis.DialWriteTimeout(time.Second))
-		},
-		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
-			if time.Since(idleSince) < time.Minute {
-				return nil
-			}
-			_, err := c.Do("PING")
-			return err
-		},
-	}
-}
-
-// redisServer is a private redis-server on 127.0.0.1 without persistence.
-type redisServer struct {
-	addr string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
-}
-
-func startRedis(bin string) (*redisServer, error) {
-	if _, err := exec.LookPath(bin); err != nil {
-		return nil, errors.New("redis-server not found: install it with `apt-get install redis-server`")
-	}
-	var last error
-	for range 5 { // the free port may be taken before redis-server binds it
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), out: new(bytes.Buffer), done: make(chan struct{})}
-		s.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			return nil, err
-		}
-		go func() { s.cmd.Wait(); close(s.done) }()
-		if last = s.waitReady(10 * time.Second); last == nil {
-			return s, nil
-		}
-		s.stop()
-	}
-	return nil, last
-}
-
-func (s *redisServer) waitReady(d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("redis-server exited at start: %s", s.out)
-		default:
-		}
-		c, err := s.dial()
-		if err == nil {
-			_, err = c.Do("PING")
-			c.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server does not answer PING: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *redisServer) dial() (redis.Conn, error) {
-	return redis.Dial("tcp", s.addr, redis.DialConnectTimeout(time.Second), redis.DialReadTimeout(10*time.Second), redis.DialWriteTimeout(10*time.Second))
-}
-
-func (s *redisServer) stop() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Kill()
-	<-s.done
 }
 
 // logCounter is the instances' slog handler: it counts records by level

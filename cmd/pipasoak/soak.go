@@ -18,6 +18,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/internal/redisproc"
 )
 
 // report holds the soak's numbers and the outcome of its checks.
@@ -83,7 +84,7 @@ func soak(ctx context.Context, cfg config, stdout io.Writer) (*report, error) {
 		return nil, err
 	}
 	defer e.close()
-	fmt.Fprintf(stdout, "pipasoak: PiPA %s (child process), instances %s and %s behind %s, Redis %s\n", e.issuer, e.apps[0].URL, e.apps[1].URL, e.url, e.redis.addr)
+	fmt.Fprintf(stdout, "pipasoak: PiPA %s (child process), instances %s and %s behind %s, Redis %s\n", e.issuer, e.apps[0].URL, e.apps[1].URL, e.url, e.redis.Addr)
 
 	tr := &http.Transport{MaxIdleConnsPerHost: 2 * cfg.workers, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
@@ -196,7 +197,7 @@ func soak(ctx context.Context, cfg config, stdout io.Writer) (*report, error) {
 	rep.routed = [2]int64{e.routed[0].Load(), e.routed[1].Load()}
 
 	// Redis holds exactly the kept sessions, each with a TTL.
-	c, err := e.redis.dial()
+	c, err := redisproc.Dial(e.redis.Addr, 10*time.Second)
 	if err != nil {
 		return rep, err
 	}
