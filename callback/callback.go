@@ -184,6 +184,10 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		next.Pending = nil
 		err = f.cfg.Sessions.Renew(w, r, next)
 	}
+	if errors.Is(err, errs.ErrSessionStore) {
+		f.refuse(w, r, d, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please log in again in a moment.", Err: err})
+		return
+	}
 	if err != nil {
 		f.refuse(w, r, d, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
 		return

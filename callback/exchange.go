@@ -114,21 +114,20 @@ func exchangeError(err error) *errs.Error {
 // than guessed. An absent user_id gives "".
 func tokenUserID(tok *oauth2.Token) (string, error) {
 	// A form-encoded response gives "" for any absent key, a JSON one nil:
-	// ask for a key no response has to tell them apart.
-	form := tok.Extra("\x00") != nil
+	// ask for a key no response has to tell them apart. RFC 6749 (5.1)
+	// requires JSON, and x/oauth2 reads form values through number parsing
+	// ("007" and "7.0" both become 7), so a form response is refused.
+	if tok.Extra("\x00") != nil {
+		return "", errors.New("the token response is form-encoded, not JSON")
+	}
 	switch v := tok.Extra("user_id").(type) {
 	case nil:
 		return "", nil
 	case string:
-		if v == "" && !form {
+		if v == "" {
 			return "", errors.New("user_id is an empty string")
 		}
 		return v, nil
-	case int64: // from a form-encoded response
-		if v < 0 || v > 1<<53-1 {
-			return "", errors.New("user_id is a number outside 0..2^53-1")
-		}
-		return strconv.FormatInt(v, 10), nil
 	case float64:
 		if v != math.Trunc(v) || v < 0 || v > 1<<53-1 {
 			return "", errors.New("user_id is a number that is not an integer in 0..2^53-1 and cannot be read exactly")

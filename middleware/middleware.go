@@ -80,7 +80,7 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
 			return
 		}
-		if errors.Is(err, errs.ErrSessionStore) && r.Context().Err() != nil {
+		if errors.Is(err, errs.ErrSessionStore) && errors.Is(r.Context().Err(), context.Canceled) {
 			// The client went away while its session was being loaded: not
 			// the store's fault, and nobody is left to answer.
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelDebug, "pipaauth: client gone during a session store call", slog.String("error", err.Error()))

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -243,3 +244,27 @@ func TestIdleTouch(t *testing.T) {
 		t.Errorf("after 31 idle minutes: got %d, want 302", rec.Code)
 	}
 }
+
+// A deadline set by an outer middleware is not a client that went away: a
+// store failure must still answer 503, not an empty 200.
+func TestStoreFailureUnderDeadline(t *testing.T) {
+	f := newFixture(t, 0)
+	f.guard.cfg.Sessions = failingSessions{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	f.guard.RequireLogin(echo).ServeHTTP(rec, r)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("got %d, want 503", rec.Code)
+	}
+}
+
+type failingSessions struct{}
+
+func (failingSessions) Load(*http.Request) (*session.Data, error) {
+	return nil, fmt.Errorf("%w: no answer", errs.ErrSessionStore)
+}
+func (failingSessions) Touch(http.ResponseWriter, *http.Request, *session.Data) error { return nil }
+func (failingSessions) Clear(http.ResponseWriter, *http.Request) error                { return nil }

@@ -58,10 +58,13 @@ func (d *Data) check() error {
 		}
 	}
 	if t := d.Tokens; t != nil {
-		for _, f := range []string{t.AccessToken, t.RefreshToken, t.TokenType} {
+		for _, f := range []string{t.AccessToken, t.RefreshToken} {
 			if len(f) > maxToken {
 				return fmt.Errorf("session: a token of %d bytes, more than %d", len(f), maxToken)
 			}
+		}
+		if len(t.TokenType) > maxField {
+			return fmt.Errorf("session: a token type of %d bytes, more than %d", len(t.TokenType), maxField)
 		}
 	}
 	return nil

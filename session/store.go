@@ -101,6 +101,11 @@ func (b *storeBackend) load(r *http.Request) (*Data, error) {
 	if s == nil || s.IsNew || s.ID == "" {
 		return nil, fmt.Errorf("%w: unknown or expired session id", ErrInvalid)
 	}
+	return dataOf(s)
+}
+
+// dataOf decodes the pipaauth data a gorilla session holds.
+func dataOf(s *sessions.Session) (*Data, error) {
 	var raw []byte
 	switch v := s.Values[valueKey].(type) {
 	case []byte:
@@ -146,6 +151,13 @@ func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *
 		}
 		if cur == nil || cur.IsNew || cur.ID != d.sid {
 			return fmt.Errorf("%w: the session ended while this request ran", ErrInvalid)
+		}
+		// The id may still exist but hold other data: a login retired it
+		// to keep other tabs' attempts. Only the same login may be written
+		// back, so a retired id never becomes logged in again.
+		if now, err := dataOf(cur); err != nil || now.LoggedIn() != d.LoggedIn() ||
+			!now.LoginAt.Equal(d.LoginAt) || now.User.ID != d.User.ID {
+			return fmt.Errorf("%w: the session changed while this request ran", ErrInvalid)
 		}
 		s.ID, s.IsNew = d.sid, false
 	}

@@ -332,3 +332,31 @@ func TestStoreRenewKeepsOtherAttempts(t *testing.T) {
 		t.Errorf("store holds %d sessions, want 2 (the login, and the old id with tab2's attempt)", n)
 	}
 }
+
+// A write-back of a session loaded before a login retired its id (to keep
+// another tab's attempt) must not log the retired id in again.
+func TestStoreRetiredIDNotLoggedInByWriteBack(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	st := newMemStore()
+	m := newStoreManager(t, c, st, func(o *Options) { o.IdleTimeout = time.Hour })
+	old := sample(c.t) // logged in, with one attempt of another tab
+	r, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), old, false)
+	loaded, err := m.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := sample(c.t.Add(time.Minute))
+	next.User.ID = "user-2"
+	saveWith(t, m, r, next, true) // the other tab's login: the old id keeps the attempt alone
+	c.t = c.t.Add(10 * time.Minute)
+	rec := httptest.NewRecorder()
+	if err := m.Touch(rec, r, loaded); !errors.Is(err, ErrInvalid) {
+		t.Errorf("stale write-back onto the retired id: %v, want ErrInvalid", err)
+	}
+	if sc := rec.Header().Get("Set-Cookie"); sc != "" {
+		t.Errorf("the stale write-back wrote Set-Cookie %q", sc)
+	}
+	if d, _ := m.Load(r); d.LoggedIn() {
+		t.Errorf("the retired id is logged in again as %q", d.User.ID)
+	}
+}
