@@ -67,8 +67,9 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token,
 		f.refresh.mu.Lock()
 		c.end = f.cfg.Now()
 		if c.err != nil && !errors.Is(c.err, ErrRefreshRefused) {
-			// A transient failure (5xx, timeout) did not spend the token:
-			// the next caller should try again, not inherit the failure.
+			// A transient failure (5xx, timeout) is not remembered: the
+			// next caller tries again. (A timeout may still have spent the
+			// token at the provider; a retry then ends as a refusal.)
 			delete(f.refresh.calls, key)
 		}
 		f.refresh.mu.Unlock()
