@@ -196,7 +196,16 @@ func TestOverlappingCallbacks(t *testing.T) {
 // callbackWith sends a callback with cookie c alone, as a tab whose request
 // left before another tab's response changed the cookie.
 func (f *fleet) callbackWith(rawURL string, c *http.Cookie) (response, error) {
-	client := &http.Client{Transport: f.client, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return f.getWithCookie(rawURL, c, false)
+}
+
+// getWithCookie GETs rawURL carrying cookie c alone, following redirects
+// only when follow is set.
+func (f *fleet) getWithCookie(rawURL string, c *http.Cookie, follow bool) (response, error) {
+	client := &http.Client{Transport: f.client, Timeout: 10 * time.Second}
+	if !follow {
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 	if err != nil {
 		return response{}, err

@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,19 +21,7 @@ func newClock() *clock                   { return new(clock) }
 
 // token asks base's /token with cookie c alone.
 func (f *fleet) token(base string, c *http.Cookie) (response, error) {
-	client := &http.Client{Transport: f.client, Timeout: 10 * time.Second}
-	req, err := http.NewRequest(http.MethodGet, base+"/token", nil)
-	if err != nil {
-		return response{}, err
-	}
-	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return response{url: req.URL.String(), status: resp.StatusCode, header: resp.Header, body: string(body)}, err
+	return f.getWithCookie(base+"/token", c, true)
 }
 
 // accessToken returns the access=... part of a /token answer.
