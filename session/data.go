@@ -12,6 +12,7 @@ type User struct {
 	ID            string // per-integration user id (the ID token's sub)
 	Email         string // empty when the user chose not to share it
 	EmailVerified bool
+	AuthTime      time.Time // when the user last authenticated at PiPA: the ID token's auth_time, or the login time when it has none
 }
 
 // Attempt is one login in flight: what the callback needs to finish it.
@@ -39,6 +40,8 @@ type Data struct {
 	LastSeen time.Time // last activity that was written back (idle timeout)
 	Pending  []Attempt // oldest first
 	Tokens   *Tokens   // nil unless tokens are kept
+	IDToken  string    // the raw ID token of the login, for id_token_hint at logout; "" when not kept
+	SID      string    // the ID token's sid claim (OpenID Connect Front/Back-Channel Logout); "" when none
 
 	sid string // server-side store: the id this data was loaded under; never serialized
 }
