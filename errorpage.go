@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
 )
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
@@ -41,8 +42,7 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 		h.Del("Content-Length")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
-		accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
-		if strings.Contains(accept, "json") && !strings.Contains(accept, "text/html") {
+		if httpx.WantsJSON(r) {
 			h.Set("Content-Type", "application/json")
 			w.WriteHeader(status)
 			json.NewEncoder(w).Encode(struct {
@@ -74,3 +74,9 @@ func Retryable(err error) bool {
 	return errors.As(err, &pe) || errors.Is(err, errs.ErrInvalidState) || errors.Is(err, errs.ErrInvalidCallback) ||
 		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken) || errors.Is(err, errs.ErrLoginRequired)
 }
+
+// WantsJSON reports whether r asks for JSON and not HTML (its Accept header
+// names json and not text/html): an API client. DefaultErrorHandler answers
+// such requests with JSON, and RequireLogin never redirects them; custom
+// error handlers use it to decide the same way.
+func WantsJSON(r *http.Request) bool { return httpx.WantsJSON(r) }

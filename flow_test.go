@@ -364,6 +364,19 @@ func (r *response) setCookie(name string) *http.Cookie {
 	return found
 }
 
+// attemptCookies returns the login attempt cookies r sets (not those it
+// deletes).
+func (r *response) attemptCookies(sessionCookie string) []*http.Cookie {
+	var out []*http.Cookie
+	for _, line := range r.header.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && strings.HasPrefix(c.Name, sessionCookie+"-login-") && c.MaxAge > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // browser is a cookie-jar client that does not follow redirects.
 type browser struct {
 	h     *harness
@@ -590,8 +603,12 @@ func TestRequireLoginRedirectsNavigation(t *testing.T) {
 		if got := r.header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("Cache-Control = %q, want %q", got, "no-store")
 		}
-		if r.setCookie(h.app.cookieName) == nil {
-			t.Errorf("no %s cookie set with the login redirect", h.app.cookieName)
+		if r.setCookie(h.app.cookieName) != nil {
+			t.Errorf("the login redirect sets the session cookie %s: a start must write only its attempt cookie", h.app.cookieName)
+		}
+		if c := r.attemptCookies(h.app.cookieName); len(c) != 1 || !c[0].HttpOnly || !c[0].Secure || c[0].SameSite != http.SameSiteLaxMode ||
+			c[0].Path != "/" || c[0].MaxAge != 600 || c[0].Domain != "" {
+			t.Errorf("the login redirect sets attempt cookies %+v, want one HttpOnly, Secure, SameSite=Lax cookie for / with Max-Age=600", c)
 		}
 		u, err := url.Parse(r.location())
 		if err != nil {
@@ -1327,19 +1344,30 @@ func TestSessionCookieChangesAtLogin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
 	b := h.app.newBrowser()
+	// Before the first login there is no session cookie at all: nothing a
+	// site could plant and have logged in later.
 	auth := b.startLogin("/private")
-	pre := b.cookie()
+	u, _ := url.Parse(h.app.url)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == h.app.cookieName {
+			t.Fatalf("a login start set the session cookie")
+		}
+	}
 	if r := b.finish(auth); r.status != http.StatusSeeOther {
 		t.Fatalf("login: %d", r.status)
 	}
+	pre := b.cookie()
+	auth = b.startLogin("/login?return_to=%2Fprivate")
+	if b.cookie() != pre {
+		t.Fatalf("starting a login changed the session cookie")
+	}
+	h.clock.Advance(time.Second)
+	if r := b.finish(auth); r.status != http.StatusSeeOther {
+		t.Fatalf("second login: %d", r.status)
+	}
 	post := b.cookie()
 	if pre == post {
-		t.Fatalf("the session cookie did not change at login")
-	}
-	// Whoever holds the pre-login cookie is not logged in.
-	other := h.app.newBrowser()
-	if r := other.get("/private", "Accept", "application/json", "Cookie", h.app.cookieName+"="+pre); r.status != http.StatusUnauthorized {
-		t.Errorf("the pre-login cookie gets %d, want 401", r.status)
+		t.Fatalf("the session cookie did not change at the second login")
 	}
 	if r := h.app.newBrowser().get("/private", "Accept", "application/json", "Cookie", h.app.cookieName+"="+post); r.status != http.StatusOK {
 		t.Errorf("the post-login cookie gets %d, want 200", r.status)
@@ -1379,15 +1407,20 @@ func TestTamperedCookie(t *testing.T) {
 			if nav.status != http.StatusFound || !strings.HasPrefix(nav.location(), h.provider.URL+"/authorize?") {
 				t.Errorf("navigation with a tampered cookie: %d to %q, want 302 to the provider", nav.status, nav.location())
 			}
-			if c := nav.setCookie(h.app.cookieName); c == nil || c.Value == "" || c.Value == tampered || c.MaxAge <= 0 {
-				t.Errorf("navigation with a tampered cookie sets %v, want a new session cookie", c)
+			if c := nav.setCookie(h.app.cookieName); c != nil {
+				t.Errorf("navigation with a tampered cookie sets %v, want the session cookie left alone (a login replaces it)", c)
+			}
+			if len(nav.attemptCookies(h.app.cookieName)) != 1 {
+				t.Errorf("navigation with a tampered cookie sets %q, want one attempt cookie", nav.header.Values("Set-Cookie"))
 			}
 			api := h.app.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json")
 			if api.status != http.StatusUnauthorized {
 				t.Errorf("API request with a tampered cookie: %d, want 401", api.status)
 			}
-			if c := api.setCookie(h.app.cookieName); c == nil || c.MaxAge >= 0 {
-				t.Errorf("API request with a tampered cookie sets %v, want the cookie cleared", c)
+			// Never cleared on a 401: the request may have been sent before a
+			// login and answered after it.
+			if sc := api.header.Values("Set-Cookie"); len(sc) != 0 {
+				t.Errorf("API request with a tampered cookie sets %q, want no cookie", sc)
 			}
 		})
 	}
@@ -1500,7 +1533,10 @@ func TestReturnPaths(t *testing.T) {
 	}{
 		{"/private?x=1&y=2", "/private?x=1&y=2"},
 		{"/private?q=caf%C3%A9&r=a+b&s=%2F", "/private?q=caf%C3%A9&r=a+b&s=%2F"},
-		{"/private?next=%2F%2Fevil.example", "/"},
+		{"/private?next=%2F%2Fapp.example", "/private?next=%2F%2Fapp.example"}, // an encoded "//" in a query is data
+		{"/private?q=a%20b&r=c+d", "/private?q=a%20b&r=c+d"},                   // byte for byte: %20 stays %20
+		{"/private?next=//evil.example", "/"},
+		{"/login?return_to=" + url.QueryEscape("/private?q=a%20b"), "/private?q=a%20b"},
 		{"/login?return_to=" + url.QueryEscape("/private?z=3"), "/private?z=3"},
 		{"/login?return_to=/private?z=4", "/private?z=4"},
 		{"/login?return_to=%2Fadmin", "/admin"},

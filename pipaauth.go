@@ -4,7 +4,8 @@
 // Build an *Auth once with New, mount LoginHandler, CallbackHandler and
 // LogoutHandler, and wrap the routes to protect with RequireLogin or
 // RequireUser. Handlers behind the guard read the user with UserFromContext.
-// The login state lives in an encrypted, signed cookie (gorilla/securecookie);
+// The session and each login in flight live in encrypted, signed cookies
+// (gorilla/securecookie), or the session in a server-side store;
 // ID tokens are verified with go-oidc and codes exchanged with x/oauth2.
 package pipaauth
 
@@ -40,8 +41,10 @@ const (
 	DefaultDiscoveryTimeout = 10 * time.Second
 	// LoginAttemptTTL is how long a started login may take to come back.
 	LoginAttemptTTL = 10 * time.Minute
-	// MaxPendingLogins is how many logins a browser may have in flight at
-	// once (parallel tabs); starting one more forgets the oldest.
+	// MaxPendingLogins is how many logins a browser keeps in flight after
+	// starting them one after another (parallel tabs): a start deletes the
+	// oldest attempt cookies beyond it. Logins started at the same instant
+	// may leave more, each expiring after LoginAttemptTTL.
 	MaxPendingLogins = 4
 	// ClockSkew is how far in the future an ID token's iat may be.
 	ClockSkew = time.Minute
@@ -143,6 +146,7 @@ type Auth struct {
 	endSession string       // provider's end_session_endpoint, "" when none
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
+	loginCSRF  *http.CrossOriginProtection
 }
 
 // discovery holds the discovery fields go-oidc does not read for us.
@@ -200,12 +204,15 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
 	if a.apiClient == nil {
 		a.apiClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
+	}))
+	a.loginCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log in from a page of this site.", nil))
 	}))
 	if d.EndSession != "" {
 		if err := cfg.checkURL(d.EndSession); err != nil {
@@ -225,6 +232,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Lifetime:         cfg.SessionLifetime,
 		IdleTimeout:      cfg.IdleTimeout,
 		AttemptTTL:       LoginAttemptTTL,
+		MaxPending:       MaxPendingLogins,
 		Now:              cfg.Now,
 		Store:            cfg.SessionStore,
 		StoreTimeout:     cfg.SessionStoreTimeout,
@@ -249,7 +257,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		PKCE:       pkce,
 		RequireIss: d.IssParameter,
 		KeepTokens: cfg.KeepTokens,
-		MaxPending: MaxPendingLogins,
+		AttemptTTL: LoginAttemptTTL,
 		Timeout:    cfg.ExchangeTimeout,
 		ClockSkew:  ClockSkew,
 		Now:        cfg.Now,
@@ -395,9 +403,13 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 
 // LoginHandler starts a login and redirects to PiPA. The optional query
 // parameter return_to names the same-origin path to land on afterwards; any
-// other value is replaced by "/". Mount it at Config.LoginPath.
+// other value is replaced by "/". GET and HEAD (links) and POST from a page
+// of the same site (Sec-Fetch-Site or Origin, as http.CrossOriginProtection
+// checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
+// A start writes only the attempt's own cookie: the session, if any, is left
+// as it is until the login succeeds. Mount it at Config.LoginPath.
 func (a *Auth) LoginHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodPost:
 		default:
@@ -410,7 +422,7 @@ func (a *Auth) LoginHandler() http.Handler {
 			returnTo = q.Get("return_to")
 		}
 		a.flow.Start(w, r, returnTo)
-	})
+	}))
 }
 
 // CallbackHandler finishes a login: mount it at the path of
@@ -434,7 +446,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
-			a.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "The session could not be ended right now. Please try again.", Err: err})
+			a.fail(w, r, errs.StoreUnavailable(err))
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

@@ -33,7 +33,7 @@ type Config struct {
 	PKCE       bool             // send an S256 code challenge
 	RequireIss bool             // the provider promises an iss parameter on the callback (RFC 9207)
 	KeepTokens bool             // store the provider's tokens in the session
-	MaxPending int              // login attempts kept at once; the oldest is evicted
+	AttemptTTL time.Duration    // how long a started login may take; spent states are remembered this long
 	Timeout    time.Duration    // bound on the code exchange and ID token verification
 	ClockSkew  time.Duration    // tolerated skew for iat
 	Now        func() time.Time //
@@ -45,12 +45,16 @@ type Flow struct {
 	cfg     Config
 	openid  bool
 	refresh refreshes
+	spent   *spent
 }
+
+// maxSpent caps the states a Flow remembers as used (about 100 bytes each).
+const maxSpent = 100_000
 
 // New checks cfg and returns a Flow.
 func New(cfg Config) (*Flow, error) {
 	if cfg.OAuth2 == nil || cfg.Sessions == nil || cfg.Client == nil || cfg.OnError == nil ||
-		cfg.Now == nil || cfg.Logger == nil || cfg.MaxPending < 1 || cfg.Timeout <= 0 {
+		cfg.Now == nil || cfg.Logger == nil || cfg.AttemptTTL <= 0 || cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("%w: callback configuration incomplete", errs.ErrConfig)
 	}
 	if cfg.OAuth2.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
@@ -58,27 +62,19 @@ func New(cfg Config) (*Flow, error) {
 		// sending the code twice.
 		return nil, fmt.Errorf("%w: the token endpoint's client authentication style must be fixed", errs.ErrConfig)
 	}
-	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID)}
+	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID), spent: newSpent(cfg.AttemptTTL, maxSpent)}
 	if f.openid && cfg.Verifier == nil {
 		return nil, fmt.Errorf("%w: the openid scope needs an ID token verifier", errs.ErrConfig)
 	}
 	return f, nil
 }
 
-// Start begins a login for the browser behind r: it records a new attempt in
-// the session and redirects to PiPA's authorization endpoint. returnTo is
-// where the browser lands after the login; anything but a same-origin path is
-// replaced by "/".
+// Start begins a login for the browser behind r: it writes the attempt's
+// own cookie (see session.Manager.StartAttempt) and redirects to PiPA's
+// authorization endpoint. The session, if any, is neither read nor written.
+// returnTo is where the browser lands after the login; anything but a
+// same-origin path is replaced by "/".
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
-	d, err := f.cfg.Sessions.Load(r)
-	if errors.Is(err, errs.ErrSessionStore) {
-		f.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
-		return
-	}
-	if err != nil {
-		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
-	}
-	d = d.Clone()
 	a := session.Attempt{
 		State:    random(),
 		Nonce:    random(),
@@ -90,13 +86,8 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
 	}
-	d.AddAttempt(a, f.cfg.MaxPending)
-	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, errs.ErrSessionStore) {
-			status = http.StatusServiceUnavailable
-		}
-		f.fail(w, r, &errs.Error{Status: status, Reason: "The login could not be started. Please try again in a moment.", Err: err})
+	if err := f.cfg.Sessions.StartAttempt(w, r, a); err != nil {
+		f.fail(w, r, &errs.Error{Status: http.StatusInternalServerError, Reason: "The login could not be started. Please try again in a moment.", Err: err})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -132,93 +123,88 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
 		return
 	}
-	d, err := f.cfg.Sessions.Load(r)
-	if errors.Is(err, errs.ErrSessionStore) {
-		f.fail(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
-		return
-	}
-	if err != nil {
-		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
-	}
 	if q.err != nil {
-		f.providerError(w, r, d, q)
+		f.providerError(w, r, q)
 		return
 	}
-	d = d.Clone()
-	attempt, ok := d.TakeAttempt(q.state)
-	if q.state == "" || !ok {
-		if d.LoggedIn() {
-			// A replayed or double-clicked callback: keep who is logged in.
-			f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback with unknown state for a logged-in browser; sending it home")
-			http.Redirect(w, r, "/", http.StatusSeeOther)
-			return
-		}
-		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login link is unknown, expired or already used. Please log in again.", nil))
+	// The attempt cookie goes whatever happens next; the spent record
+	// makes the state single use in this process even while a first
+	// callback with it is still running.
+	attempt, ok := f.cfg.Sessions.TakeAttempt(w, r, q.state)
+	if ok && !f.spent.claim(q.state, f.cfg.Now()) {
+		ok = false
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback for a login already being finished or finished")
+	}
+	if !ok {
+		f.unknownState(w, r)
 		return
 	}
-	// From here on the attempt is spent, whatever happens.
 	if err := f.checkIssuer(q); err != nil {
-		f.refuse(w, r, d, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
 		return
 	}
 	if q.code == "" {
-		f.refuse(w, r, d, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
+		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
 	user, tokens, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
-		f.refuse(w, r, d, e)
+		f.fail(w, r, e)
 		return
 	}
 	now := f.cfg.Now()
-	// Replace the session wholesale: nothing from before the login survives
-	// but the other logins this browser has in flight (parallel tabs).
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now, Pending: d.Pending}
+	// Replace the session wholesale: nothing from before the login survives.
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now}
 	if f.cfg.KeepTokens {
 		next.Tokens = tokens
 	}
 	err = f.cfg.Sessions.Renew(w, r, next)
-	if errors.Is(err, errs.ErrCookieTooLarge) && len(next.Pending) > 0 {
-		// Other logins in flight (which anyone can start with a link) must
-		// not make this one fail: drop them rather than the login.
-		next.Pending = nil
-		err = f.cfg.Sessions.Renew(w, r, next)
-	}
 	if errors.Is(err, errs.ErrSessionStore) {
-		f.refuse(w, r, d, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please log in again in a moment.", Err: err})
+		f.fail(w, r, errs.StoreUnavailable(err))
 		return
 	}
 	if err != nil {
-		f.refuse(w, r, d, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
+		f.fail(w, r, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
 		return
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
 }
 
-// refuse saves d (which no longer holds the spent attempt) and reports e.
-func (f *Flow) refuse(w http.ResponseWriter, r *http.Request, d *session.Data, e *errs.Error) {
-	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
-		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: saving session after a failed login", slog.String("error", err.Error()))
+// unknownState answers a callback whose state this browser has no usable
+// attempt for: missing, unknown, expired or already used.
+func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request) {
+	d, err := f.cfg.Sessions.Load(r)
+	if errors.Is(err, errs.ErrSessionStore) {
+		f.fail(w, r, errs.StoreUnavailable(err))
+		return
 	}
-	f.fail(w, r, e)
+	if err != nil {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: no usable session on a callback with an unknown state", slog.String("error", err.Error()))
+	}
+	if d.LoggedIn() {
+		// A replayed or double-clicked callback: keep who is logged in.
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback with unknown state for a logged-in browser; sending it home")
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login link is unknown, expired or already used. Please log in again.", nil))
 }
 
-func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, d *session.Data, q callbackQuery) {
+func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, q callbackQuery) {
 	status := http.StatusBadRequest
 	if q.err.Code == "access_denied" {
 		status = http.StatusForbidden
 	}
-	d = d.Clone()
 	if err := f.checkIssuer(q); err != nil {
 		// An error from another issuer (RFC 9207): not ours to show.
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
 		return
 	}
-	if _, ok := d.TakeAttempt(q.state); ok {
+	if _, ok := f.cfg.Sessions.TakeAttempt(w, r, q.state); ok {
 		// The state proves this error answers a login this browser started:
 		// its code is worth showing.
-		f.refuse(w, r, d, errs.New(status, q.err, "PiPA did not complete the login: "+q.err.Code+".", nil))
+		f.fail(w, r, errs.New(status, q.err, "PiPA did not complete the login: "+q.err.Code+".", nil))
 		return
 	}
 	// Anyone can craft a link to the callback with error=<any text>: without

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -20,7 +21,6 @@ import (
 type Sessions interface {
 	Load(r *http.Request) (*session.Data, error)
 	Touch(w http.ResponseWriter, r *http.Request, d *session.Data) error
-	Clear(w http.ResponseWriter, r *http.Request) error
 }
 
 // Config wires a Guard. Every field is required.
@@ -88,18 +88,20 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 		}
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
-			g.cfg.OnError(w, r, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err})
+			g.cfg.OnError(w, r, errs.StoreUnavailable(err))
 			return
 		}
 		if err != nil {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: ignoring unusable session cookie", slog.String("error", err.Error()))
 		}
+		// An unusable session cookie is left alone, on navigations and
+		// API calls alike: a request sent with a cookie from before a login
+		// may be answered after it, and deleting "its" cookie would then
+		// delete the new session. A login replaces the cookie, a logout
+		// clears it, and it expires on its own.
 		if isNavigation(r) {
 			g.cfg.Start(w, r, returnto.FromRequest(r))
 			return
-		}
-		if err != nil {
-			g.cfg.Sessions.Clear(w, r) // best effort: the request is refused anyway
 		}
 		g.unauthorized(w, r)
 	})
@@ -134,11 +136,7 @@ func isNavigation(r *http.Request) bool {
 	if strings.EqualFold(h.Get("X-Requested-With"), "XMLHttpRequest") {
 		return false
 	}
-	accept := strings.ToLower(strings.Join(h.Values("Accept"), ","))
-	if strings.Contains(accept, "json") && !strings.Contains(accept, "text/html") {
-		return false
-	}
-	return true
+	return !httpx.WantsJSON(r)
 }
 
 type unauthorizedBody struct {

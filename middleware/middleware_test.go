@@ -161,8 +161,10 @@ func TestTamperedCookie(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized {
 		t.Fatalf("got %d, want 401", rec.Code)
 	}
-	if sc := rec.Header().Get("Set-Cookie"); !strings.Contains(sc, "Max-Age=0") && !strings.Contains(sc, "Max-Age=-1") {
-		t.Errorf("the unusable cookie was not cleared: Set-Cookie %q", sc)
+	// Not cleared: a request sent before a login and answered after it
+	// would delete the new session.
+	if sc := rec.Header().Values("Set-Cookie"); len(sc) != 0 {
+		t.Errorf("a 401 for an API client wrote Set-Cookie %q, want none", sc)
 	}
 }
 
@@ -267,4 +269,3 @@ func (failingSessions) Load(*http.Request) (*session.Data, error) {
 	return nil, fmt.Errorf("%w: no answer", errs.ErrSessionStore)
 }
 func (failingSessions) Touch(http.ResponseWriter, *http.Request, *session.Data) error { return nil }
-func (failingSessions) Clear(http.ResponseWriter, *http.Request) error                { return nil }

@@ -12,13 +12,21 @@ import (
 // encrypted and signed by securecookie, so the decoder only ever sees what
 // this package wrote, but it still checks every length: keys rotate, formats
 // change, and a decoder should never trust its input.
+//
+// Version 2 (written): LoginAt, LastSeen, User (ID, Email, EmailVerified,
+// AuthTime), Tokens, IDToken, SID. Version 1 (read only, written before login
+// attempts moved to cookies of their own) carried the pending attempts in
+// the session; they are read past and dropped, so an upgrade logs nobody out
+// (logins in flight across the upgrade are started again).
 
 const (
 	formatV1 = 1
+	formatV2 = 2
 
-	maxField   = 2048     // longest user or attempt field, in bytes
+	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
-	maxPending = 16       // most attempts
+	maxIDToken = 16 << 10 // longest raw ID token (a few KiB with many claims)
+	maxPending = 16       // most attempts a version 1 session may carry
 )
 
 var errFormat = errors.New("session: malformed session data")
@@ -40,22 +48,22 @@ func (d *Data) marshalBinary() ([]byte, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	return d.appendBinary(make([]byte, 0, 128+len(d.Pending)*160)), nil
+	n := 128 + len(d.IDToken) + len(d.SID)
+	if d.Tokens != nil {
+		n += len(d.Tokens.AccessToken) + len(d.Tokens.RefreshToken)
+	}
+	return d.appendBinary(make([]byte, 0, n)), nil
 }
 
 // check applies the decoder's limits.
 func (d *Data) check() error {
-	if len(d.Pending) > maxPending {
-		return fmt.Errorf("session: %d pending logins, more than %d", len(d.Pending), maxPending)
-	}
-	fields := []string{d.User.ID, d.User.Email}
-	for _, a := range d.Pending {
-		fields = append(fields, a.State, a.Nonce, a.Verifier, a.ReturnTo)
-	}
-	for _, f := range fields {
+	for _, f := range []string{d.User.ID, d.User.Email, d.SID} {
 		if len(f) > maxField {
 			return fmt.Errorf("session: a field of %d bytes, more than %d", len(f), maxField)
 		}
+	}
+	if len(d.IDToken) > maxIDToken {
+		return fmt.Errorf("session: an ID token of %d bytes, more than %d", len(d.IDToken), maxIDToken)
 	}
 	if t := d.Tokens; t != nil {
 		for _, f := range []string{t.AccessToken, t.RefreshToken} {
@@ -79,20 +87,13 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV1)
+	b = append(b, formatV2)
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
 	b = appendString(b, d.User.Email)
 	b = appendBool(b, d.User.EmailVerified)
-	b = binary.AppendUvarint(b, uint64(len(d.Pending)))
-	for _, a := range d.Pending {
-		b = appendString(b, a.State)
-		b = appendString(b, a.Nonce)
-		b = appendString(b, a.Verifier)
-		b = appendString(b, a.ReturnTo)
-		b = appendTime(b, a.Started)
-	}
+	b = appendTime(b, d.User.AuthTime)
 	b = appendBool(b, d.Tokens != nil)
 	if t := d.Tokens; t != nil {
 		b = appendString(b, t.AccessToken)
@@ -100,12 +101,15 @@ func (d *Data) appendBinary(b []byte) []byte {
 		b = appendString(b, t.TokenType)
 		b = appendTime(b, t.Expiry)
 	}
+	b = appendString(b, d.IDToken)
+	b = appendString(b, d.SID)
 	return b
 }
 
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
-	if r.byte() != formatV1 {
+	version := r.byte()
+	if version != formatV1 && version != formatV2 {
 		return errFormat
 	}
 	*d = Data{}
@@ -114,21 +118,22 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	d.User.ID = r.string()
 	d.User.Email = r.string()
 	d.User.EmailVerified = r.bool()
-	n := r.uvarint()
-	if n > maxPending {
-		*d = Data{}
-		return errFormat
-	}
-	if n > 0 {
-		d.Pending = make([]Attempt, n)
-		for i := range d.Pending {
-			a := &d.Pending[i]
-			a.State = r.string()
-			a.Nonce = r.string()
-			a.Verifier = r.string()
-			a.ReturnTo = r.string()
-			a.Started = r.time()
+	if version == formatV1 {
+		// Pending attempts: read past them (checking their lengths) and
+		// drop them.
+		n := r.uvarint()
+		if n > maxPending {
+			r.err = true
 		}
+		for i := uint64(0); i < n && !r.err; i++ {
+			r.string() // state
+			r.string() // nonce
+			r.string() // verifier
+			r.string() // return path
+			r.time()   // started
+		}
+	} else {
+		d.User.AuthTime = r.time()
 	}
 	if r.bool() {
 		d.Tokens = &Tokens{
@@ -137,6 +142,10 @@ func (d *Data) unmarshalBinary(src []byte) error {
 			TokenType:    r.string(),
 			Expiry:       r.time(),
 		}
+	}
+	if version == formatV2 {
+		d.IDToken = r.stringMax(maxIDToken)
+		d.SID = r.string()
 	}
 	if r.err || len(r.b) != 0 {
 		*d = Data{}

@@ -1,9 +1,9 @@
-// Package session keeps pipaauth's per-browser state: who is logged in and the
-// login attempts in flight, sealed with gorilla/securecookie.
+// Package session keeps pipaauth's per-browser state, sealed with
+// gorilla/securecookie: the session (who is logged in), in a cookie or a
+// server-side store, and each login in flight in a cookie of its own.
 package session
 
 import (
-	"slices"
 	"time"
 )
 
@@ -15,7 +15,9 @@ type User struct {
 	AuthTime      time.Time // when the user last authenticated at PiPA: the ID token's auth_time, or the login time when it has none
 }
 
-// Attempt is one login in flight: what the callback needs to finish it.
+// Attempt is one login in flight: what the callback needs to finish it. It
+// lives in its own sealed cookie (see Manager.StartAttempt), never in the
+// session.
 type Attempt struct {
 	State    string    // random, sent to PiPA and expected back on the callback
 	Nonce    string    // random, expected in the ID token
@@ -38,7 +40,6 @@ type Data struct {
 	User     User
 	LoginAt  time.Time // zero when nobody is logged in
 	LastSeen time.Time // last activity that was written back (idle timeout)
-	Pending  []Attempt // oldest first
 	Tokens   *Tokens   // nil unless tokens are kept
 	IDToken  string    // the raw ID token of the login, for id_token_hint at logout; "" when not kept
 	SID      string    // the ID token's sid claim (OpenID Connect Front/Back-Channel Logout); "" when none
@@ -50,7 +51,7 @@ type Data struct {
 func (d *Data) LoggedIn() bool { return d != nil && !d.LoginAt.IsZero() }
 
 // Empty reports whether d holds nothing worth a cookie.
-func (d *Data) Empty() bool { return d == nil || (!d.LoggedIn() && len(d.Pending) == 0) }
+func (d *Data) Empty() bool { return !d.LoggedIn() }
 
 // Clone returns a deep copy of d that the caller may change.
 func (d *Data) Clone() *Data {
@@ -58,36 +59,9 @@ func (d *Data) Clone() *Data {
 		return &Data{}
 	}
 	c := *d
-	c.Pending = slices.Clone(d.Pending)
 	if d.Tokens != nil {
 		t := *d.Tokens
 		c.Tokens = &t
 	}
 	return &c
-}
-
-// TakeAttempt removes the attempt whose state equals state from d and returns
-// it. The comparison runs over every attempt in constant time per attempt.
-func (d *Data) TakeAttempt(state string) (Attempt, bool) {
-	idx := -1
-	for i := range d.Pending {
-		if equal(d.Pending[i].State, state) {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return Attempt{}, false
-	}
-	a := d.Pending[idx]
-	d.Pending = slices.Delete(d.Pending, idx, idx+1)
-	return a, true
-}
-
-// AddAttempt appends a, first dropping the oldest attempts so that at most max
-// remain.
-func (d *Data) AddAttempt(a Attempt, max int) {
-	if n := len(d.Pending) - (max - 1); n > 0 {
-		d.Pending = slices.Delete(d.Pending, 0, n)
-	}
-	d.Pending = append(d.Pending, a)
 }

@@ -31,6 +31,7 @@ type Options struct {
 	Lifetime    time.Duration    // absolute session lifetime from login
 	IdleTimeout time.Duration    // 0: none; else log out after this long without a written-back request
 	AttemptTTL  time.Duration    // how long a login attempt may take
+	MaxPending  int              // attempt cookies kept after a start; 0: DefaultMaxPending
 	Now         func() time.Time // clock
 	CacheSize   int              // cookie mode: verified cookie values remembered; 0: 4096, negative: no cache
 
@@ -47,9 +48,13 @@ type Options struct {
 // Manager loads and saves sessions: in an encrypted, signed cookie, or in a
 // server-side store. It is safe for concurrent use.
 type Manager struct {
-	opt     Options
-	backend backend
+	opt      Options
+	backend  backend
+	attempts *attemptJar
 }
+
+// DefaultMaxPending is Options.MaxPending when zero.
+const DefaultMaxPending = 4
 
 // backend is where the sealed session lives.
 type backend interface {
@@ -76,7 +81,7 @@ func NewManager(opt Options) (*Manager, error) {
 	if strings.HasPrefix(opt.Name, "__Host-") && !opt.Secure {
 		return nil, fmt.Errorf("%w: a __Host- cookie must be Secure", errs.ErrConfig)
 	}
-	m := &Manager{opt: opt}
+	m := &Manager{opt: opt, attempts: newAttemptJar(opt)}
 	if opt.Store != nil {
 		if opt.StoreTimeout == 0 {
 			opt.StoreTimeout = 3 * time.Second
@@ -122,9 +127,9 @@ func CheckKeys(keys [][]byte) error {
 
 func (m *Manager) now() time.Time { return m.opt.Now() }
 
-// Load returns the session r carries, with expired parts removed. It returns
-// (nil, nil) when r has no session, (nil, err) with err wrapping ErrInvalid
-// when the cookie is unusable (treat it as no session), and (nil, err) with
+// Load returns the live logged-in session r carries. It returns (nil, nil)
+// when r has no session cookie, (nil, err) with err wrapping ErrInvalid when
+// the cookie is unusable or its login expired (treat it as no session), and (nil, err) with
 // err wrapping errs.ErrSessionStore when the store failed. The *Data may be
 // shared: Clone it before changing it.
 func (m *Manager) Load(r *http.Request) (*Data, error) {
@@ -135,35 +140,9 @@ func (m *Manager) Load(r *http.Request) (*Data, error) {
 	return m.fresh(d)
 }
 
-// fresh returns d, or a copy of d without its expired parts, or ErrInvalid
-// when nothing is left.
+// fresh returns d, or ErrInvalid when its login expired.
 func (m *Manager) fresh(d *Data) (*Data, error) {
-	now := m.now()
-	userOK := !d.LoggedIn() || m.userFresh(d, now)
-	pendingOK := true
-	for _, a := range d.Pending {
-		if !m.attemptFresh(a, now) {
-			pendingOK = false
-			break
-		}
-	}
-	if userOK && pendingOK {
-		return d, nil
-	}
-	d = d.Clone()
-	if !userOK {
-		d.User, d.LoginAt, d.LastSeen, d.Tokens = User{}, time.Time{}, time.Time{}, nil
-	}
-	if !pendingOK {
-		kept := d.Pending[:0]
-		for _, a := range d.Pending {
-			if m.attemptFresh(a, now) {
-				kept = append(kept, a)
-			}
-		}
-		d.Pending = kept
-	}
-	if d.Empty() {
+	if !d.LoggedIn() || !m.userFresh(d, m.now()) {
 		return nil, fmt.Errorf("%w: session expired", ErrInvalid)
 	}
 	return d, nil
@@ -179,11 +158,6 @@ func (m *Manager) userFresh(d *Data, now time.Time) bool {
 		return false
 	}
 	return true
-}
-
-func (m *Manager) attemptFresh(a Attempt, now time.Time) bool {
-	age := now.Sub(a.Started)
-	return age < m.opt.AttemptTTL && age > -time.Minute
 }
 
 // Touch slides the idle timeout of a logged-in d by writing it back with a
@@ -212,8 +186,7 @@ func (m *Manager) Save(w http.ResponseWriter, r *http.Request, d *Data) error {
 
 // Renew is Save for a login: where the backend has session ids, d gets a
 // new id, so no id from before the login becomes a logged-in session (no
-// session fixation). The old id is deleted, or keeps only d's other pending
-// attempts, for callbacks already on their way with the old cookie.
+// session fixation), and the old id is deleted.
 func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, d *Data) error {
 	return m.save(w, r, d, true)
 }
@@ -230,20 +203,10 @@ func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
 	return m.backend.clear(w, r)
 }
 
-// maxAge is the cookie's lifetime in seconds: until the login or the newest
-// attempt expires, whichever is later.
+// maxAge is the cookie's lifetime in seconds: until the login expires.
 func (m *Manager) maxAge(d *Data) int {
-	now := m.now()
-	var until time.Time
-	if d.LoggedIn() {
-		until = d.LoginAt.Add(m.opt.Lifetime)
-	}
-	for _, a := range d.Pending {
-		if t := a.Started.Add(m.opt.AttemptTTL); t.After(until) {
-			until = t
-		}
-	}
-	return max(1, int(until.Sub(now)/time.Second))
+	until := d.LoginAt.Add(m.opt.Lifetime)
+	return max(1, int(until.Sub(m.now())/time.Second))
 }
 
 func cookieFor(opt Options, value string, maxAge int) *http.Cookie {

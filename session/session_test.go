@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -69,9 +70,6 @@ func sample(now time.Time) *Data {
 		User:     User{ID: "user-1", Email: "a@example.com", EmailVerified: true},
 		LoginAt:  now,
 		LastSeen: now,
-		Pending: []Attempt{{
-			State: "s1", Nonce: "n1", Verifier: "v1", ReturnTo: "/admin?x=1", Started: now,
-		}},
 	}
 }
 
@@ -86,6 +84,13 @@ func TestCodecRoundTrip(t *testing.T) {
 		{"tokens", func() *Data {
 			d := sample(now)
 			d.Tokens = &Tokens{AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer", Expiry: now.Add(time.Hour)}
+			return d
+		}()},
+		{"auth_time, ID token, sid", func() *Data {
+			d := sample(now)
+			d.User.AuthTime = now.Add(-time.Minute)
+			d.IDToken = strings.Repeat("j", maxIDToken)
+			d.SID = "sid-1"
 			return d
 		}()},
 	}
@@ -103,7 +108,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			if !bytes.Equal(b, want) {
 				t.Errorf("round trip changed the data:\n got %x\nwant %x", want, b)
 			}
-			if got.User != tt.d.User || !got.LoginAt.Equal(tt.d.LoginAt) || len(got.Pending) != len(tt.d.Pending) {
+			if got.User != tt.d.User || !got.LoginAt.Equal(tt.d.LoginAt) || got.IDToken != tt.d.IDToken || got.SID != tt.d.SID {
 				t.Errorf("got %+v, want %+v", got, tt.d)
 			}
 		})
@@ -114,11 +119,19 @@ func TestCodecRejectsMalformed(t *testing.T) {
 	good, _ := serializer{}.Serialize(sample(time.Unix(1_800_000_000, 0)))
 	tests := map[string][]byte{
 		"empty":          {},
-		"bad version":    append([]byte{2}, good[1:]...),
+		"bad version":    append([]byte{3}, good[1:]...),
 		"truncated":      good[:len(good)-1],
 		"trailing bytes": append(bytes.Clone(good), 0),
 		"bad bool":       func() []byte { b := bytes.Clone(good); b[len(b)-1] = 7; return b }(),
-		"huge length":    {formatV1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"huge length":    {formatV2, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"v1, too many attempts": func() []byte {
+			b := []byte{formatV1, 0, 0, 0, 0, 0}
+			return append(binary.AppendUvarint(b, maxPending+1), 0)
+		}(),
+		"ID token too long": func() []byte {
+			b := []byte{formatV2, 0, 0, 0, 0, 0, 0, 0}
+			return appendString(b, strings.Repeat("j", maxIDToken+1))
+		}(),
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -127,6 +140,47 @@ func TestCodecRejectsMalformed(t *testing.T) {
 				t.Errorf("Deserialize(%x) accepted malformed data: %+v", b, d)
 			}
 		})
+	}
+}
+
+// A session written before attempts left the session (format 1) still
+// loads: the user stays logged in and the attempts are dropped.
+func TestCodecReadsV1(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	b := []byte{formatV1}
+	b = appendTime(b, now)
+	b = appendTime(b, now)
+	b = appendString(b, "user-1")
+	b = appendString(b, "a@example.com")
+	b = appendBool(b, true)
+	b = binary.AppendUvarint(b, 2)
+	for _, st := range []string{"s1", "s2"} {
+		b = appendString(b, st)
+		b = appendString(b, "n")
+		b = appendString(b, "v")
+		b = appendString(b, "/admin")
+		b = appendTime(b, now)
+	}
+	b = appendBool(b, true)
+	b = appendString(b, "at")
+	b = appendString(b, "rt")
+	b = appendString(b, "Bearer")
+	b = appendTime(b, now.Add(time.Hour))
+	var d Data
+	if err := (serializer{}).Deserialize(b, &d); err != nil {
+		t.Fatalf("a version 1 session does not decode: %v", err)
+	}
+	want := User{ID: "user-1", Email: "a@example.com", EmailVerified: true}
+	if d.User != want || !d.LoginAt.Equal(now) || d.Tokens == nil || d.Tokens.RefreshToken != "rt" {
+		t.Errorf("decoded %+v, want user %+v logged in at %v with tokens", d, want, now)
+	}
+	again, _ := serializer{}.Serialize(&d)
+	if again[0] != formatV2 {
+		t.Errorf("re-encoded as version %d, want %d", again[0], formatV2)
+	}
+	// Cut inside the attempts: refused.
+	if err := (serializer{}).Deserialize(b[:20], &d); err == nil {
+		t.Error("a truncated version 1 session decoded")
 	}
 }
 
@@ -226,16 +280,13 @@ func TestExpiry(t *testing.T) {
 		idle     time.Duration
 		advance  time.Duration
 		loggedIn bool
-		pending  int
 		wantErr  bool
 	}{
-		{name: "fresh", advance: time.Minute, loggedIn: true, pending: 1},
-		{name: "attempt expired, login alive", advance: 11 * time.Minute, loggedIn: true, pending: 0},
+		{name: "fresh", advance: time.Minute, loggedIn: true},
 		{name: "login expired", advance: 12 * time.Hour, wantErr: true},
 		{name: "login just before expiry", advance: 12*time.Hour - time.Second, loggedIn: true},
 		{name: "idle timeout", idle: 30 * time.Minute, advance: 31 * time.Minute, wantErr: true},
-		{name: "within idle timeout", idle: 30 * time.Minute, advance: 9 * time.Minute, loggedIn: true, pending: 1},
-		{name: "within idle timeout, attempt gone", idle: 30 * time.Minute, advance: 29 * time.Minute, loggedIn: true},
+		{name: "within idle timeout", idle: 30 * time.Minute, advance: 29 * time.Minute, loggedIn: true},
 		{name: "login from the future", advance: -2 * time.Minute, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -256,9 +307,6 @@ func TestExpiry(t *testing.T) {
 			}
 			if d.LoggedIn() != tt.loggedIn {
 				t.Errorf("LoggedIn = %v, want %v", d.LoggedIn(), tt.loggedIn)
-			}
-			if len(d.Pending) != tt.pending {
-				t.Errorf("pending = %d, want %d", len(d.Pending), tt.pending)
 			}
 		})
 	}
@@ -286,14 +334,8 @@ func TestCookieSizeBudget(t *testing.T) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	m := newManager(t, c, nil)
 	d := &Data{
-		User:    User{ID: strings.Repeat("s", 255), Email: strings.Repeat("e", 240) + "@example.com", EmailVerified: true},
-		LoginAt: c.t, LastSeen: c.t,
-	}
-	for range 4 {
-		d.AddAttempt(Attempt{
-			State: strings.Repeat("S", 22), Nonce: strings.Repeat("N", 22), Verifier: strings.Repeat("V", 43),
-			ReturnTo: "/" + strings.Repeat("p", 255), Started: c.t,
-		}, 4)
+		User:    User{ID: strings.Repeat("s", 255), Email: strings.Repeat("e", 240) + "@example.com", EmailVerified: true, AuthTime: c.t},
+		LoginAt: c.t, LastSeen: c.t, SID: strings.Repeat("i", 64),
 	}
 	rec := httptest.NewRecorder()
 	if err := m.Save(rec, nil, d); err != nil {
@@ -310,28 +352,6 @@ func TestCookieSizeBudget(t *testing.T) {
 	}
 	if h := rec.Header().Get("Set-Cookie"); h != "" {
 		t.Errorf("a failed Save still wrote Set-Cookie %q", h)
-	}
-}
-
-func TestAttempts(t *testing.T) {
-	var d Data
-	for i := range 6 {
-		d.AddAttempt(Attempt{State: string(rune('a' + i))}, 4)
-	}
-	if len(d.Pending) != 4 || d.Pending[0].State != "c" {
-		t.Fatalf("after 6 attempts with max 4: %+v, want c..f", d.Pending)
-	}
-	if _, ok := d.TakeAttempt("a"); ok {
-		t.Error("evicted attempt a was found")
-	}
-	if a, ok := d.TakeAttempt("e"); !ok || a.State != "e" {
-		t.Errorf("TakeAttempt(e) = %+v, %v", a, ok)
-	}
-	if _, ok := d.TakeAttempt("e"); ok {
-		t.Error("attempt e was taken twice")
-	}
-	if _, ok := d.TakeAttempt(""); ok {
-		t.Error("empty state matched")
 	}
 }
 
@@ -407,7 +427,6 @@ func TestSaveOnlyWhatLoads(t *testing.T) {
 	writer := newManager(t, c, func(o *Options) { o.KeyPairs = kp })
 	reader := newManager(t, c, func(o *Options) { o.KeyPairs = kp; o.CacheSize = -1 })
 	d := sample(c.t)
-	d.Pending = nil
 	d.Tokens = &Tokens{AccessToken: strings.Repeat("a", 2100), TokenType: "Bearer"}
 	r := roundTrip(t, writer, d)
 	got, err := reader.Load(r)
@@ -418,7 +437,7 @@ func TestSaveOnlyWhatLoads(t *testing.T) {
 	if err := writer.Save(httptest.NewRecorder(), nil, d); err == nil {
 		t.Fatal("Save accepted a field the decoder refuses")
 	}
-	if _, err := (serializer{}).Serialize(&Data{Pending: make([]Attempt, maxPending+1)}); err == nil {
-		t.Fatal("Serialize accepted more attempts than the decoder")
+	if _, err := (serializer{}).Serialize(&Data{IDToken: strings.Repeat("j", maxIDToken+1)}); err == nil {
+		t.Fatal("Serialize accepted an ID token longer than the decoder does")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -70,6 +71,11 @@ func cookieOnly(r *http.Request) *http.Request {
 // get asks the store for the session r carries. A cookie the store cannot
 // decode (tampered, foreign keys) is ErrInvalid, not a store failure.
 func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
+	if v, _ := cookieValue(r.Header, b.opt.Name); len(v) > MaxCookieBytes {
+		// Nothing this package writes is that long; the store's codec
+		// would refuse it with an error of no particular type.
+		return nil, fmt.Errorf("%w: a session cookie of %d bytes", ErrInvalid, len(v))
+	}
 	req := cookieOnly(r)
 	var s *sessions.Session
 	err := b.call(r.Context(), "load", func() error {
@@ -79,7 +85,7 @@ func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
 	})
 	if err != nil {
 		var sc securecookie.Error
-		if errors.As(err, &sc) && sc.IsDecode() {
+		if errors.As(err, &sc) && sc.IsDecode() || isCodecError(err) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if errors.Is(err, errs.ErrSessionStore) {
@@ -88,6 +94,17 @@ func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
 		return nil, fmt.Errorf("%w: load: %w", errs.ErrSessionStore, err)
 	}
 	return s, nil
+}
+
+// isCodecError reports whether err is one of securecookie's decoding
+// errors that it returns without its Error type (a value too long for the
+// codec), as stores pass them on: a cookie the store cannot read is no
+// session, not an outage.
+func isCodecError(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "securecookie: the value is too long") ||
+		strings.Contains(msg, "securecookie: the value is not valid") ||
+		strings.Contains(msg, "securecookie: the value could not be decrypted")
 }
 
 func (b *storeBackend) load(r *http.Request) (*Data, error) {
@@ -126,11 +143,8 @@ func dataOf(s *sessions.Session) (*Data, error) {
 func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *http.Cookie, renew bool) error {
 	if renew {
 		// The id the browser had must not become a logged-in session (no
-		// fixation): the new data gets a new id. The old one is deleted,
-		// unless other logins are in flight in it: a callback of another
-		// tab may already be on its way with the old cookie. It then keeps
-		// those attempts only, and nobody is logged in under it.
-		if err := b.retire(r, d.Pending); err != nil {
+		// fixation): the new data gets a new id, the old one is deleted.
+		if err := b.delete(r); err != nil {
 			return err
 		}
 	}
@@ -152,9 +166,9 @@ func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *
 		if cur == nil || cur.IsNew || cur.ID != d.sid {
 			return fmt.Errorf("%w: the session ended while this request ran", ErrInvalid)
 		}
-		// The id may still exist but hold other data: a login retired it
-		// to keep other tabs' attempts. Only the same login may be written
-		// back, so a retired id never becomes logged in again.
+		// The id may still exist but hold other data (a session written
+		// by an older version). Only the same login may be written back,
+		// so a retired id never becomes logged in again.
 		if now, err := dataOf(cur); err != nil || now.LoggedIn() != d.LoggedIn() ||
 			!now.LoginAt.Equal(d.LoginAt) || now.User.ID != d.User.ID {
 			return fmt.Errorf("%w: the session changed while this request ran", ErrInvalid)
@@ -178,38 +192,6 @@ func (b *storeBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *
 	}
 	for _, sc := range rec["Set-Cookie"] {
 		w.Header().Add("Set-Cookie", sc)
-	}
-	return nil
-}
-
-// retire ends the login-less life of the session r carries: it is deleted,
-// or, when pending is not empty, rewritten to hold those attempts alone.
-func (b *storeBackend) retire(r *http.Request, pending []Attempt) error {
-	if len(pending) == 0 {
-		return b.delete(r)
-	}
-	if _, ok := cookieValue(r.Header, b.opt.Name); !ok {
-		return nil
-	}
-	s, err := b.get(r)
-	if errors.Is(err, ErrInvalid) || (err == nil && (s == nil || s.IsNew || s.ID == "")) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	raw, err := (&Data{Pending: pending}).marshalBinary()
-	if err != nil {
-		return err
-	}
-	s.Values[valueKey] = raw
-	s.Options = optionsOf(cookieFor(b.opt, "", int(b.opt.AttemptTTL/time.Second)))
-	req := cookieOnly(r)
-	if err := b.call(r.Context(), "save", func() error { return b.store.Save(req, headerWriter{}, s) }); err != nil {
-		if errors.Is(err, errs.ErrSessionStore) {
-			return err
-		}
-		return fmt.Errorf("%w: save: %w", errs.ErrSessionStore, err)
 	}
 	return nil
 }

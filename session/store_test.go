@@ -153,9 +153,9 @@ func TestStoreRenewAndClear(t *testing.T) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	st := newMemStore()
 	m := newStoreManager(t, c, st, nil)
-	before, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), &Data{Pending: []Attempt{{State: "s", Started: c.t}}}, false)
+	before, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), sample(c.t), false)
 	loggedIn := sample(c.t)
-	loggedIn.Pending = nil // the login spent the only attempt
+	loggedIn.User.ID = "user-2" // a second login in the same browser
 	after, _ := saveWith(t, m, before, loggedIn, true)
 	if _, err := m.Load(before); !errors.Is(err, ErrInvalid) {
 		t.Errorf("the pre-login session id still loads after Renew: %v", err)
@@ -309,37 +309,13 @@ func TestStoreLargeTokens(t *testing.T) {
 	}
 }
 
-// A login while another tab's login is in flight: the old id keeps that
-// attempt alone (its callback may already carry the old cookie), and nobody
-// is logged in under it.
-func TestStoreRenewKeepsOtherAttempts(t *testing.T) {
-	c := &clock{time.Unix(1_800_000_000, 0)}
-	st := newMemStore()
-	m := newStoreManager(t, c, st, nil)
-	two := &Data{Pending: []Attempt{{State: "tab1", Started: c.t}, {State: "tab2", Started: c.t}}}
-	before, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), two, false)
-	next := sample(c.t)
-	next.Pending = []Attempt{{State: "tab2", Started: c.t}}
-	after, _ := saveWith(t, m, before, next, true)
-	old, err := m.Load(before)
-	if err != nil || old.LoggedIn() || len(old.Pending) != 1 || old.Pending[0].State != "tab2" {
-		t.Fatalf("the old id after the login: %+v, %v; want tab2's attempt alone, nobody logged in", old, err)
-	}
-	if d, err := m.Load(after); err != nil || !d.LoggedIn() {
-		t.Fatalf("the new id: %+v, %v", d, err)
-	}
-	if n := st.len(); n != 2 {
-		t.Errorf("store holds %d sessions, want 2 (the login, and the old id with tab2's attempt)", n)
-	}
-}
-
-// A write-back of a session loaded before a login retired its id (to keep
-// another tab's attempt) must not log the retired id in again.
+// A write-back of a session loaded before a login retired its id must not
+// bring the retired id back.
 func TestStoreRetiredIDNotLoggedInByWriteBack(t *testing.T) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	st := newMemStore()
 	m := newStoreManager(t, c, st, func(o *Options) { o.IdleTimeout = time.Hour })
-	old := sample(c.t) // logged in, with one attempt of another tab
+	old := sample(c.t)
 	r, _ := saveWith(t, m, httptest.NewRequest("GET", "/", nil), old, false)
 	loaded, err := m.Load(r)
 	if err != nil {
@@ -347,7 +323,7 @@ func TestStoreRetiredIDNotLoggedInByWriteBack(t *testing.T) {
 	}
 	next := sample(c.t.Add(time.Minute))
 	next.User.ID = "user-2"
-	saveWith(t, m, r, next, true) // the other tab's login: the old id keeps the attempt alone
+	saveWith(t, m, r, next, true) // another tab's login: the old id is deleted
 	c.t = c.t.Add(10 * time.Minute)
 	rec := httptest.NewRecorder()
 	if err := m.Touch(rec, r, loaded); !errors.Is(err, ErrInvalid) {

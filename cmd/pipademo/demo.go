@@ -239,7 +239,7 @@ func (d *demo) notFound(w http.ResponseWriter, r *http.Request) {
 // the *pipaauth.Error, never err.Error(), which is for logs. API clients
 // (asking for JSON only) get pipaauth's JSON answer.
 func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	if wantsJSON(r) {
+	if pipaauth.WantsJSON(r) {
 		d.apiErrors(w, r, err)
 		return
 	}
@@ -278,11 +278,4 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		data.NotAllowedAs = status == http.StatusForbidden
 	}
 	d.page(w, r, status, "error", data)
-}
-
-// wantsJSON reports whether the request asks for JSON and not HTML, as
-// pipaauth's default error handler decides.
-func wantsJSON(r *http.Request) bool {
-	accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
-	return strings.Contains(accept, "json") && !strings.Contains(accept, "text/html")
 }

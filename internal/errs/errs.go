@@ -77,3 +77,10 @@ func StatusOf(err error) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// StoreUnavailable is the answer to a request whose session store call
+// failed or timed out (err wraps ErrSessionStore): 503, and a reason that
+// asks the user to try again.
+func StoreUnavailable(err error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Reason: "Sessions are unavailable right now. Please try again in a moment.", Err: err}
+}

@@ -1,5 +1,6 @@
-// Package httpx builds the HTTP client pipaauth uses to talk to the provider:
-// bounded in time and response size, and never following redirects.
+// Package httpx holds pipaauth's HTTP plumbing: the client it uses to talk
+// to the provider (bounded in time and response size, never following
+// redirects) and how it tells an API client from a browser.
 package httpx
 
 import (
@@ -7,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -79,3 +81,10 @@ func (l *limited) Read(p []byte) (int, error) {
 }
 
 func (l *limited) Close() error { return l.rc.Close() }
+
+// WantsJSON reports whether r's Accept header asks for JSON and not for
+// HTML: an API client, which gets JSON errors and never a login redirect.
+func WantsJSON(r *http.Request) bool {
+	accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
+	return strings.Contains(accept, "json") && !strings.Contains(accept, "text/html")
+}

@@ -17,28 +17,35 @@
 //   - every % starts a valid escape (%XX, two hex digits);
 //   - net/url parses it to a URL with no scheme, opaque part, user info,
 //     host or fragment, whose path starts with "/";
-//   - p and every percent-decoded form of p (decoded again and again, up
-//     to 4 times, until stable; more layers than that are refused):
-//     start with exactly one "/", not followed by "/" or "\"; contain no
-//     backslash, no control character (C0, DEL, C1), no white space
-//     (unicode.IsSpace: %20, %09, %0A, %0D, U+00A0, U+2028, U+3000...),
-//     no invisible format character (Unicode Cf: U+200B, U+FEFF, U+202E...),
-//     no slash or backslash look-alike (U+2044, U+2215, U+FF0F, U+FF3C...);
-//     and decode to valid UTF-8 (no overlong forms such as %C0%AF);
-//   - neither p nor any decoded form contains "//" anywhere, in the path
-//     or in the query: a query carrying a URL such as next=//evil.com or
-//     url=https://evil.com is a redirect waiting for a naive endpoint;
-//   - the path (before the first "?") is canonical in p and in each decoded
-//     form: no empty segment, no "." or ".." segment, also when followed
-//     by ";params" ("..;x", ";x").
+//   - the path (before the first "?") and every percent-decoded form of it
+//     (decoded again and again, up to 4 times, until stable; more layers
+//     than that are refused): start with exactly one "/", not followed by
+//     "/" or "\"; contain no "//", no backslash, no control character (C0,
+//     DEL, C1), no white space (unicode.IsSpace: %20, %09, %0A, %0D,
+//     U+00A0, U+2028, U+3000...), no invisible format character (Unicode
+//     Cf: U+200B, U+FEFF, U+202E...), no slash or backslash look-alike
+//     (U+2044, U+2215, U+FF0F, U+FF3C...); decode to valid UTF-8 (no
+//     overlong forms such as %C0%AF); and are canonical: no empty segment,
+//     no "." or ".." segment, also when followed by ";params" ("..;x",
+//     ";x");
+//   - no literal "//" anywhere, the query included (url=//evil.com and
+//     next=https://evil.com are how redirect payloads are written);
+//   - the query (after the first "?") is data: it cannot change the origin
+//     of a relative redirect, so once decoded it may hold "//", spaces and
+//     URLs: percent-encoded spaces, encoded URLs and an encoded "//"
+//     (q=a%20b, next=https%3A%2F%2Fexample.com, p=%2F%2Fhost) are kept.
+//     Each of its decoded forms (up to 4 layers, as for the path) must
+//     still be valid UTF-8 without control characters (%00, %0A, %0D...)
+//     or invisible format characters.
 //
-// So "/", "/admin", "/a/b/?x=1&y=two", "/search?q=caf%C3%A9" and
+// So "/", "/admin", "/a/b/?x=1&y=two", "/search?q=caf%C3%A9",
+// "/search?q=a%20b", "/sso?next=https%3A%2F%2Fapp.example%2Fx" and
 // "/path;matrix=1" are valid, while "//evil.com", "/\evil.com",
+// "/next?url=//evil.com", "/next?url=https://evil.com",
 // "/%2F%2Fevil.com", "/%252F%252Fevil.com", "/%5Cevil.com",
-// "https://evil.com", "javascript:alert(1)", "/x#frag",
-// "/http://evil.com" and "/next?url=https://evil.com" are not. A literal
-// "+" is kept as is, but "%20" decodes to a space and is refused, so
-// "/search?q=a%20b" falls back too.
+// "https://evil.com", "javascript:alert(1)", "/x#frag", "/http://evil.com",
+// "/a%20b" (a space in the path) and "/q?x=%0D%0A" are not. A valid path
+// is redirected to byte for byte, never re-encoded.
 package returnto
 
 import (
@@ -49,9 +56,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxLen is the longest return path kept (bytes); longer ones fall back to
-// "/" (they live in a size-limited cookie).
-const MaxLen = 256
+// MaxLen is the longest return path kept (bytes, path and query); longer
+// ones fall back to "/". It is what a login attempt cookie holds (see
+// session.MaxReturnToBytes).
+const MaxLen = 1024
 
 // maxDecodeRounds is how many layers of percent-encoding Valid peels off; a
 // string that still changes after that many decodings is refused.
@@ -70,8 +78,37 @@ func Valid(p string) bool {
 	}
 	// The path alone, decoded: a decoded %3F must not hide a bad segment
 	// behind what looks like the start of the query.
-	rawPath, _, _ := strings.Cut(p, "?")
-	return formsOK(p, false) && formsOK(rawPath, true)
+	// A literal "//" anywhere, the query included: redirect payloads
+	// (url=//evil.com, next=https://evil.com) are written that way, and a
+	// URL that is data in a query arrives percent-encoded.
+	if strings.Contains(p, "//") {
+		return false
+	}
+	rawPath, rawQuery, _ := strings.Cut(p, "?")
+	return formsOK(rawPath) && queryOK(rawQuery)
+}
+
+// queryOK checks a query and its decoded forms: valid UTF-8, no control or
+// invisible format character. Anything else in a query is data.
+func queryOK(q string) bool {
+	for round := 0; ; round++ {
+		if !utf8.ValidString(q) {
+			return false
+		}
+		for _, r := range q {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				return false
+			}
+		}
+		d := unescape(q)
+		if d == q {
+			return true
+		}
+		if round == maxDecodeRounds {
+			return false
+		}
+		q = d
+	}
 }
 
 // Or returns p when Valid(p), else fallback (which the caller guarantees is
@@ -116,10 +153,11 @@ func rawOK(p string) bool {
 	return true
 }
 
-// formsOK checks s and each of its percent-decoded forms with formOK.
-func formsOK(s string, isPath bool) bool {
+// formsOK checks the path s and each of its percent-decoded forms with
+// formOK.
+func formsOK(s string) bool {
 	for round := 0; ; round++ {
-		if !formOK(s, isPath) {
+		if !formOK(s) {
 			return false
 		}
 		d := unescape(s)
@@ -133,19 +171,16 @@ func formsOK(s string, isPath bool) bool {
 	}
 }
 
-// formOK checks one form (raw or decoded) of a return path. When isPath is
-// false, s may carry a query and only the part before the first "?" is held
-// to the path rules.
-func formOK(s string, isPath bool) bool {
+// formOK checks one form (raw or decoded) of a return path's path.
+func formOK(s string) bool {
 	if s == "" || s[0] != '/' || len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
 		return false
 	}
 	if !utf8.ValidString(s) {
 		return false
 	}
-	// "//" anywhere: at the start it names a host; in the query it is
-	// an absolute or protocol-relative URL handed to some redirecting
-	// endpoint of the application (url=//evil.com, next=https://evil.com).
+	// "//" anywhere in the path: at the start it names a host, elsewhere
+	// it is an empty segment, and "/https://evil.com" is a URL in disguise.
 	if strings.Contains(s, "//") {
 		return false
 	}
@@ -154,11 +189,7 @@ func formOK(s string, isPath bool) bool {
 			return false
 		}
 	}
-	path := s
-	if !isPath {
-		path, _, _ = strings.Cut(s, "?")
-	}
-	return cleanPath(path)
+	return cleanPath(s)
 }
 
 // cleanPath reports whether path (which starts with "/") has no empty

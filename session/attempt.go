@@ -1,0 +1,286 @@
+package session
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
+
+// Each login in flight lives in a cookie of its own, so that logins started
+// at the same instant (tabs restored together) never race on one container,
+// and nothing is written server-side before a login succeeds.
+//
+// The cookie is named <session cookie name>-login-<tag>, where tag is the
+// first 96 bits of HMAC-SHA256(k, state), base64url: the callback finds the
+// cookie from the state alone, while the name reveals nothing about the
+// state and nobody without the keys can tell which name a state maps to. k
+// is derived from each key pair's hash key, so rotation works as for the
+// session: the first pair names and seals new cookies, every pair finds and
+// opens them. The value is sealed by securecookie (HMAC-SHA256 over the
+// name too, then AES-CTR) and holds the attempt in a small versioned binary
+// form (attemptV1).
+
+const (
+	// MaxCookieHeader is the bound, in bytes, on the whole Cookie header
+	// line ("Cookie: " and the cookies, without CRLF) that pipaauth's own
+	// cookies make a browser send after sequential login starts: 8 KiB with
+	// CRLF, the default header buffer of common reverse proxies. It holds
+	// the session cookie at its largest (MaxCookieBytes) plus the login
+	// attempt cookies, which a start trims to attemptBudget bytes.
+	MaxCookieHeader = 8190
+
+	// attemptBudget is what the attempt cookies may take of a Cookie
+	// header: MaxCookieHeader less "Cookie: ", the session cookie at its
+	// largest and one "; " separator. Each attempt costs its name=value
+	// and a "; ".
+	attemptBudget = MaxCookieHeader - len("Cookie: ") - MaxCookieBytes - len("; ")
+
+	// maxCarriedDecoded caps the attempt cookies of one request a start
+	// opens to find the oldest; any further ones are deleted unread.
+	maxCarriedDecoded = 32
+
+	attemptV1       = 1
+	attemptTagBytes = 12
+	attemptInfix    = "-login-"
+	// MaxReturnToBytes is the longest return path an attempt cookie holds.
+	MaxReturnToBytes = 1024
+)
+
+var errAttemptFormat = errors.New("session: malformed login attempt")
+
+// attemptJar seals, names and finds attempt cookies.
+type attemptJar struct {
+	opt    Options
+	prefix string
+	tagKey [][]byte                     // per key pair, for the cookie name
+	codecs []*securecookie.SecureCookie // per key pair; the first seals
+	max    int
+}
+
+func newAttemptJar(opt Options) *attemptJar {
+	j := &attemptJar{opt: opt, prefix: opt.Name + attemptInfix, max: opt.MaxPending}
+	if j.max <= 0 {
+		j.max = DefaultMaxPending
+	}
+	for i := 0; i+1 < len(opt.KeyPairs); i += 2 {
+		mac := hmac.New(sha256.New, opt.KeyPairs[i])
+		mac.Write([]byte("pipaauth login attempt cookie name v1"))
+		j.tagKey = append(j.tagKey, mac.Sum(nil))
+		c := securecookie.New(opt.KeyPairs[i], opt.KeyPairs[i+1])
+		c.SetSerializer(attemptSerializer{})
+		c.MaxAge(int((opt.AttemptTTL + time.Minute) / time.Second))
+		c.MaxLength(MaxCookieBytes)
+		j.codecs = append(j.codecs, c)
+	}
+	return j
+}
+
+// name returns the cookie name for state under key pair i.
+func (j *attemptJar) name(i int, state string) string {
+	mac := hmac.New(sha256.New, j.tagKey[i])
+	mac.Write([]byte(state))
+	return j.prefix + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:attemptTagBytes])
+}
+
+func (j *attemptJar) cookie(name, value string, maxAge int) *http.Cookie {
+	return sessions.NewCookie(name, value, &sessions.Options{
+		Path:     "/",
+		MaxAge:   maxAge,
+		Secure:   j.opt.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (j *attemptJar) open(name, value string) (Attempt, bool) {
+	var a Attempt
+	for _, c := range j.codecs {
+		if c.Decode(name, value, &a) == nil {
+			return a, true
+		}
+	}
+	return Attempt{}, false
+}
+
+func (j *attemptJar) fresh(a Attempt, now time.Time) bool {
+	age := now.Sub(a.Started)
+	return age < j.opt.AttemptTTL && age > -time.Minute
+}
+
+// carried is an attempt cookie a request brought.
+type carried struct {
+	name, value string
+	started     time.Time // zero when unreadable or expired
+	order       int       // position in the request
+}
+
+// carriedAttempts lists r's attempt cookies, each name once.
+func (j *attemptJar) carriedAttempts(r *http.Request) []carried {
+	var out []carried
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || !strings.HasPrefix(k, j.prefix) || slices.ContainsFunc(out, func(c carried) bool { return c.name == k }) {
+				continue
+			}
+			out = append(out, carried{name: k, value: v})
+		}
+	}
+	return out
+}
+
+// StartAttempt writes the cookie of the login attempt a to w, and deletes in
+// the same response the oldest attempt cookies r carried beyond
+// MaxPending-1, together with any it cannot read or that expired, and
+// more where needed to keep every attempt cookie together within the
+// Cookie-header budget (see MaxCookieHeader). The session is not touched.
+// It fails with an error wrapping errs.ErrCookieTooLarge when a alone would
+// not fit a cookie, and writes nothing then.
+func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt) error {
+	j := m.attempts
+	if len(a.ReturnTo) > MaxReturnToBytes {
+		return fmt.Errorf("%w: a return path of %d bytes, more than %d", errs.ErrCookieTooLarge, len(a.ReturnTo), MaxReturnToBytes)
+	}
+	name := j.name(0, a.State)
+	value, err := j.codecs[0].Encode(name, &a)
+	if err != nil {
+		return fmt.Errorf("session: sealing the login attempt: %w", err)
+	}
+	header := j.cookie(name, value, int(m.opt.AttemptTTL/time.Second)).String()
+	budget := attemptBudget - (len(name) + 1 + len(value) + len("; "))
+	if len(header) > MaxCookieBytes || budget < 0 {
+		return fmt.Errorf("%w: a login attempt cookie of %d bytes", errs.ErrCookieTooLarge, len(header))
+	}
+	now := m.now()
+	cs := j.carriedAttempts(r)
+	for i := range cs {
+		if i >= maxCarriedDecoded {
+			break
+		}
+		if old, ok := j.open(cs[i].name, cs[i].value); ok && j.fresh(old, now) {
+			cs[i].started = old.Started
+		}
+	}
+	// Newest first, unreadable ones (zero time) last. Start times are in
+	// seconds: between equals, the later in the header is the newer, as
+	// browsers list cookies by creation time (RFC 6265, section 5.4).
+	for i := range cs {
+		cs[i].order = i
+	}
+	slices.SortFunc(cs, func(x, y carried) int {
+		if c := y.started.Compare(x.started); c != 0 {
+			return c
+		}
+		return y.order - x.order
+	})
+	kept := 0
+	for _, c := range cs {
+		size := len(c.name) + 1 + len(c.value) + len("; ")
+		if c.name != name && !c.started.IsZero() && kept < j.max-1 && size <= budget {
+			kept++
+			budget -= size
+			continue
+		}
+		if c.name != name {
+			w.Header().Add("Set-Cookie", j.cookie(c.name, "", -1).String())
+		}
+	}
+	w.Header().Add("Set-Cookie", header)
+	return nil
+}
+
+// TakeAttempt returns the login attempt for state and deletes its cookie in
+// w, whatever the cookie holds: an attempt is used at most once by a
+// browser. It reports false when r carries no cookie for state, or one that
+// is unreadable (tampered, sealed with unknown keys), holds another state or
+// expired. The comparison of states runs in constant time.
+func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state string) (Attempt, bool) {
+	j := m.attempts
+	if state == "" || len(state) > maxField {
+		return Attempt{}, false
+	}
+	var found Attempt
+	ok := false
+	var seen []string
+	for i := range j.tagKey {
+		name := j.name(i, state)
+		value, present := cookieValue(r.Header, name)
+		if !present || slices.Contains(seen, name) { // two pairs may share a hash key
+			continue
+		}
+		seen = append(seen, name)
+		w.Header().Add("Set-Cookie", j.cookie(name, "", -1).String())
+		if a, opened := j.open(name, value); opened && !ok && equal(a.State, state) && j.fresh(a, m.now()) {
+			found, ok = a, true
+		}
+	}
+	return found, ok
+}
+
+// attemptSerializer implements securecookie.Serializer for *Attempt.
+//
+// Format attemptV1: the version byte, then state, nonce, verifier and return
+// path (each a uvarint length and the bytes) and the start time (a varint
+// of Unix seconds). To add a field (a step-up login's max_age or expected
+// subject), write a new version that appends it and keep reading the older
+// ones, as the session codec does.
+type attemptSerializer struct{}
+
+func (attemptSerializer) Serialize(src any) ([]byte, error) {
+	a, ok := src.(*Attempt)
+	if !ok {
+		return nil, fmt.Errorf("session: cannot serialize %T", src)
+	}
+	for _, f := range []string{a.State, a.Nonce, a.Verifier} {
+		if len(f) > maxField {
+			return nil, fmt.Errorf("session: an attempt field of %d bytes, more than %d", len(f), maxField)
+		}
+	}
+	if len(a.ReturnTo) > MaxReturnToBytes {
+		return nil, fmt.Errorf("session: a return path of %d bytes, more than %d", len(a.ReturnTo), MaxReturnToBytes)
+	}
+	b := make([]byte, 0, 16+len(a.State)+len(a.Nonce)+len(a.Verifier)+len(a.ReturnTo))
+	b = append(b, attemptV1)
+	b = appendString(b, a.State)
+	b = appendString(b, a.Nonce)
+	b = appendString(b, a.Verifier)
+	b = appendString(b, a.ReturnTo)
+	b = appendTime(b, a.Started)
+	return b, nil
+}
+
+func (attemptSerializer) Deserialize(src []byte, dst any) error {
+	a, ok := dst.(*Attempt)
+	if !ok {
+		return fmt.Errorf("session: cannot deserialize into %T", dst)
+	}
+	r := reader{b: src}
+	if r.byte() != attemptV1 {
+		return errAttemptFormat
+	}
+	*a = Attempt{
+		State:    r.string(),
+		Nonce:    r.string(),
+		Verifier: r.string(),
+		ReturnTo: r.stringMax(MaxReturnToBytes),
+		Started:  r.time(),
+	}
+	if r.err || len(r.b) != 0 || a.State == "" {
+		*a = Attempt{}
+		return errAttemptFormat
+	}
+	return nil
+}
