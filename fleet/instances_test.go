@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -148,9 +149,9 @@ func TestParallelTabsLogInWithRedis(t *testing.T) {
 }
 
 // Two tabs have logins pending (started one after the other); their
-// callbacks are in flight together, both carrying the cookie from before
-// either finished. Both should log in, as they do with cookie sessions: with
-// a store, the first login leaves the old id holding the other attempt.
+// callbacks are in flight together, both carrying the cookies from before
+// either finished. Both log in, in both modes and whichever instance serves
+// them: each attempt has its own cookie, sealed with the shared keys.
 func TestOverlappingCallbacks(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -178,9 +179,13 @@ func TestOverlappingCallbacks(t *testing.T) {
 				}
 				callbacks = append(callbacks, p.location())
 			}
-			c := b.sessionCookie(t) // both attempts are in this session
+			u, _ := url.Parse(f.url)
+			cookies := b.jar.Cookies(u) // both attempt cookies, no session yet
+			if len(cookies) != 2 {
+				t.Fatalf("the browser holds %d cookies after two starts, want the two attempt cookies", len(cookies))
+			}
 			for i, cb := range callbacks {
-				r, err := f.callbackWith(cb, c)
+				r, err := f.getWithCookies(cb, cookies, false)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -202,6 +207,12 @@ func (f *fleet) callbackWith(rawURL string, c *http.Cookie) (response, error) {
 // getWithCookie GETs rawURL carrying cookie c alone, following redirects
 // only when follow is set.
 func (f *fleet) getWithCookie(rawURL string, c *http.Cookie, follow bool) (response, error) {
+	return f.getWithCookies(rawURL, []*http.Cookie{c}, follow)
+}
+
+// getWithCookies GETs rawURL carrying cookies cs alone, following redirects
+// only when follow is set.
+func (f *fleet) getWithCookies(rawURL string, cs []*http.Cookie, follow bool) (response, error) {
 	client := &http.Client{Transport: f.client, Timeout: 10 * time.Second}
 	if !follow {
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -210,7 +221,9 @@ func (f *fleet) getWithCookie(rawURL string, c *http.Cookie, follow bool) (respo
 	if err != nil {
 		return response{}, err
 	}
-	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	for _, c := range cs {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err
@@ -245,10 +258,20 @@ func TestSessionCookieFlagsWithRedis(t *testing.T) {
 				t.Errorf("Set-Cookie %q: %v", sc, err)
 				continue
 			}
-			if c.Name != "__Host-pipaauth" || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Partitioned {
-				t.Errorf("Set-Cookie %q: want __Host-pipaauth, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, not Partitioned", sc)
+			attempt := strings.HasPrefix(c.Name, "__Host-pipaauth-login-")
+			if (c.Name != "__Host-pipaauth" && !attempt) || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Partitioned {
+				t.Errorf("Set-Cookie %q: want __Host-pipaauth or a login attempt's, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, not Partitioned", sc)
 			}
-			if c.MaxAge <= 0 || c.MaxAge > int(pipaauth.DefaultSessionLifetime/time.Second) {
+			switch {
+			case attempt && c.Value == "":
+				if c.MaxAge >= 0 {
+					t.Errorf("Set-Cookie %q: an attempt cookie deleted with Max-Age %d", sc, c.MaxAge)
+				}
+			case attempt:
+				if c.MaxAge <= 0 || c.MaxAge > int(pipaauth.LoginAttemptTTL/time.Second) {
+					t.Errorf("Set-Cookie %q: Max-Age %d, want within the attempt's time to live", sc, c.MaxAge)
+				}
+			case c.MaxAge <= 0 || c.MaxAge > int(pipaauth.DefaultSessionLifetime/time.Second):
 				t.Errorf("Set-Cookie %q: Max-Age %d, want within the session lifetime", sc, c.MaxAge)
 			}
 		}
@@ -267,19 +290,20 @@ func TestLoginRenewsSessionID(t *testing.T) {
 	f := newFleet(t, setup{store: onRedis(addr, prefix)})
 	b := f.newBrowser()
 
-	// Start the login only: the attempt lives in a Redis session.
-	r, err := b.do(http.MethodGet, f.url+"/private", nil)
-	if err != nil || r.status != http.StatusFound {
-		t.Fatalf("GET /private: %d, %v; want 302", r.status, err)
-	}
+	// A first login, then a second one started: starting writes nothing
+	// to Redis and leaves the session cookie as it is.
+	b.login(t, "/private")
 	before := b.sessionCookie(t)
 	oldID := f.sessionID(t, before.Value)
 	if !exists(t, addr, prefix+oldID) {
-		t.Fatalf("the started login's session %s is not in Redis: %v", oldID, keys(t, addr, prefix))
+		t.Fatalf("the first login's session %s is not in Redis: %v", oldID, keys(t, addr, prefix))
 	}
-	ttl, err := redis.Int(conn(t, addr).Do("TTL", prefix+oldID))
-	if err != nil || ttl <= 0 || ttl > int(pipaauth.LoginAttemptTTL/time.Second) {
-		t.Errorf("TTL of a started login's session = %d, %v; want in (0, %d]", ttl, err, int(pipaauth.LoginAttemptTTL/time.Second))
+	r, err := b.do(http.MethodGet, f.url+"/login?return_to=%2Fprivate", nil)
+	if err != nil || r.status != http.StatusFound {
+		t.Fatalf("GET /login: %d, %v; want 302", r.status, err)
+	}
+	if ks := keys(t, addr, prefix); len(ks) != 1 || b.sessionCookie(t).Value != before.Value {
+		t.Fatalf("starting a login changed Redis (%v) or the session cookie", ks)
 	}
 
 	// Finish it: PiPA, then the callback (on the other instance).
@@ -298,7 +322,7 @@ func TestLoginRenewsSessionID(t *testing.T) {
 	if ks := keys(t, addr, prefix); len(ks) != 1 || ks[0] != prefix+newID {
 		t.Errorf("Redis holds %v, want exactly the new session %s", ks, prefix+newID)
 	}
-	ttl, err = redis.Int(conn(t, addr).Do("TTL", prefix+newID))
+	ttl, err := redis.Int(conn(t, addr).Do("TTL", prefix+newID))
 	if max := int(pipaauth.DefaultSessionLifetime / time.Second); err != nil || ttl <= 0 || ttl > max {
 		t.Errorf("TTL of the session = %d, %v; want in (0, %d]", ttl, err, max)
 	} else if ttl < max-60 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 	"time"
@@ -85,7 +86,9 @@ func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
 	})
 	if err != nil {
 		var sc securecookie.Error
-		if errors.As(err, &sc) && sc.IsDecode() || isCodecError(err) {
+		// A file-backed store (gorilla's FilesystemStore) reports an
+		// unknown or deleted id as a missing file.
+		if errors.As(err, &sc) && sc.IsDecode() || isCodecError(err) || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if errors.Is(err, errs.ErrSessionStore) {
