@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -88,7 +87,7 @@ func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
 		var sc securecookie.Error
 		// A file-backed store (gorilla's FilesystemStore) reports an
 		// unknown or deleted id as a missing file.
-		if errors.As(err, &sc) && sc.IsDecode() || isCodecError(err) || errors.Is(err, fs.ErrNotExist) {
+		if errors.As(err, &sc) && sc.IsDecode() || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		if errors.Is(err, errs.ErrSessionStore) {
@@ -97,17 +96,6 @@ func (b *storeBackend) get(r *http.Request) (*sessions.Session, error) {
 		return nil, fmt.Errorf("%w: load: %w", errs.ErrSessionStore, err)
 	}
 	return s, nil
-}
-
-// isCodecError reports whether err is one of securecookie's decoding
-// errors that it returns without its Error type (a value too long for the
-// codec), as stores pass them on: a cookie the store cannot read is no
-// session, not an outage.
-func isCodecError(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "securecookie: the value is too long") ||
-		strings.Contains(msg, "securecookie: the value is not valid") ||
-		strings.Contains(msg, "securecookie: the value could not be decrypted")
 }
 
 func (b *storeBackend) load(r *http.Request) (*Data, error) {

@@ -194,6 +194,21 @@ func TestStoreInvalidCookie(t *testing.T) {
 	if _, err := m.Load(r2); !errors.Is(err, ErrInvalid) {
 		t.Errorf("foreign id: %v, want ErrInvalid", err)
 	}
+	r3 := httptest.NewRequest("GET", "/", nil)
+	r3.AddCookie(&http.Cookie{Name: "__Host-test", Value: strings.Repeat("A", MaxCookieBytes+1)})
+	if _, err := m.Load(r3); !errors.Is(err, ErrInvalid) || errors.Is(err, errs.ErrSessionStore) {
+		t.Errorf("a cookie too long for the codec: %v, want ErrInvalid, not a store error", err)
+	}
+	// gorilla's FilesystemStore reports an unknown id as a missing file.
+	fsStore := sessions.NewFilesystemStore(t.TempDir(), securecookie.GenerateRandomKey(32))
+	fm := newManager(t, c, func(o *Options) { o.Store = fsStore })
+	r4, _ := saveWith(t, fm, httptest.NewRequest("GET", "/", nil), sample(c.t), false)
+	if err := fm.Clear(httptest.NewRecorder(), r4); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := fm.Load(r4); d != nil || !errors.Is(err, ErrInvalid) || errors.Is(err, errs.ErrSessionStore) {
+		t.Errorf("a deleted id in a FilesystemStore: Load = %+v, %v; want ErrInvalid, not a store error", d, err)
+	}
 }
 
 func TestStoreFailure(t *testing.T) {
