@@ -41,7 +41,9 @@ func newMemStore() *memStore {
 	return &memStore{codecs: securecookie.CodecsFromPairs(securecookie.GenerateRandomKey(32)), data: map[string]map[any]any{}}
 }
 
-func (s *memStore) Get(r *http.Request, name string) (*sessions.Session, error) { return s.New(r, name) }
+func (s *memStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return s.New(r, name)
+}
 
 func (s *memStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	s.loads.Add(1)
