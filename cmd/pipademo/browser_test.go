@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -339,6 +340,47 @@ func TestBrowser(t *testing.T) {
 			step(t, tab, fmt.Sprintf("tab %d: reloading", i+1), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("welcome")))
 			wantLocation(t, tab, app+"/admin")
 		}
+	})
+
+	// Tabs restored at the same instant: each login has its own cookie,
+	// so all of them complete, whatever the order of approval.
+	t.Run("four tabs opened at once", func(t *testing.T) {
+		first := newBrowserContext(t, browser)
+		step(t, first, "tab 1: opening a blank page", chromedp.Navigate("about:blank"))
+		tabs := []context.Context{first}
+		for i := 2; i <= 4; i++ {
+			tab, cancel := chromedp.NewContext(first) // same browser context: shared cookies
+			t.Cleanup(cancel)
+			step(t, tab, fmt.Sprintf("tab %d: opening a blank page", i), chromedp.Navigate("about:blank"))
+			tabs = append(tabs, tab)
+		}
+		want := func(i int) string { return fmt.Sprintf("%s/admin?tab=%d&q=a%%20b", app, i+1) }
+		var wg sync.WaitGroup
+		errs := make([]error, len(tabs))
+		for i, tab := range tabs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = chromedp.Do(tab, chromedp.Navigate(want(i)), chromedp.WaitVisible(chromedp.ID("approve")))
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("tab %d: opening %s: %v", i+1, want(i), err)
+			}
+			wantConsentPage(t, tabs[i], issuer)
+		}
+		for _, i := range []int{2, 0, 3, 1} {
+			tab := tabs[i]
+			if _, err := chromedp.Call(tab, page.BringToFront, cdp.Empty{}); err != nil {
+				t.Fatalf("bringing tab %d to the front: %v", i+1, err)
+			}
+			approve(t, tab, "alice", true)
+			step(t, tab, fmt.Sprintf("tab %d: waiting for /admin", i+1), chromedp.WaitVisible(chromedp.ID("welcome")))
+			wantLocation(t, tab, want(i))
+		}
+		shots.take(t, tabs[3], "four-tabs-admin")
 	})
 
 	t.Run("session cookie is HttpOnly and SameSite=Lax", func(t *testing.T) {
