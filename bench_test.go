@@ -1,6 +1,7 @@
 package pipaauth_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -79,9 +80,9 @@ func BenchmarkRequireLogin(b *testing.B) {
 		w.Write(benchBody)
 	})
 
-	run := func(b *testing.B, h http.Handler, wantEmail string) {
+	run := func(b *testing.B, h http.Handler, wantEmail string, extra ...string) {
 		r := httptest.NewRequest("GET", "/private", nil)
-		r.Header.Set("Cookie", env.cookie.Name+"="+env.cookie.Value) // on both: same request parsing
+		r.Header.Set("Cookie", strings.Join(append(extra, env.cookie.Name+"="+env.cookie.Value), "; ")) // on both: same request parsing
 		w := &benchWriter{h: http.Header{}}
 		seen = pipaauth.User{}
 		b.ReportAllocs()
@@ -96,6 +97,16 @@ func BenchmarkRequireLogin(b *testing.B) {
 	}
 	b.Run("bare", func(b *testing.B) { run(b, handler, "") })
 	b.Run("guarded", func(b *testing.B) { run(b, env.auth.RequireLogin(handler), "alice@example.com") })
+	// The same with four login attempt cookies in the request, before the
+	// session cookie (tabs whose logins are still pending): the guard skips
+	// them unread.
+	attempts := make([]string, pipaauth.MaxPendingLogins)
+	for i := range attempts {
+		attempts[i] = fmt.Sprintf("%s-login-%016d=%s", pipaauth.DefaultCookieName, i, strings.Repeat("A", 400))
+	}
+	b.Run("guarded-with-attempt-cookies", func(b *testing.B) {
+		run(b, env.auth.RequireLogin(handler), "alice@example.com", attempts...)
+	})
 }
 
 // BenchmarkCallback times a whole login per iteration, for orientation: the
