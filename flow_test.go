@@ -1491,8 +1491,8 @@ func TestCookieSizeWithLongEmailAndPendingLogins(t *testing.T) {
 	h.provider.SetUser(pipatest.User{Name: "long", Email: email, EmailVerified: true, ShareEmail: true})
 	b := h.app.newBrowser()
 	b.login("/private")
-	// The worst case: four pending logins, each returning to a path of the
-	// longest length kept (256 bytes).
+	// Four pending logins with 256-byte return paths: each has a cookie of
+	// its own, so the session cookie does not grow with them.
 	var auths, paths []string
 	for i := range 4 {
 		p := fmt.Sprintf("/private?tab=%d&pad=", i)

@@ -81,7 +81,7 @@ func (b *cookieBackend) save(w http.ResponseWriter, _ *http.Request, d *Data, c 
 	c.Value = value
 	header := c.String()
 	if n := len(header); n > MaxCookieBytes {
-		return fmt.Errorf("%w (%d bytes): fewer pending logins, a shorter email or return path, or a server-side SessionStore", errs.ErrCookieTooLarge, n)
+		return fmt.Errorf("%w (%d bytes): a server-side SessionStore, or KeepTokens off", errs.ErrCookieTooLarge, n)
 	}
 	w.Header().Add("Set-Cookie", header)
 	b.cache.add(value, d.Clone())
