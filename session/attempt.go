@@ -46,9 +46,10 @@ const (
 	// and a "; ".
 	attemptBudget = MaxCookieHeader - len("Cookie: ") - MaxCookieBytes - len("; ")
 
-	// maxCarriedDecoded caps the attempt cookies of one request a start
-	// opens to find the oldest; any further ones are deleted unread.
-	maxCarriedDecoded = 32
+	// maxCarried caps the attempt cookies of one request a start looks at
+	// (a browser keeps a handful; a hostile request may carry thousands):
+	// further ones are left alone, to expire on their own.
+	maxCarried = 32
 
 	attemptV1       = 1
 	attemptTagBytes = 12
@@ -125,11 +126,12 @@ type carried struct {
 	order       int       // position in the request
 }
 
-// carriedAttempts lists r's attempt cookies, each name once.
+// carriedAttempts lists r's attempt cookies, each name once, at most
+// maxCarried of them.
 func (j *attemptJar) carriedAttempts(r *http.Request) []carried {
 	var out []carried
 	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
+		for len(line) > 0 && len(out) < maxCarried {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -167,9 +169,6 @@ func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt
 	now := m.now()
 	cs := j.carriedAttempts(r)
 	for i := range cs {
-		if i >= maxCarriedDecoded {
-			break
-		}
 		if old, ok := j.open(cs[i].name, cs[i].value); ok && j.fresh(old, now) {
 			cs[i].started = old.Started
 		}

@@ -230,6 +230,21 @@ func TestStartAttemptEvictsTheOldest(t *testing.T) {
 	if _, ok := j.values[m.attempts.prefix+"junk"]; ok {
 		t.Error("an unreadable attempt cookie survived a start")
 	}
+	// A hostile request with thousands of attempt cookies: a start looks
+	// at a bounded number of them.
+	var many []string
+	for i := range 5000 {
+		many = append(many, fmt.Sprintf("%s%d=x", m.attempts.prefix, i))
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", strings.Join(many, "; "))
+	rec := httptest.NewRecorder()
+	if err := m.StartAttempt(rec, r, attempt("s", c.t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.Header().Values("Set-Cookie")); n > maxCarried+1 {
+		t.Errorf("a start with 5000 attempt cookies wrote %d Set-Cookie lines, want at most %d", n, maxCarried+1)
+	}
 }
 
 // The attempt cookies a browser keeps after sequential starts, with the
