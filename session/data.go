@@ -1,5 +1,8 @@
 // Package session keeps pipaauth's per-browser state: who is logged in and the
 // login attempts in flight, sealed with gorilla/securecookie.
+//
+// Its API is wiring for package pipaauth, which builds a Manager in New from
+// its Config: applications never need to import this package.
 package session
 
 import (
@@ -8,6 +11,7 @@ import (
 )
 
 // User is a logged-in PiPA user.
+// For wiring only: applications use package pipaauth.
 type User struct {
 	ID            string // per-integration user id (the ID token's sub)
 	Email         string // empty when the user chose not to share it
@@ -16,6 +20,7 @@ type User struct {
 }
 
 // Attempt is one login in flight: what the callback needs to finish it.
+// For wiring only: applications use package pipaauth.
 type Attempt struct {
 	State    string    // random, sent to PiPA and expected back on the callback
 	Nonce    string    // random, expected in the ID token
@@ -25,6 +30,7 @@ type Attempt struct {
 }
 
 // Tokens are the provider's tokens, kept only when the application asks.
+// For wiring only: applications use package pipaauth.
 type Tokens struct {
 	AccessToken  string
 	RefreshToken string
@@ -34,6 +40,7 @@ type Tokens struct {
 
 // Data is everything a session holds. A *Data returned by a Manager may be
 // shared with other requests: treat it as read-only and Clone it to change it.
+// For wiring only: applications use package pipaauth.
 type Data struct {
 	User     User
 	LoginAt  time.Time // zero when nobody is logged in
@@ -47,12 +54,15 @@ type Data struct {
 }
 
 // LoggedIn reports whether d holds a logged-in user.
+// For wiring only: applications use package pipaauth.
 func (d *Data) LoggedIn() bool { return d != nil && !d.LoginAt.IsZero() }
 
 // Empty reports whether d holds nothing worth a cookie.
+// For wiring only: applications use package pipaauth.
 func (d *Data) Empty() bool { return d == nil || (!d.LoggedIn() && len(d.Pending) == 0) }
 
 // Clone returns a deep copy of d that the caller may change.
+// For wiring only: applications use package pipaauth.
 func (d *Data) Clone() *Data {
 	if d == nil {
 		return &Data{}
@@ -68,6 +78,7 @@ func (d *Data) Clone() *Data {
 
 // TakeAttempt removes the attempt whose state equals state from d and returns
 // it. The comparison runs over every attempt in constant time per attempt.
+// For wiring only: applications use package pipaauth.
 func (d *Data) TakeAttempt(state string) (Attempt, bool) {
 	idx := -1
 	for i := range d.Pending {
@@ -85,6 +96,7 @@ func (d *Data) TakeAttempt(state string) (Attempt, bool) {
 
 // AddAttempt appends a, first dropping the oldest attempts so that at most max
 // remain.
+// For wiring only: applications use package pipaauth.
 func (d *Data) AddAttempt(a Attempt, max int) {
 	if n := len(d.Pending) - (max - 1); n > 0 {
 		d.Pending = slices.Delete(d.Pending, 0, n)
