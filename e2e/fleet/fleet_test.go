@@ -50,7 +50,6 @@ func onRedis(addr, prefix string) func(testing.TB, int, [][]byte) sessions.Store
 // round-robin reverse proxy in front of them, which is the application's
 // public URL (RedirectURL is the proxy's /callback).
 type fleet struct {
-	t        testing.TB
 	provider *pipatest.Server
 	keys     [][]byte
 	apps     []*instance
@@ -78,7 +77,7 @@ type hit struct {
 
 func newFleet(t testing.TB, s setup) *fleet {
 	t.Helper()
-	f := &fleet{t: t, logs: new(e2etest.LogBuffer), keys: e2etest.NewKeys()}
+	f := &fleet{logs: new(e2etest.LogBuffer), keys: e2etest.NewKeys()}
 	if s.tls {
 		f.provider = pipatest.NewTLSServer()
 	} else {

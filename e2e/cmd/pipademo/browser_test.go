@@ -231,7 +231,7 @@ func TestBrowser(t *testing.T) {
 		}
 		png := shots.take(t, ctx, "home-alice")
 		if *updateDocs && png != nil {
-			if err := os.WriteFile(filepath.Join("..", "..", "docs", "demo.png"), png, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "demo.png"), png, 0o644); err != nil {
 				t.Error(err)
 			}
 		}
