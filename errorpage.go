@@ -31,6 +31,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // clients (Accept asks for JSON only) get {"error": ..., "message": ...}.
 func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		err = publicError(err) // a no-op for the errors the handlers pass
 		status := statusOf(err)
 		reason := "Something went wrong."
 		var e *Error
