@@ -31,15 +31,17 @@ var (
 //	if errors.As(err, &e) { status, reason = e.Status, e.Reason }
 type Error struct {
 	// Status is the HTTP status to answer with: 400 for a malformed or
-	// stale callback, 401 when a login is required, 403 for a user
-	// RequireUser refuses or a cross-site logout, 405 for a wrong method,
-	// 502 or 504 when PiPA failed, 503 when the session store did.
+	// stale callback or a login PiPA refused, 401 when a login is
+	// required, 403 when the user declined the login (access_denied), for
+	// a user RequireUser refuses and for a cross-site logout, 405 for a
+	// wrong method, 502 or 504 when PiPA failed, 503 when the session
+	// store did.
 	Status int
 	// Reason is one short sentence for the user, safe to show as is: it
 	// never holds a code, a token or an internal error.
 	Reason string
 	// Err is the cause, for logs only: it wraps one of the Err* sentinels
-	// (errors.Is) and, when PiPA refused the login, a *ProviderError
+	// (errors.Is) or, when PiPA refused the login, a *ProviderError
 	// (errors.As). It may name internal details, though never a secret,
 	// code or token.
 	Err error

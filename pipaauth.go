@@ -101,7 +101,7 @@ type Config struct {
 	// a callback. Default 10s.
 	ExchangeTimeout time.Duration
 	// ErrorHandler renders failures. err is an *Error with a status and a
-	// safe reason, wrapping a sentinel (errors.Is) and, for a refusal sent by
+	// safe reason, wrapping a sentinel (errors.Is) or, for a refusal sent by
 	// PiPA, a *ProviderError (errors.As). Default: a small HTML page (JSON
 	// for API clients) with the status text and the safe reason.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
