@@ -13,12 +13,13 @@ MODULES    := $(sort $(patsubst %/go.mod,%,$(shell find . -name go.mod -not -pat
 # A command run in each module in turn, stopping at the first failure.
 each = set -e; for m in $(MODULES); do echo "== $$m: $(1)"; (cd $$m && $(1)); done
 
-.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint vulncheck load demo soak load-redis redis-install redis-start redis-stop modules
+.PHONY: all test vet fmt-check lean bench fuzz fuzz-ci lint vulncheck load demo soak load-redis redis-install redis-start redis-stop modules
 
 all: test
 
-## test: vet, then every test of every module under the race detector (CI runs this)
-test: vet
+## test: vet, the lean check, then every test of every module under the
+## race detector (CI runs this)
+test: vet lean
 	@$(call each,$(GO) test -race -count=1 ./...)
 
 vet: fmt-check
@@ -26,6 +27,20 @@ vet: fmt-check
 
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Modules an importer of the library must never inherit.
+NOT_LEAN := chromedp go-chi/chi gorilla/mux redistore redigo rueidis gin-gonic labstack/echo prometheus
+
+## lean: a throwaway module that imports only the root package lists none
+## of NOT_LEAN in go list -m all (the test, demo and tool dependencies stay
+## in the other modules)
+lean:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && root=$$(pwd) && \
+	printf 'module example.com/lean\n\ngo 1.26.0\n\nrequire github.com/pipaauth/pipaauth v0.0.0\n\nreplace github.com/pipaauth/pipaauth => %s\n' "$$root" >"$$dir/go.mod" && \
+	printf 'package main\n\nimport _ "github.com/pipaauth/pipaauth"\n\nfunc main() {}\n' >"$$dir/main.go" && \
+	cd "$$dir" && $(GO) mod tidy && all=$$($(GO) list -m all) && \
+	for m in $(NOT_LEAN); do if echo "$$all" | grep -q "$$m"; then echo "lean: an importer of pipaauth inherits $$m:"; echo "$$all"; exit 1; fi; done; \
+	echo "lean: an importer of pipaauth inherits $$(echo "$$all" | wc -l | tr -d ' ') modules, none of: $(NOT_LEAN)"
 
 ## modules: the modules that test, vet, lint and bench cover
 modules:
