@@ -99,6 +99,43 @@ func TestNewRejectsConfig(t *testing.T) {
 	}
 }
 
+// A negative duration or count is refused with an error that names that
+// field and no other.
+func TestNewNamesTheNegativeField(t *testing.T) {
+	t.Parallel()
+	provider := pipatest.NewTLSServer()
+	t.Cleanup(provider.Close)
+	fields := []struct {
+		name string
+		edit func(c *pipaauth.Config)
+	}{
+		{"SessionLifetime", func(c *pipaauth.Config) { c.SessionLifetime = -time.Hour }},
+		{"IdleTimeout", func(c *pipaauth.Config) { c.IdleTimeout = -time.Minute }},
+		{"ExchangeTimeout", func(c *pipaauth.Config) { c.ExchangeTimeout = -time.Second }},
+		{"SessionStoreTimeout", func(c *pipaauth.Config) { c.SessionStoreTimeout = -time.Second }},
+		{"SessionStoreMaxWaiting", func(c *pipaauth.Config) { c.SessionStoreMaxWaiting = -1 }},
+	}
+	for _, f := range fields {
+		t.Run(f.name, func(t *testing.T) {
+			cfg := validConfig(provider)
+			f.edit(&cfg)
+			_, err := newAuth(t, cfg)
+			if !errors.Is(err, pipaauth.ErrConfig) {
+				t.Fatalf("New with a negative %s: %v, want ErrConfig", f.name, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, f.name+" is -") {
+				t.Errorf("New error %q does not name %s with its value", msg, f.name)
+			}
+			for _, other := range fields {
+				if other.name != f.name && strings.Contains(msg, other.name) {
+					t.Errorf("New error %q names %s too, want only %s", msg, other.name, f.name)
+				}
+			}
+		})
+	}
+}
+
 func TestNewRefusesPlainHTTPWithoutTheSwitch(t *testing.T) {
 	t.Parallel()
 	provider := pipatest.NewServer()

@@ -32,9 +32,10 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // clients (Accept asks for JSON only) get {"error": ..., "message": ...}.
 func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		status := errs.StatusOf(err)
+		err = publicError(err) // a no-op for the errors the handlers pass
+		status := statusOf(err)
 		reason := "Something went wrong."
-		var e *errs.Error
+		var e *Error
 		if errors.As(err, &e) && e.Reason != "" {
 			reason = e.Reason
 		}
@@ -70,7 +71,7 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 // refused or failed the login, the callback was stale or malformed, or the
 // tokens could not be verified. Error handlers use it to offer "try again".
 func Retryable(err error) bool {
-	var pe *errs.ProviderError
+	var pe *ProviderError
 	return errors.As(err, &pe) || errors.Is(err, errs.ErrInvalidState) || errors.Is(err, errs.ErrInvalidCallback) ||
 		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken) || errors.Is(err, errs.ErrLoginRequired)
 }

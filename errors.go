@@ -1,6 +1,11 @@
 package pipaauth
 
-import "github.com/pipaauth/pipaauth/internal/errs"
+import (
+	"errors"
+	"net/http"
+
+	"github.com/pipaauth/pipaauth/internal/errs"
+)
 
 // Sentinel errors. Every error this package returns or hands to
 // Config.ErrorHandler wraps one of them: test with errors.Is.
@@ -18,12 +23,94 @@ var (
 	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler: a POST from another site
 )
 
-// Error is what the handlers pass to Config.ErrorHandler: an HTTP status, a
-// short Reason that is safe to show, and the cause (for logs only: it may
-// name internal details, though never a secret, code or token).
-type Error = errs.Error
+// Error is what the handlers pass to Config.ErrorHandler when they refuse a
+// request, and what Token returns when it cannot give a token. Read it with
+// errors.As:
+//
+//	var e *pipaauth.Error
+//	if errors.As(err, &e) { status, reason = e.Status, e.Reason }
+type Error struct {
+	// Status is the HTTP status to answer with: 400 for a malformed or
+	// stale callback or a login PiPA refused, 401 when a login is
+	// required, 403 when the user declined the login (access_denied), for
+	// a user RequireUser refuses and for a cross-site logout, 405 for a
+	// wrong method, 502 or 504 when PiPA failed, 503 when the session
+	// store did.
+	Status int
+	// Reason is one short sentence for the user, safe to show as is: it
+	// never holds a code, a token or an internal error.
+	Reason string
+	// Err is the cause, for logs only: it wraps one of the Err* sentinels
+	// (errors.Is) or, when PiPA refused the login, a *ProviderError
+	// (errors.As). It may name internal details, though never a secret,
+	// code or token.
+	Err error
+}
 
-// ProviderError is the error PiPA sent back to the callback instead of a code,
-// such as "access_denied" when the user declined. Its fields come from a
-// query string anyone can forge: escape them before showing them.
-type ProviderError = errs.ProviderError
+// Error returns the cause's message, for logs; show Reason to users.
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "pipaauth: " + e.Reason
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns Err, so that errors.Is and errors.As see the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ProviderError is the error PiPA sent back to the callback instead of a
+// code (RFC 6749 section 4.1.2.1, OpenID Connect Core section 3.1.2.6), such
+// as "access_denied" when the user declined. Its fields come from a query
+// string anyone can forge: escape them before showing them, never act on
+// them beyond Code.
+type ProviderError struct {
+	// Code is the "error" parameter: access_denied, login_required,
+	// consent_required, interaction_required, invalid_request,
+	// server_error, temporarily_unavailable or another the provider sent.
+	Code string
+	// Description is the "error_description" parameter, for developers;
+	// may be empty.
+	Description string
+	// URI is the "error_uri" parameter, a page about the error; may be
+	// empty.
+	URI string
+}
+
+func (e *ProviderError) Error() string { return (*errs.ProviderError)(e).Error() }
+
+// publicError turns the internal error types the sub-packages report (an
+// *errs.Error, with an *errs.ProviderError in its chain) into this package's
+// *Error and *ProviderError, so that errors.As works with the types users
+// see. The message and the chain (errors.Is) are kept. Any other error is
+// returned as is.
+func publicError(err error) error {
+	ie, ok := err.(*errs.Error)
+	if !ok {
+		return err
+	}
+	out := &Error{Status: ie.Status, Reason: ie.Reason, Err: ie.Err}
+	var pe *errs.ProviderError
+	if errors.As(ie.Err, &pe) {
+		out.Err = &providerCause{err: ie.Err, pe: (*ProviderError)(pe)}
+	}
+	return out
+}
+
+// providerCause is a cause that holds a provider's refusal: errors.As finds
+// the *ProviderError, errors.Is the rest of the chain.
+type providerCause struct {
+	err error
+	pe  *ProviderError
+}
+
+func (c *providerCause) Error() string   { return c.err.Error() }
+func (c *providerCause) Unwrap() []error { return []error{c.pe, c.err} }
+
+// statusOf returns the Status of the *Error in err's chain, else 500.
+func statusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) && e.Status != 0 {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}

@@ -414,13 +414,6 @@ func (a *app) newBrowser() *browser {
 	}
 }
 
-// on returns the same browser (same jar) pointed at another app.
-func (b *browser) on(a *app) *browser {
-	c := *b
-	c.app = a
-	return &c
-}
-
 // do sends a request; target is a path on the browser's app or an absolute
 // URL. header holds name, value pairs.
 func (b *browser) do(ctx context.Context, method, target string, header ...string) *response {

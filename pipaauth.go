@@ -1,12 +1,3 @@
-// Package pipaauth logs the users of a net/http application in with PiPA, an
-// OpenID Connect provider, using the authorization code flow with PKCE.
-//
-// Build an *Auth once with New, mount LoginHandler, CallbackHandler and
-// LogoutHandler, and wrap the routes to protect with RequireLogin or
-// RequireUser. Handlers behind the guard read the user with UserFromContext.
-// The session and each login in flight live in encrypted, signed cookies
-// (gorilla/securecookie), or the session in a server-side store;
-// ID tokens are verified with go-oidc and codes exchanged with x/oauth2.
 package pipaauth
 
 import (
@@ -32,12 +23,18 @@ import (
 	"github.com/pipaauth/pipaauth/session"
 )
 
-// Defaults of the optional Config fields.
+// Defaults of the optional Config fields: the value a zero field takes.
 const (
-	DefaultCookieName       = "pipaauth"
-	DefaultSessionLifetime  = 12 * time.Hour
-	DefaultLoginPath        = "/login"
-	DefaultExchangeTimeout  = 10 * time.Second
+	DefaultCookieName      = "pipaauth"       // Config.CookieName
+	DefaultSessionLifetime = 12 * time.Hour   // Config.SessionLifetime
+	DefaultLoginPath       = "/login"         // Config.LoginPath
+	DefaultExchangeTimeout = 10 * time.Second // Config.ExchangeTimeout
+)
+
+// Fixed limits, not configurable.
+const (
+	// DefaultDiscoveryTimeout bounds the discovery request New makes. It is
+	// not a Config field: New's ctx can shorten it.
 	DefaultDiscoveryTimeout = 10 * time.Second
 	// LoginAttemptTTL is how long a started login may take to come back.
 	LoginAttemptTTL = 10 * time.Minute
@@ -48,6 +45,9 @@ const (
 	MaxPendingLogins = 4
 	// ClockSkew is how far in the future an ID token's iat may be.
 	ClockSkew = time.Minute
+	// DefaultClientTimeout is the timeout of the client behind Client when
+	// Config.HTTPClient is nil.
+	DefaultClientTimeout = 30 * time.Second
 )
 
 // Config configures an Auth. The zero value of every optional field is the
@@ -72,9 +72,11 @@ type Config struct {
 	// new pair goes first and an old one stays last until its cookies expire.
 	// Required.
 	SessionKeys [][]byte
-	// HTTPClient makes the discovery, JWKS and token requests. Default: a
-	// client with a 10s timeout. Whatever the client, responses are capped
-	// at 1 MiB and redirects are not followed.
+	// HTTPClient makes the discovery, JWKS and token requests, and is the
+	// base of the client Client returns. Default: a client with a 10s
+	// timeout for PiPA's endpoints, and one with DefaultClientTimeout (30s)
+	// for Client. Whatever the client, responses from PiPA's endpoints are
+	// capped at 1 MiB and their redirects are not followed.
 	HTTPClient *http.Client
 
 	// CookieName names the session cookie. Default "pipaauth"; the
@@ -83,8 +85,12 @@ type Config struct {
 	// SessionLifetime is how long a login lasts, counted from the login and
 	// checked against a timestamp inside the sealed session. Default 12h.
 	SessionLifetime time.Duration
-	// IdleTimeout logs a user out after this long without a request. The
-	// cookie is rewritten at most once a minute to slide it. Default 0: none.
+	// IdleTimeout logs a user out after this long without a request. To
+	// slide it, a request through RequireLogin rewrites the session when its
+	// last write is older than a minute or a tenth of IdleTimeout, whichever
+	// is shorter (with IdleTimeout 5m: every 30s at most), so a user is
+	// logged out between IdleTimeout minus that step and IdleTimeout after
+	// the last request. Default 0: no idle timeout.
 	IdleTimeout time.Duration
 	// LoginPath is where LoginHandler is mounted; it is the login_url given
 	// to API clients in 401 answers. Default "/login".
@@ -97,7 +103,7 @@ type Config struct {
 	// a callback. Default 10s.
 	ExchangeTimeout time.Duration
 	// ErrorHandler renders failures. err is an *Error with a status and a
-	// safe reason, wrapping a sentinel (errors.Is) and, for a refusal sent by
+	// safe reason, wrapping a sentinel (errors.Is) or, for a refusal sent by
 	// PiPA, a *ProviderError (errors.As). Default: a small HTML page (JSON
 	// for API clients) with the status text and the safe reason.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
@@ -133,8 +139,24 @@ type Config struct {
 	InsecureAllowHTTP bool
 }
 
-// User is a logged-in PiPA user.
-type User = session.User
+// User is a logged-in PiPA user, as RequireLogin puts it in the request
+// context (UserFromContext) and Auth.User returns it.
+type User struct {
+	// ID is the user's PiPA id for this client: the ID token's sub claim
+	// (OpenID Connect Core section 2). It is stable and never reassigned,
+	// but differs between PiPA integrations: key your user records on it,
+	// not on Email.
+	ID string
+	// Email is the user's email address (the email claim), or "" when the
+	// user chose not to share it or the email scope was not asked for.
+	Email string
+	// EmailVerified reports whether PiPA verified that the user controls
+	// Email (the email_verified claim).
+	EmailVerified bool
+	// AuthTime is when the user last authenticated at PiPA: the ID token's
+	// auth_time, or the login time when it has none.
+	AuthTime time.Time
+}
 
 // Auth logs users in with PiPA. It is safe for concurrent use.
 type Auth struct {
@@ -206,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	}
 	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
 	if a.apiClient == nil {
-		a.apiClient = &http.Client{Timeout: 30 * time.Second}
+		a.apiClient = &http.Client{Timeout: DefaultClientTimeout}
 	}
 	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
@@ -253,7 +275,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,
 		Client:     client,
-		OnError:    cfg.ErrorHandler,
+		OnError:    a.renderError,
 		PKCE:       pkce,
 		RequireIss: d.IssParameter,
 		KeepTokens: cfg.KeepTokens,
@@ -270,7 +292,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Sessions:  a.sessions,
 		Start:     a.flow.Start,
 		LoginPath: cfg.LoginPath,
-		OnError:   cfg.ErrorHandler,
+		OnError:   a.renderError,
 		Logger:    cfg.Logger,
 	})
 	if err != nil {
@@ -342,10 +364,22 @@ func (c *Config) setDefaults() error {
 	if !returnto.Valid(c.LoginPath) || strings.ContainsAny(c.LoginPath, `?"`) {
 		return bad("LoginPath %q: use a plain absolute path such as /login", c.LoginPath)
 	}
-	switch {
-	case c.SessionLifetime < 0, c.IdleTimeout < 0, c.ExchangeTimeout < 0, c.SessionStoreTimeout < 0, c.SessionStoreMaxWaiting < 0:
-		return bad("SessionLifetime, IdleTimeout, ExchangeTimeout, SessionStoreTimeout and SessionStoreMaxWaiting must not be negative")
-	case c.SessionLifetime == 0:
+	for _, f := range []struct {
+		name     string
+		negative bool
+		value    any
+	}{
+		{"SessionLifetime", c.SessionLifetime < 0, c.SessionLifetime},
+		{"IdleTimeout", c.IdleTimeout < 0, c.IdleTimeout},
+		{"ExchangeTimeout", c.ExchangeTimeout < 0, c.ExchangeTimeout},
+		{"SessionStoreTimeout", c.SessionStoreTimeout < 0, c.SessionStoreTimeout},
+		{"SessionStoreMaxWaiting", c.SessionStoreMaxWaiting < 0, c.SessionStoreMaxWaiting},
+	} {
+		if f.negative {
+			return bad("%s is %v: it must not be negative; leave it 0 for the default", f.name, f.value)
+		}
+	}
+	if c.SessionLifetime == 0 {
 		c.SessionLifetime = DefaultSessionLifetime
 	}
 	if c.ExchangeTimeout == 0 {
@@ -398,7 +432,10 @@ func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 // allow returns false gets 403. See AllowEmails, AllowEmailDomains and
 // AllowUserIDs.
 func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handler {
-	return a.guard.RequireUser(allow)
+	if allow == nil {
+		return a.guard.RequireUser(nil) // refuses everyone
+	}
+	return a.guard.RequireUser(func(u session.User) bool { return allow(User(u)) })
 }
 
 // LoginHandler starts a login and redirects to PiPA. The optional query
@@ -459,7 +496,13 @@ func (a *Auth) LogoutHandler() http.Handler {
 func (a *Auth) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
 	a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: request refused",
 		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()), slog.String("path", r.URL.Path))
-	a.cfg.ErrorHandler(w, r, e)
+	a.cfg.ErrorHandler(w, r, publicError(e))
+}
+
+// renderError is the error handler the sub-packages call: it hands
+// Config.ErrorHandler this package's error types.
+func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	a.cfg.ErrorHandler(w, r, publicError(err))
 }
 
 func (a *Auth) logoutURL() string {
@@ -491,17 +534,18 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 	if err != nil || !d.LoggedIn() {
 		return User{}, false
 	}
-	return d.User, true
+	return User(d.User), true
 }
 
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {
-	return middleware.UserFromContext(ctx)
+	u, ok := middleware.UserFromContext(ctx)
+	return User(u), ok
 }
 
 // ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for
 // testing handlers that sit behind the guard without a login.
 func ContextWithUser(ctx context.Context, u User) context.Context {
-	return middleware.ContextWithUser(ctx, u)
+	return middleware.ContextWithUser(ctx, session.User(u))
 }

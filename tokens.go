@@ -34,7 +34,14 @@ const expiryDelta = 30 * time.Second
 // Within this process, concurrent requests of one session spend the refresh
 // token once and share the result. A refused refresh ends the session and
 // returns an error wrapping ErrLoginRequired. It needs Config.KeepTokens.
+// Errors other than ErrNoTokens are an *Error (errors.As) with the status and
+// the reason to show.
 func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+	tok, err := a.token(w, r)
+	return tok, publicError(err)
+}
+
+func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
 		return nil, err
@@ -100,7 +107,10 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, t
 
 // Client returns an *http.Client that calls PiPA's APIs as the user of r,
 // with the access token of the session (refreshed as Token does). Make its
-// requests before writing the response.
+// requests before writing the response. It is built on Config.HTTPClient
+// (its transport, timeout and redirect policy); when that is nil, on a
+// client with a timeout of DefaultClientTimeout (30s) for each request,
+// redirects and body included.
 //
 // The access token goes only where the request was sent: a redirect to
 // another scheme, host or port is refused rather than followed, since

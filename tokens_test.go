@@ -279,3 +279,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// Token's errors are this package's *Error, with the status to answer and a
+// safe reason, still wrapping the sentinel.
+func TestTokenErrorIsPublicType(t *testing.T) {
+	ta := newTokenApp(t, true)
+	_, err := ta.auth.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/token", nil)) // no session cookie
+	var e *pipaauth.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || e.Reason == "" || !errors.Is(err, pipaauth.ErrLoginRequired) {
+		t.Errorf("Token without a session: %#v, want a *pipaauth.Error with status 401 and a reason, wrapping ErrLoginRequired", err)
+	}
+}

@@ -1,11 +1,13 @@
 package pipaauth_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
@@ -75,5 +77,18 @@ func TestForgedProviderErrorIsNotEchoed(t *testing.T) {
 	code, body := ta.get(t, "/login")
 	if code != http.StatusForbidden || !strings.Contains(body, "access_denied") {
 		t.Errorf("genuine access_denied: %d %q, want 403 naming the code", code, body)
+	}
+}
+
+// ContextWithUser and UserFromContext carry every field of a User across the
+// conversion to the session package's type and back.
+func TestContextWithUserKeepsEveryField(t *testing.T) {
+	want := pipaauth.User{ID: "u-1", Email: "a@example.com", EmailVerified: true, AuthTime: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	got, ok := pipaauth.UserFromContext(pipaauth.ContextWithUser(context.Background(), want))
+	if !ok || got != want {
+		t.Errorf("UserFromContext(ContextWithUser(%+v)) = %+v, %v; want it back, true", want, got, ok)
+	}
+	if got, ok := pipaauth.UserFromContext(context.Background()); ok || got != (pipaauth.User{}) {
+		t.Errorf("UserFromContext(empty context) = %+v, %v; want the zero User, false", got, ok)
 	}
 }

@@ -1,6 +1,10 @@
 // Package callback runs the authorization code flow with PiPA: it starts a
 // login (state, nonce, PKCE) and finishes it on the redirect back (state
 // check, code exchange, ID token verification, new session).
+//
+// Its API is wiring for package pipaauth, which builds a Flow in New and
+// exposes it as Auth.LoginHandler and Auth.CallbackHandler: applications
+// never need to import this package.
 package callback
 
 import (
@@ -22,6 +26,7 @@ import (
 )
 
 // Config wires a Flow. Every field is required unless noted.
+// For wiring only: applications use package pipaauth.
 type Config struct {
 	OAuth2   *oauth2.Config                                  // client id and secret, endpoints with a fixed AuthStyle, redirect URL, scopes
 	Verifier *oidc.IDTokenVerifier                           // checks signature, iss, aud and exp
@@ -41,6 +46,7 @@ type Config struct {
 }
 
 // Flow starts and finishes logins. It is safe for concurrent use.
+// For wiring only: applications use package pipaauth.
 type Flow struct {
 	cfg     Config
 	openid  bool
@@ -52,6 +58,7 @@ type Flow struct {
 const maxSpent = 100_000
 
 // New checks cfg and returns a Flow.
+// For wiring only: applications use package pipaauth.
 func New(cfg Config) (*Flow, error) {
 	if cfg.OAuth2 == nil || cfg.Sessions == nil || cfg.Client == nil || cfg.OnError == nil ||
 		cfg.Now == nil || cfg.Logger == nil || cfg.AttemptTTL <= 0 || cfg.Timeout <= 0 {
@@ -109,6 +116,7 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
 }
 
 // ServeHTTP handles PiPA's redirect back to the application.
+// For wiring only: applications use package pipaauth.
 func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

@@ -73,6 +73,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 // Expiry returns when tok's access token expires, counted from now by the
 // configured clock (x/oauth2 counts from the wall clock): zero when the
 // provider gave no expires_in.
+// For wiring only: applications use package pipaauth.
 func Expiry(tok *oauth2.Token, now time.Time) time.Time {
 	switch {
 	case tok.ExpiresIn > 0:

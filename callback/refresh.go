@@ -15,6 +15,7 @@ import (
 
 // ErrRefreshRefused is wrapped by Refresh when the provider refused the
 // refresh token (revoked, expired, reused): the session is over.
+// For wiring only: applications use package pipaauth.
 var ErrRefreshRefused = errors.New("pipaauth: refresh token refused")
 
 // refreshMemo is how long the result of a refresh is kept for requests that
@@ -42,6 +43,7 @@ type refreshCall struct {
 // with the same refresh token share one request to the provider. Its errors
 // wrap ErrRefreshRefused when the provider refused the token, and
 // errs.ErrExchange otherwise.
+// For wiring only: applications use package pipaauth.
 func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
 	key := sha256.Sum256([]byte(refreshToken))
 	now := f.cfg.Now()

@@ -1,5 +1,9 @@
 // Package middleware guards http.Handlers: requests with a logged-in session
 // pass with the user in their context; others are sent to log in.
+//
+// Its API is wiring for package pipaauth, which builds a Guard in New and
+// exposes it as Auth.RequireLogin and Auth.RequireUser: applications never
+// need to import this package.
 package middleware
 
 import (
@@ -18,12 +22,14 @@ import (
 )
 
 // Sessions is what a Guard needs of a session manager.
+// For wiring only: applications use package pipaauth.
 type Sessions interface {
 	Load(r *http.Request) (*session.Data, error)
 	Touch(w http.ResponseWriter, r *http.Request, d *session.Data) error
 }
 
 // Config wires a Guard. Every field is required.
+// For wiring only: applications use package pipaauth.
 type Config struct {
 	Sessions  Sessions
 	Start     func(w http.ResponseWriter, r *http.Request, returnTo string) // begins a login with a redirect
@@ -33,11 +39,13 @@ type Config struct {
 }
 
 // Guard is the middleware. It is safe for concurrent use.
+// For wiring only: applications use package pipaauth.
 type Guard struct {
 	cfg Config
 }
 
 // New returns a Guard.
+// For wiring only: applications use package pipaauth.
 func New(cfg Config) (*Guard, error) {
 	if cfg.Sessions == nil || cfg.Start == nil || cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
 		return nil, errors.New("pipaauth: middleware configuration incomplete")
@@ -48,6 +56,7 @@ func New(cfg Config) (*Guard, error) {
 type ctxKey struct{}
 
 // UserFromContext returns the user RequireLogin put in ctx.
+// For wiring only: applications use pipaauth.UserFromContext.
 func UserFromContext(ctx context.Context) (session.User, bool) {
 	u, ok := ctx.Value(ctxKey{}).(*session.User)
 	if !ok || u == nil {
@@ -58,6 +67,7 @@ func UserFromContext(ctx context.Context) (session.User, bool) {
 
 // ContextWithUser returns a copy of ctx carrying u, as RequireLogin does; for
 // tests of handlers that sit behind the guard.
+// For wiring only: applications use pipaauth.ContextWithUser.
 func ContextWithUser(ctx context.Context, u session.User) context.Context {
 	return context.WithValue(ctx, ctxKey{}, &u)
 }
@@ -66,6 +76,7 @@ func ContextWithUser(ctx context.Context, u session.User) context.Context {
 // request carries a live session. Otherwise a browser navigation is
 // redirected to log in, and any other request gets 401 with a JSON body
 // holding a login URL.
+// For wiring only: applications use package pipaauth.
 func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
@@ -109,6 +120,7 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 
 // RequireUser is RequireLogin followed by allow: a logged-in user allow
 // refuses gets 403.
+// For wiring only: applications use package pipaauth.
 func (g *Guard) RequireUser(allow func(session.User) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return g.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

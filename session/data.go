@@ -8,6 +8,7 @@ import (
 )
 
 // User is a logged-in PiPA user.
+// For wiring only: applications use package pipaauth.
 type User struct {
 	ID            string // per-integration user id (the ID token's sub)
 	Email         string // empty when the user chose not to share it
@@ -27,6 +28,7 @@ type Attempt struct {
 }
 
 // Tokens are the provider's tokens, kept only when the application asks.
+// For wiring only: applications use package pipaauth.
 type Tokens struct {
 	AccessToken  string
 	RefreshToken string
@@ -36,6 +38,7 @@ type Tokens struct {
 
 // Data is everything a session holds. A *Data returned by a Manager may be
 // shared with other requests: treat it as read-only and Clone it to change it.
+// For wiring only: applications use package pipaauth.
 type Data struct {
 	User     User
 	LoginAt  time.Time // zero when nobody is logged in
@@ -48,12 +51,14 @@ type Data struct {
 }
 
 // LoggedIn reports whether d holds a logged-in user.
+// For wiring only: applications use package pipaauth.
 func (d *Data) LoggedIn() bool { return d != nil && !d.LoginAt.IsZero() }
 
 // Empty reports whether d holds nothing worth a cookie.
 func (d *Data) Empty() bool { return !d.LoggedIn() }
 
 // Clone returns a deep copy of d that the caller may change.
+// For wiring only: applications use package pipaauth.
 func (d *Data) Clone() *Data {
 	if d == nil {
 		return &Data{}

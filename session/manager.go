@@ -16,14 +16,17 @@ import (
 // MaxCookieBytes is the largest Set-Cookie header value (name, value and
 // attributes) the Manager writes. Browsers may drop larger cookies silently;
 // the Manager returns ErrCookieTooLarge instead.
+// For wiring only: applications use package pipaauth.
 const MaxCookieBytes = 4096
 
 // ErrInvalid is wrapped by Load when a cookie is present but unusable:
 // tampered, sealed with unknown keys, malformed or expired. Callers treat the
 // request as having no session.
+// For wiring only: applications use package pipaauth.
 var ErrInvalid = errors.New("session: invalid session cookie")
 
 // Options configure a Manager. Durations must be positive unless noted.
+// For wiring only: applications use package pipaauth.
 type Options struct {
 	Name        string           // cookie name, including any __Host- prefix
 	Secure      bool             // set the Secure attribute
@@ -47,6 +50,7 @@ type Options struct {
 
 // Manager loads and saves sessions: in an encrypted, signed cookie, or in a
 // server-side store. It is safe for concurrent use.
+// For wiring only: applications use package pipaauth.
 type Manager struct {
 	opt      Options
 	backend  backend
@@ -71,6 +75,7 @@ type backend interface {
 }
 
 // NewManager checks opt and returns a Manager.
+// For wiring only: applications use package pipaauth.
 func NewManager(opt Options) (*Manager, error) {
 	if err := CheckKeys(opt.KeyPairs); err != nil {
 		return nil, err
@@ -103,6 +108,7 @@ func NewManager(opt Options) (*Manager, error) {
 // CheckKeys reports whether keys are complete securecookie pairs in which
 // every pair both signs (hash key of at least 32 bytes) and encrypts (AES key
 // of 16, 24 or 32 bytes).
+// For wiring only: applications use package pipaauth.
 func CheckKeys(keys [][]byte) error {
 	switch {
 	case len(keys) == 0:
@@ -132,6 +138,7 @@ func (m *Manager) now() time.Time { return m.opt.Now() }
 // the cookie is unusable or its login expired (treat it as no session), and (nil, err) with
 // err wrapping errs.ErrSessionStore when the store failed. The *Data may be
 // shared: Clone it before changing it.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) Load(r *http.Request) (*Data, error) {
 	d, err := m.backend.load(r)
 	if d == nil || err != nil {
@@ -164,6 +171,7 @@ func (m *Manager) userFresh(d *Data, now time.Time) bool {
 // new LastSeen, but only when an idle timeout is set and the last write is
 // more than a minute (or a tenth of the timeout, if shorter) old, so that a
 // busy session is not rewritten on every request.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) Touch(w http.ResponseWriter, r *http.Request, d *Data) error {
 	if m.opt.IdleTimeout <= 0 || !d.LoggedIn() {
 		return nil
@@ -180,6 +188,7 @@ func (m *Manager) Touch(w http.ResponseWriter, r *http.Request, d *Data) error {
 // Save writes d as the session, or clears it when d is empty. It must run
 // before anything is written to w. On error nothing is written: the browser
 // keeps the session it had. d must not be changed afterwards.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) Save(w http.ResponseWriter, r *http.Request, d *Data) error {
 	return m.save(w, r, d, false)
 }
@@ -199,6 +208,7 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, d *Data, renew bo
 }
 
 // Clear deletes the session: the cookie, and the server-side data if any.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
 	return m.backend.clear(w, r)
 }

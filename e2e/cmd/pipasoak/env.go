@@ -20,7 +20,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
-	"github.com/pipaauth/pipaauth/internal/redisproc"
+	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 

@@ -3,7 +3,7 @@
 // round-robin reverse proxy with sessions in Redis, and checks at the end
 // that nothing went wrong and nothing piled up.
 //
-//	go run ./cmd/pipasoak [-logins 10000] [-requests 100000] [-workers 16] [-keep 100] [-timeout 10m]
+//	cd e2e && go run ./cmd/pipasoak [-logins 10000] [-requests 100000] [-workers 16] [-keep 100] [-timeout 10m]
 //
 // It starts a private redis-server (no persistence) on a free loopback port,
 // an in-process PiPA (package pipatest) in a child process of its own, so

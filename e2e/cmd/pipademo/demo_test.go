@@ -200,7 +200,8 @@ func TestAdminForbiddenForBob(t *testing.T) {
 			if share {
 				who = "<strong>bob@example.org</strong>"
 			}
-			wantContains(t, r, "403 Forbidden", "Your account is not allowed to see this page.", "You are logged in as "+who+".", `action="/logout"`)
+			wantContains(t, r, "403 Forbidden", "Your account is not allowed to see this page.", "You are logged in as "+who+".", `action="/logout"`,
+				`id="switch-account">Log out and use another account</button>`)
 			wantNotContains(t, r, "pipaauth:", "Welcome")
 
 			// An API client gets JSON.
@@ -265,9 +266,90 @@ func TestLogout(t *testing.T) {
 	if r.status != http.StatusOK || r.url != srv.URL+"/" {
 		t.Fatalf("POST /logout: status %d at %s, want 200 at /:\n%s", r.status, r.url, r.body)
 	}
-	wantContains(t, r, "You are not logged in.")
+	wantContains(t, r, "You are not logged in.", "You have logged out of pipademo and of PiPA.")
 	if r := getJSON(t, c, srv.URL+"/api/me"); r.status != http.StatusUnauthorized {
 		t.Errorf("after logout, /api/me: status %d, want 401", r.status)
+	}
+	// The notice is said once.
+	r = get(t, c, srv.URL+"/")
+	wantContains(t, r, "You are not logged in.")
+	wantNotContains(t, r, "You have logged out")
+}
+
+// The logout notice says whether the logout went on to PiPA: it did when
+// LogoutHandler redirects to the end-session endpoint, not when it
+// redirects home (a provider without one).
+func TestNoteLogout(t *testing.T) {
+	d := &demo{}
+	for _, tt := range []struct {
+		location, want string
+	}{
+		{"http://127.0.0.1:9999/end_session?client_id=pipademo", "pipa"},
+		{"/", "app"},
+		{"//evil.example/", "pipa"}, // not a local path: not "home"
+	} {
+		rec := httptest.NewRecorder()
+		d.noteLogout(http.RedirectHandler(tt.location, http.StatusSeeOther)).ServeHTTP(rec, httptest.NewRequest("POST", "/logout", nil))
+		var got string
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == logoutCookie {
+				got = c.Value
+			}
+		}
+		if got != tt.want {
+			t.Errorf("logout redirecting to %s: %s=%q, want %q", tt.location, logoutCookie, got, tt.want)
+		}
+	}
+	// A refused logout (no redirect) notes nothing.
+	rec := httptest.NewRecorder()
+	d.noteLogout(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	})).ServeHTTP(rec, httptest.NewRequest("POST", "/logout", nil))
+	if c := rec.Result().Cookies(); len(c) != 0 {
+		t.Errorf("refused logout set cookies %v, want none", c)
+	}
+}
+
+// "Log out and use another account" on the 403 page ends the sessions at
+// the app and at PiPA, so the next login may pick another user.
+func TestSwitchAccountAfter403(t *testing.T) {
+	d, srv := startDemo(t, false)
+	d.Provider.SetUser(pipatest.User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: true})
+	c := newBrowser(t)
+	login(t, c, srv, "/")
+	if r := get(t, c, srv.URL+"/admin"); r.status != http.StatusForbidden {
+		t.Fatalf("GET /admin as bob: status %d, want 403", r.status)
+	}
+	r := do(t, c, http.MethodPost, srv.URL+"/logout", http.Header{"Origin": {srv.URL}, "Sec-Fetch-Site": {"same-origin"}})
+	wantContains(t, r, "You have logged out of pipademo and of PiPA.")
+	d.Provider.SetUser(pipatest.User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true})
+	r = login(t, c, srv, "/admin")
+	wantContains(t, r, "Welcome, alice@example.com.")
+}
+
+// "Try again" after any failed login returns to the page the login was for;
+// without a known page it is a plain login.
+func TestTryAgainKeepsReturnPath(t *testing.T) {
+	d, srv := startDemo(t, false)
+	d.Provider.SetBehavior(pipatest.Behavior{AuthorizeError: "server_error"})
+	c := newBrowser(t)
+	for _, tt := range []struct{ start, link string }{
+		{"/api/me", `href="/login?return_to=%2Fapi%2Fme">Try again</a>`},
+		{"/login?return_to=/admin", `href="/login?return_to=%2Fadmin">Try again</a>`},
+		{"/login?return_to=/elsewhere", `href="/login">Try again</a>`},
+		{"/login", `href="/login">Try again</a>`},
+	} {
+		r := get(t, c, srv.URL+tt.start)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s with PiPA failing: status %d, want 400", tt.start, r.status)
+		}
+		wantContains(t, r, tt.link)
+	}
+	// The link works: once PiPA is well again it lands on the page.
+	d.Provider.SetBehavior(pipatest.Behavior{})
+	r := get(t, c, srv.URL+"/login?return_to=%2Fadmin")
+	if r.url != srv.URL+"/admin" {
+		t.Errorf("Try again landed on %s, want /admin", r.url)
 	}
 }
 
@@ -278,7 +360,8 @@ func TestLoginDeclined(t *testing.T) {
 	if r.status != http.StatusForbidden || !strings.HasPrefix(r.url, srv.URL+"/callback?") {
 		t.Fatalf("declined login: status %d at %s, want 403 at /callback", r.status, r.url)
 	}
-	wantContains(t, r, "You declined the login at PiPA", `<a class="button primary" id="try-again" href="/login">Try again</a>`)
+	// "Try again" starts a new login for the page asked for.
+	wantContains(t, r, "You declined the login at PiPA", `<a class="button primary" id="try-again" href="/login?return_to=%2Fadmin">Try again</a>`)
 	wantNotContains(t, r, "pipaauth:", "Behavior.AuthorizeError")
 }
 

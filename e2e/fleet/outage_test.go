@@ -12,7 +12,7 @@ import (
 	"github.com/boj/redistore"
 	"github.com/gorilla/sessions"
 
-	"github.com/pipaauth/pipaauth/internal/redisproc"
+	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 )
 
 // wantUnavailable checks that c at base gets 503 (for a navigation and a

@@ -232,7 +232,7 @@ func TestBrowser(t *testing.T) {
 		}
 		png := shots.take(t, ctx, "home-alice")
 		if *updateDocs && png != nil {
-			if err := os.WriteFile(filepath.Join("..", "..", "docs", "demo.png"), png, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join("..", "..", "..", "docs", "demo.png"), png, 0o644); err != nil {
 				t.Error(err)
 			}
 		}
@@ -289,7 +289,8 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the tab is at %s, want the callback", loc)
 		}
 		link := run1(t, ctx, "reading Try again", chromedp.AttributeValue(chromedp.ID("try-again"), "href"))
-		if link.Value != "/login" || text(t, ctx, "try-again") != "Try again" {
+		// Try again returns to the page the declined login was for.
+		if link.Value != "/login?return_to=%2Fadmin" || text(t, ctx, "try-again") != "Try again" {
 			t.Errorf("Try again link %+v", link)
 		}
 		shots.take(t, ctx, "declined")
@@ -307,6 +308,9 @@ func TestBrowser(t *testing.T) {
 		wantLocation(t, ctx, app+"/")
 		if got := text(t, ctx, "status"); got != "You are not logged in." {
 			t.Errorf("after logout the home page says %q", got)
+		}
+		if got, want := text(t, ctx, "logged-out"), "You have logged out of pipademo and of PiPA."; got != want {
+			t.Errorf("after logout the home page's notice says %q, want %q", got, want)
 		}
 		shots.take(t, ctx, "logged-out")
 		step(t, ctx, "opening /admin again", chromedp.Navigate(app+"/admin"))

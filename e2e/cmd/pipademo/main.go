@@ -4,7 +4,8 @@
 // With no configuration it starts an embedded PiPA (package pipatest, with a
 // login and consent page) on 127.0.0.1 and serves the app on -addr:
 //
-//	go run ./cmd/pipademo
+//	make demo            # from the repository root
+//	cd e2e && go run ./cmd/pipademo  # the same
 //
 // and open http://127.0.0.1:8080/. alice@example.com is an admin; bob is not.
 //

@@ -6,7 +6,7 @@ import (
 
 	"github.com/boj/redistore"
 
-	"github.com/pipaauth/pipaauth/internal/redisproc"
+	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 )
 
 // startRedis starts a private redis-server on a free loopback port, without

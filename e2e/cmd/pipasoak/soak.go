@@ -18,7 +18,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/pipaauth/pipaauth"
-	"github.com/pipaauth/pipaauth/internal/redisproc"
+	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 )
 
 // report holds the soak's numbers and the outcome of its checks.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gorilla/securecookie"
@@ -48,7 +49,26 @@ type demo struct {
 
 	auth      *pipaauth.Auth
 	apiErrors func(http.ResponseWriter, *http.Request, error)
+	// secure sets the Secure attribute on the demo's own cookies: the app
+	// is served over https.
+	secure bool
 }
+
+// The demo's own cookies, beside pipaauth's session: what the pages need to
+// say after a login failed or a logout. Neither holds anything secret.
+const (
+	// returnCookie holds the demo page a login was started for, so that
+	// "Try again" after a failed login goes back there.
+	returnCookie = "pipademo_return"
+	// logoutCookie says, once, that the user just logged out: "app" when
+	// only this app's session ended, "pipa" when the logout went on to
+	// PiPA's end-session endpoint.
+	logoutCookie = "pipademo_logout"
+)
+
+// returnPages are the pages a login may return to in the demo: the only
+// values returnCookie may carry.
+var returnPages = []string{"/", "/admin", "/api/me"}
 
 // newDemo builds the app. With opts.PiPA nil it starts the embedded PiPA;
 // call Close to stop it.
@@ -109,6 +129,7 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 		log.Info("pipademo: session keys were generated at start: sessions will not survive a restart")
 	}
 	d.Issuer = cfg.Issuer
+	d.secure = strings.HasPrefix(cfg.RedirectURL, "https://")
 	d.apiErrors = pipaauth.DefaultErrorHandler(pipaauth.DefaultLoginPath)
 
 	auth, err := pipaauth.New(ctx, cfg)
@@ -120,11 +141,11 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.home)
-	mux.Handle("GET /admin", auth.RequireUser(pipaauth.AllowEmails(d.Admins...))(http.HandlerFunc(d.admin)))
-	mux.Handle("GET /api/me", auth.RequireLogin(http.HandlerFunc(d.me)))
-	mux.Handle("GET /login", auth.LoginHandler())
+	mux.Handle("GET /admin", d.rememberReturn(auth.RequireUser(pipaauth.AllowEmails(d.Admins...))(http.HandlerFunc(d.admin))))
+	mux.Handle("GET /api/me", d.rememberReturn(auth.RequireLogin(http.HandlerFunc(d.me))))
+	mux.Handle("GET /login", d.rememberReturn(auth.LoginHandler()))
 	mux.Handle("GET /callback", auth.CallbackHandler())
-	logout := auth.LogoutHandler()
+	logout := d.noteLogout(auth.LogoutHandler())
 	mux.Handle("POST /logout", logout)
 	mux.Handle("/logout", logout) // other methods: LogoutHandler's 405 page
 	mux.HandleFunc("/", d.notFound)
@@ -177,6 +198,9 @@ type pageData struct {
 	Message      string
 	Retry        string // a "Try again" link, or ""
 	NotAllowedAs bool   // a 403 for a logged-in user: offer to log out
+	// Home page after a logout: "app" (this app's session ended), "pipa"
+	// (PiPA's too), or "".
+	LoggedOut string
 }
 
 func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
@@ -204,8 +228,91 @@ func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 	data := pageData{Title: "pipademo"}
 	if u, ok := d.auth.User(r); ok {
 		data.User = toView(u)
+	} else if c, err := r.Cookie(logoutCookie); err == nil {
+		data.LoggedOut = c.Value
+	}
+	if _, err := r.Cookie(logoutCookie); err == nil {
+		d.setCookie(w, logoutCookie, "", -1) // said once
 	}
 	d.page(w, r, http.StatusOK, "home", data)
+}
+
+// setCookie sets (maxAge > 0) or deletes (maxAge < 0) one of the demo's own
+// cookies.
+func (d *demo) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// rememberReturn notes in returnCookie the page a login starting here will
+// return to: the return_to of /login, or the protected page itself when
+// nobody is logged in. Only the demo's own pages are noted.
+func (d *demo) rememberReturn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, starts := r.URL.Path, false
+		if page == pipaauth.DefaultLoginPath {
+			page, starts = r.URL.Query().Get("return_to"), true
+		} else if _, loggedIn := d.auth.User(r); !loggedIn {
+			starts = true // the guard sends this navigation to log in
+		}
+		if starts {
+			noted := "/" // where LoginHandler goes for any other return_to
+			for _, p := range returnPages {
+				if page == p {
+					noted = p
+				}
+			}
+			d.setCookie(w, returnCookie, url.PathEscape(noted), 600)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// retryLink is the "Try again" link after a failed login: a new login that
+// returns to the page the failed one was for.
+func retryLink(r *http.Request) string {
+	if c, err := r.Cookie(returnCookie); err == nil {
+		if page, err := url.PathUnescape(c.Value); err == nil && page != "/" {
+			for _, p := range returnPages {
+				if page == p {
+					return pipaauth.DefaultLoginPath + "?return_to=" + url.QueryEscape(p)
+				}
+			}
+		}
+	}
+	return pipaauth.DefaultLoginPath
+}
+
+// noteLogout sets logoutCookie when the logout handler answers with its
+// redirect: to "pipa" when the redirect goes to PiPA's end-session endpoint
+// (which comes back to the post-logout redirect URL, the home page), to
+// "app" when it goes straight home.
+func (d *demo) noteLogout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&logoutWriter{ResponseWriter: w, d: d}, r)
+	})
+}
+
+type logoutWriter struct {
+	http.ResponseWriter
+	d     *demo
+	wrote bool
+}
+
+func (lw *logoutWriter) WriteHeader(status int) {
+	if !lw.wrote && status == http.StatusSeeOther {
+		where := "pipa"
+		if loc := lw.Header().Get("Location"); strings.HasPrefix(loc, "/") && !strings.HasPrefix(loc, "//") {
+			where = "app"
+		}
+		lw.d.setCookie(lw.ResponseWriter, logoutCookie, where, 300)
+	}
+	lw.wrote = true
+	lw.ResponseWriter.WriteHeader(status)
+}
+
+func (lw *logoutWriter) Write(p []byte) (int, error) {
+	lw.wrote = true
+	return lw.ResponseWriter.Write(p)
 }
 
 func (d *demo) admin(w http.ResponseWriter, r *http.Request) {
@@ -265,11 +372,11 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		data.Title = "Login declined — pipademo"
 		data.Heading = "You declined the login at PiPA"
 		data.Message = "Nothing was shared with this app, and you are not logged in."
-		data.Retry = pipaauth.DefaultLoginPath
+		data.Retry = retryLink(r)
 	case pipaauth.Retryable(err):
 		data.Title = "Login failed — pipademo"
 		data.Heading = "The login did not work"
-		data.Retry = pipaauth.DefaultLoginPath
+		data.Retry = retryLink(r)
 	case errors.Is(err, pipaauth.ErrForbidden):
 		data.Heading = "403 Forbidden: admins only"
 	}

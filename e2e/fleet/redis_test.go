@@ -11,7 +11,7 @@ import (
 	"github.com/boj/redistore"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/pipaauth/pipaauth/internal/redisproc"
+	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 )
 
 const (

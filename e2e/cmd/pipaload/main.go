@@ -9,7 +9,7 @@
 // prints each run's requests per second, the median of each route and the
 // median over pairs of the guarded/bare ratio:
 //
-//	go run ./cmd/pipaload [-duration 10s] [-connections 32] [-threads 2] [-pairs 3] [-warmup 2s] [-store cookie]
+//	cd e2e && go run ./cmd/pipaload [-duration 10s] [-connections 32] [-threads 2] [-pairs 3] [-warmup 2s] [-store cookie]
 //
 // -store chooses where the guarded app keeps sessions: cookie (the
 // default, sealed in the cookie), redis (a private redis-server started for

@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/e2e/internal/e2etest"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
@@ -50,7 +50,6 @@ func onRedis(addr, prefix string) func(testing.TB, int, [][]byte) sessions.Store
 // round-robin reverse proxy in front of them, which is the application's
 // public URL (RedirectURL is the proxy's /callback).
 type fleet struct {
-	t        testing.TB
 	provider *pipatest.Server
 	keys     [][]byte
 	apps     []*instance
@@ -58,7 +57,7 @@ type fleet struct {
 	url      string          // public URL: the proxy
 	client   *http.Transport // trusts the provider, the instances and the proxy
 	cookie   string          // the session cookie's name
-	logs     *logBuffer
+	logs     *e2etest.LogBuffer
 
 	mu   sync.Mutex
 	hits []hit // requests the proxy routed, in order
@@ -76,27 +75,9 @@ type hit struct {
 	path    string
 }
 
-// logBuffer collects the log lines of every instance.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func newFleet(t testing.TB, s setup) *fleet {
 	t.Helper()
-	f := &fleet{t: t, logs: new(logBuffer), keys: [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}}
+	f := &fleet{logs: new(e2etest.LogBuffer), keys: e2etest.NewKeys()}
 	if s.tls {
 		f.provider = pipatest.NewTLSServer()
 	} else {

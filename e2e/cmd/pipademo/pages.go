@@ -65,6 +65,8 @@ dd{margin:0}
 {{template "userinfo" .}}
 <form method="post" action="/logout"><button type="submit" id="logout-main">Log out</button></form>
 {{else}}
+{{if eq .LoggedOut "pipa"}}<p class="notice" id="logged-out">You have logged out of pipademo and of PiPA.</p>
+{{else if eq .LoggedOut "app"}}<p class="notice" id="logged-out">You have logged out of pipademo.</p>{{end}}
 <p id="status">You are not logged in.</p>
 <p><a class="button primary" id="login" href="/login?return_to=/">Log in</a></p>
 {{end}}
@@ -85,7 +87,8 @@ dd{margin:0}
 {{define "error"}}{{template "top" .}}
 <h1 id="error-heading">{{.Heading}}</h1>
 <p id="error-message">{{.Message}}</p>
-{{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as an admin with a shared, verified email address.</p>{{end}}
+{{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as an admin with a shared, verified email address.</p>
+<form method="post" action="/logout"><button type="submit" class="primary" id="switch-account">Log out and use another account</button></form>{{end}}
 <p>{{with .Retry}}<a class="button primary" id="try-again" href="{{.}}">Try again</a> {{end}}<a href="/">Back to the home page</a></p>
 {{template "bottom" .}}{{end}}
 `))

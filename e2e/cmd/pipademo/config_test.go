@@ -8,9 +8,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pipaauth/pipaauth/e2e/internal/e2etest"
 )
 
 var (
@@ -155,24 +156,6 @@ func TestParseAdmins(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestRunUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -189,7 +172,7 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr e2etest.LogBuffer
 			code := run(t.Context(), append([]string{"-addr", "127.0.0.1:0"}, tt.args...), getenvFrom(tt.env), &stdout, &stderr)
 			if code != 2 {
 				t.Errorf("exit code %d, want 2", code)
@@ -210,7 +193,7 @@ func TestRunPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var stdout, stderr syncBuffer
+	var stdout, stderr e2etest.LogBuffer
 	code := run(t.Context(), []string{"-addr", ln.Addr().String()}, getenvFrom(nil), &stdout, &stderr)
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
@@ -231,7 +214,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr e2etest.LogBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", addr}, getenvFrom(map[string]string{envAdmins: "bob@example.org"}), &stdout, &stderr)
