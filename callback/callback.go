@@ -4,6 +4,7 @@
 package callback
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -24,7 +25,7 @@ import (
 // Config wires a Flow. Every field is required unless noted.
 type Config struct {
 	OAuth2   *oauth2.Config                                  // client id and secret, endpoints with a fixed AuthStyle, redirect URL, scopes
-	Verifier *oidc.IDTokenVerifier                           // checks signature, iss, aud and exp
+	Verifier *oidc.IDTokenVerifier                           // checks signature, iss and aud; build it with SkipExpiryCheck: the Flow checks exp with ClockSkew
 	Issuer   string                                          // expected in the callback's iss parameter
 	Sessions *session.Manager                                //
 	Client   *http.Client                                    // token and JWKS requests
@@ -35,10 +36,15 @@ type Config struct {
 	KeepTokens bool             // store the provider's tokens in the session
 	MaxPending int              // login attempts kept at once; the oldest is evicted
 	Timeout    time.Duration    // bound on the code exchange and ID token verification
-	ClockSkew  time.Duration    // tolerated skew for iat
+	ClockSkew  time.Duration    // tolerated skew for exp, iat, nbf and auth_time, either way
+	UserInfo   UserInfoFunc     // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
 	Now        func() time.Time //
 	Logger     *slog.Logger     //
 }
+
+// UserInfoFunc fetches the UserInfo of the token source's access token, as
+// (*oidc.Provider).UserInfo does, through the client in ctx.
+type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 type Flow struct {
@@ -86,12 +92,26 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 		Started:  f.cfg.Now(),
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce)}
+	if slices.Contains(f.cfg.OAuth2.Scopes, oidc.ScopeOfflineAccess) {
+		// OpenID Connect Core 11: offline_access is ignored unless the
+		// user is asked for consent, so no refresh token would come.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
 	if f.cfg.PKCE {
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
 	}
 	d.AddAttempt(a, f.cfg.MaxPending)
-	if err := f.cfg.Sessions.Save(w, r, d); err != nil {
+	err = f.cfg.Sessions.Save(w, r, d)
+	if errors.Is(err, errs.ErrCookieTooLarge) && d.IDToken != "" {
+		// A new login must not fail for the ID token kept for logout: the
+		// cookie drops it first (the logout then goes without
+		// id_token_hint unless this login finishes).
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: dropping the ID token from a full session cookie to start a login")
+		d.IDToken = ""
+		err = f.cfg.Sessions.Save(w, r, d)
+	}
+	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, errs.ErrSessionStore) {
 			status = http.StatusServiceUnavailable
@@ -165,19 +185,30 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.refuse(w, r, d, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
-	user, tokens, e := f.exchange(r.Context(), q.code, attempt)
+	login, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.refuse(w, r, d, e)
 		return
 	}
+	user := login.User
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives
 	// but the other logins this browser has in flight (parallel tabs).
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now, Pending: d.Pending}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, Pending: d.Pending, IDToken: login.IDToken, SID: login.SID}
 	if f.cfg.KeepTokens {
-		next.Tokens = tokens
+		next.Tokens = login.Tokens
 	}
 	err = f.cfg.Sessions.Renew(w, r, next)
+	if errors.Is(err, errs.ErrCookieTooLarge) && next.IDToken != "" {
+		// The ID token only makes the logout better (id_token_hint): a
+		// cookie without room for it logs in without it (before dropping
+		// other tabs' logins), and the logout then goes to PiPA without
+		// id_token_hint.
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: the ID token does not fit the session cookie; logout will go without id_token_hint",
+			slog.Int("id_token_bytes", len(next.IDToken)))
+		next.IDToken = ""
+		err = f.cfg.Sessions.Renew(w, r, next)
+	}
 	if errors.Is(err, errs.ErrCookieTooLarge) && len(next.Pending) > 0 {
 		// Other logins in flight (which anyone can start with a link) must
 		// not make this one fail: drop them rather than the login.

@@ -15,6 +15,7 @@ import (
 
 const (
 	formatV1 = 1
+	extLogin = 1 // flag byte of the optional trailing section (ID token, sid, auth_time, token issue time)
 
 	maxField   = 2048     // longest user or attempt field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
@@ -48,7 +49,10 @@ func (d *Data) check() error {
 	if len(d.Pending) > maxPending {
 		return fmt.Errorf("session: %d pending logins, more than %d", len(d.Pending), maxPending)
 	}
-	fields := []string{d.User.ID, d.User.Email}
+	if len(d.IDToken) > maxToken {
+		return fmt.Errorf("session: an ID token of %d bytes, more than %d", len(d.IDToken), maxToken)
+	}
+	fields := []string{d.User.ID, d.User.Email, d.SID}
 	for _, a := range d.Pending {
 		fields = append(fields, a.State, a.Nonce, a.Verifier, a.ReturnTo)
 	}
@@ -100,6 +104,20 @@ func (d *Data) appendBinary(b []byte) []byte {
 		b = appendString(b, t.TokenType)
 		b = appendTime(b, t.Expiry)
 	}
+	// Issue 8 appended an optional section at the end of v1, behind a flag
+	// byte, so that cookies written before it still load: the raw ID token,
+	// its sid, the user's auth_time and the access token's issue time.
+	if d.IDToken != "" || d.SID != "" || !d.User.AuthTime.IsZero() || (d.Tokens != nil && !d.Tokens.IssuedAt.IsZero()) {
+		b = append(b, extLogin)
+		b = appendString(b, d.IDToken)
+		b = appendString(b, d.SID)
+		b = appendTime(b, d.User.AuthTime)
+		var issued time.Time
+		if d.Tokens != nil {
+			issued = d.Tokens.IssuedAt
+		}
+		b = appendTime(b, issued)
+	}
 	return b
 }
 
@@ -136,6 +154,18 @@ func (d *Data) unmarshalBinary(src []byte) error {
 			RefreshToken: r.stringMax(maxToken),
 			TokenType:    r.string(),
 			Expiry:       r.time(),
+		}
+	}
+	if len(r.b) > 0 && !r.err {
+		if r.byte() != extLogin {
+			*d = Data{}
+			return errFormat
+		}
+		d.IDToken = r.stringMax(maxToken)
+		d.SID = r.string()
+		d.User.AuthTime = r.time()
+		if issued := r.time(); d.Tokens != nil {
+			d.Tokens.IssuedAt = issued
 		}
 	}
 	if r.err || len(r.b) != 0 {
