@@ -165,6 +165,7 @@ func TestUnreadableAnswersAreNotUnreachable(t *testing.T) {
 		{"fractional expires_in", pipatest.Behavior{ExpiresIn: 1.5}, nil, http.StatusBadGateway, unreadable},
 		{"negative expires_in", pipatest.Behavior{ExpiresIn: -60}, nil, http.StatusBadGateway, unreadable},
 		{"over 1 MiB", pipatest.Behavior{TokenHook: func(r map[string]any) { r["pad"] = strings.Repeat("p", 2<<20) }}, nil, http.StatusBadGateway, unreadable},
+		{"userinfo over 1 MiB", pipatest.Behavior{EmailOnlyAtUserInfo: true, UserInfoHook: func(i map[string]any) { i["pad"] = strings.Repeat("p", 2<<20) }}, nil, http.StatusBadGateway, unreadable},
 		{"unreachable", pipatest.Behavior{}, func(d map[string]any) { d["token_endpoint"] = closed }, http.StatusBadGateway, "could not be reached"},
 	}
 	for _, tt := range tests {

@@ -22,7 +22,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
-	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -221,12 +220,11 @@ func requestError(endpoint string, err error) *errs.Error {
 
 // isNetworkError reports whether err is a transport failure: no connection,
 // a connection cut, or a body that broke off. x/oauth2 reports a failed body
-// read only as text ("cannot fetch token: ..."); a body over httpx's cap is
-// an answer, not a network failure.
+// read only as text ("cannot fetch token: ..."). A body over httpx's cap is
+// an answer (x/oauth2 stops reading at the same size and fails to parse the
+// rest; go-oidc's UserInfo returns httpx.ErrBodyTooLarge): not a network
+// failure.
 func isNetworkError(err error) bool {
-	if errors.Is(err, httpx.ErrBodyTooLarge) || strings.Contains(err.Error(), httpx.ErrBodyTooLarge.Error()) {
-		return false
-	}
 	var ue *url.Error
 	var ne net.Error
 	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
@@ -352,9 +350,10 @@ func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times 
 	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 	switch {
 	case !times:
-	case idt.Expiry.IsZero():
-		return nil, nil, errors.New("id_token has no exp")
-	case !now.Before(idt.Expiry.Add(skew)):
+	case !now.Before(idt.Expiry.Add(skew)): // also a missing exp (zero)
+		if idt.Expiry.IsZero() {
+			return nil, nil, errors.New("id_token has no exp")
+		}
 		return nil, nil, fmt.Errorf("id_token expired at %s (clock skew tolerance %s)", stamp(idt.Expiry), skew)
 	case idt.IssuedAt.IsZero():
 		return nil, nil, errors.New("id_token has no iat")

@@ -186,7 +186,8 @@ type Behavior struct {
 	OfflineAccessOnly bool
 	// TokenContentType, when not empty, is the Content-Type of successful
 	// token responses instead of application/json (e.g. "text/plain"); the
-	// body stays JSON.
+	// body stays JSON, except for "application/x-www-form-urlencoded",
+	// which gets a form-encoded body.
 	TokenContentType string
 	// ExpiresIn, when non-nil, is the expires_in of successful token
 	// responses instead of the access token lifetime (e.g. 1.5, -60).

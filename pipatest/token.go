@@ -213,6 +213,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if b.TokenContentType != "" {
 		w.Header().Set("Content-Type", b.TokenContentType)
 		body, _ := json.Marshal(resp)
+		if mt, _, _ := mime.ParseMediaType(b.TokenContentType); mt == "application/x-www-form-urlencoded" {
+			form := url.Values{}
+			for k, v := range resp {
+				form.Set(k, fmt.Sprint(v))
+			}
+			body = []byte(form.Encode())
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(body)
 		return
