@@ -65,6 +65,9 @@ type Config struct {
 	RedirectURL string
 	// Scopes asked for. Default {"openid", "email"}. Without "openid" there
 	// is no ID token and the user id comes from the token response alone.
+	// With "offline_access" the authorize request carries prompt=consent
+	// (OpenID Connect Core 11: providers drop offline_access otherwise), so
+	// PiPA shows its consent page at every login.
 	Scopes []string
 	// SessionKeys are securecookie key pairs: hashKey, blockKey[, hashKey,
 	// blockKey ...]. Hash keys are at least 32 bytes, block keys 16, 24 or 32
@@ -134,7 +137,9 @@ type Config struct {
 	// session, for Token, TokenSource and Client. In the cookie they cost
 	// their length twice over (encryption, then base64 twice); a login whose
 	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
-	// SessionStore then. Default false: tokens are dropped after login.
+	// SessionStore then. Logout revokes the kept refresh token when
+	// discovery lists a revocation_endpoint (RFC 7009). Default false:
+	// tokens are dropped after login.
 	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
