@@ -14,8 +14,11 @@ import (
 // Scopes the provider knows, in canonical order.
 var knownScopes = []string{"openid", "email", "offline_access"}
 
-// sessionCookie names the cookie of the provider's own session.
-const sessionCookie = "pipatest_session"
+// SessionCookie names the cookie of the provider's own session (single
+// sign-on), set on the provider's host with Path=/. Browsers do not tell
+// ports apart for cookies: an application on the same host (127.0.0.1)
+// receives it too.
+const SessionCookie = "pipatest_session"
 
 // providerSession is a browser signed in at the provider (single sign-on).
 type providerSession struct {
@@ -458,7 +461,7 @@ func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss 
 
 // liveSession returns the provider session named by r's cookie, or nil.
 func (s *Server) liveSession(r *http.Request) *providerSession {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(SessionCookie)
 	if err != nil {
 		return nil
 	}
@@ -473,7 +476,7 @@ func (s *Server) liveSession(r *http.Request) *providerSession {
 
 // sessionCookieFor returns the provider session cookie; maxAge -1 deletes it.
 func sessionCookieFor(r *http.Request, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: sessionCookie, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
+	return &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
 }
 
 // redirectCode issues a code for the request and user and redirects to the
@@ -606,7 +609,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 // an id_token_hint's sid, and deletes the cookie.
 func (s *Server) endSessions(w http.ResponseWriter, r *http.Request, hintSID string) {
 	s.mu.Lock()
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookie); err == nil {
 		if ps, ok := s.sessions[c.Value]; ok {
 			ps.ended = true
 		}
