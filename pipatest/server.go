@@ -454,6 +454,11 @@ func (s *Server) LastTokenRequest() (TokenRequest, bool) {
 // one picks one of Users or types an email address (making a verified user
 // named after it), chooses whether to share the email address, and approves
 // or denies.
+//
+// In both modes a sign-in starts a provider session (the SessionCookie): a
+// browser that has one is not asked again (single sign-on) unless the
+// request says prompt=login or prompt=consent, and prompt=none without one
+// gets error=login_required. The session ends at the end-session endpoint.
 func (s *Server) SetInteractive(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
