@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,11 +44,17 @@ const (
 	// oldest attempt cookies beyond it. Logins started at the same instant
 	// may leave more, each expiring after LoginAttemptTTL.
 	MaxPendingLogins = 4
-	// ClockSkew is how far in the future an ID token's iat may be.
-	ClockSkew = time.Minute
+	// DefaultClockSkew is the default of Config.ClockSkew.
+	DefaultClockSkew = time.Minute
+	// ClockSkew is the former name of DefaultClockSkew.
+	//
+	// Deprecated: use DefaultClockSkew, or set Config.ClockSkew.
+	ClockSkew = DefaultClockSkew
 	// DefaultClientTimeout is the timeout of the client behind Client when
 	// Config.HTTPClient is nil.
 	DefaultClientTimeout = 30 * time.Second
+	// RevocationTimeout bounds the token revocation a logout makes.
+	RevocationTimeout = 2 * time.Second
 )
 
 // Config configures an Auth. The zero value of every optional field is the
@@ -65,6 +72,9 @@ type Config struct {
 	RedirectURL string
 	// Scopes asked for. Default {"openid", "email"}. Without "openid" there
 	// is no ID token and the user id comes from the token response alone.
+	// With "offline_access" the authorize request carries prompt=consent
+	// (OpenID Connect Core 11: providers drop offline_access otherwise), so
+	// PiPA shows its consent page at every login.
 	Scopes []string
 	// SessionKeys are securecookie key pairs: hashKey, blockKey[, hashKey,
 	// blockKey ...]. Hash keys are at least 32 bytes, block keys 16, 24 or 32
@@ -96,12 +106,21 @@ type Config struct {
 	// to API clients in 401 answers. Default "/login".
 	LoginPath string
 	// PostLogoutRedirectURL is sent to PiPA's end-session endpoint as
-	// post_logout_redirect_uri (register it in the console). Default: none,
-	// and PiPA shows its own page.
+	// post_logout_redirect_uri (register it in the console), together with
+	// the login's ID token as id_token_hint. When the session holds no ID
+	// token (no openid scope, or a cookie without room for it) it is not
+	// sent, since strict providers refuse it without id_token_hint: PiPA
+	// then ends its session and shows its own page. Default: none, and PiPA
+	// shows its own page.
 	PostLogoutRedirectURL string
-	// ExchangeTimeout bounds the code exchange and ID token verification of
-	// a callback. Default 10s.
+	// ExchangeTimeout bounds the code exchange, ID token verification and
+	// UserInfo request of a callback, and each refresh. Default 10s.
 	ExchangeTimeout time.Duration
+	// ClockSkew is how far this application's clock may be from PiPA's,
+	// either way: an ID token is accepted up to ClockSkew after its exp,
+	// and its iat, nbf and auth_time may be up to ClockSkew in the future.
+	// Default DefaultClockSkew (1 minute); negative is an error.
+	ClockSkew time.Duration
 	// ErrorHandler renders failures. err is an *Error with a status and a
 	// safe reason, wrapping a sentinel (errors.Is) or, for a refusal sent by
 	// PiPA, a *ProviderError (errors.As). Default: a small HTML page (JSON
@@ -131,7 +150,9 @@ type Config struct {
 	// session, for Token, TokenSource and Client. In the cookie they cost
 	// their length twice over (encryption, then base64 twice); a login whose
 	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
-	// SessionStore then. Default false: tokens are dropped after login.
+	// SessionStore then. Logout revokes the kept refresh token when
+	// discovery lists a revocation_endpoint (RFC 7009). Default false:
+	// tokens are dropped after login.
 	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
@@ -165,7 +186,10 @@ type Auth struct {
 	sessions   *session.Manager
 	flow       *callback.Flow
 	guard      *middleware.Guard
-	endSession string       // provider's end_session_endpoint, "" when none
+	endSession string // provider's end_session_endpoint, "" when none
+	revocation string // provider's revocation_endpoint (RFC 7009), "" when none
+	authStyle  oauth2.AuthStyle
+	client     *http.Client // capped client for requests to the provider
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
@@ -177,6 +201,8 @@ type discovery struct {
 	CodeChallenge    []string `json:"code_challenge_methods_supported"`
 	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	EndSession       string   `json:"end_session_endpoint"`
+	Revocation       string   `json:"revocation_endpoint"`
+	UserInfo         string   `json:"userinfo_endpoint"`
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
 }
@@ -242,6 +268,20 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		}
 		a.endSession = d.EndSession
 	}
+	if d.Revocation != "" {
+		if err := cfg.checkURL(d.Revocation); err != nil {
+			return nil, fmt.Errorf("%w: revocation_endpoint: %w", errs.ErrDiscovery, err)
+		}
+		a.revocation = d.Revocation
+	}
+	a.authStyle, a.client = ep.AuthStyle, client
+	var userInfo callback.UserInfoFunc
+	if d.UserInfo != "" {
+		if err := cfg.checkURL(d.UserInfo); err != nil {
+			return nil, fmt.Errorf("%w: userinfo_endpoint: %w", errs.ErrDiscovery, err)
+		}
+		userInfo = provider.UserInfo
+	}
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
 	name := cfg.CookieName
 	if secure && !strings.HasPrefix(name, "__Host-") {
@@ -271,7 +311,10 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 			RedirectURL:  cfg.RedirectURL,
 			Scopes:       cfg.Scopes,
 		},
-		Verifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now}),
+		// go-oidc has no leeway on exp: the callback checks exp (and nbf)
+		// with ClockSkew itself. Every other check stays go-oidc's.
+		Verifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now, SkipExpiryCheck: true}),
+		UserInfo:   userInfo,
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,
 		Client:     client,
@@ -281,7 +324,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		KeepTokens: cfg.KeepTokens,
 		AttemptTTL: LoginAttemptTTL,
 		Timeout:    cfg.ExchangeTimeout,
-		ClockSkew:  ClockSkew,
+		ClockSkew:  cfg.ClockSkew,
 		Now:        cfg.Now,
 		Logger:     cfg.Logger,
 	})
@@ -374,6 +417,7 @@ func (c *Config) setDefaults() error {
 		{"ExchangeTimeout", c.ExchangeTimeout < 0, c.ExchangeTimeout},
 		{"SessionStoreTimeout", c.SessionStoreTimeout < 0, c.SessionStoreTimeout},
 		{"SessionStoreMaxWaiting", c.SessionStoreMaxWaiting < 0, c.SessionStoreMaxWaiting},
+		{"ClockSkew", c.ClockSkew < 0, c.ClockSkew},
 	} {
 		if f.negative {
 			return bad("%s is %v: it must not be negative; leave it 0 for the default", f.name, f.value)
@@ -384,6 +428,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ExchangeTimeout == 0 {
 		c.ExchangeTimeout = DefaultExchangeTimeout
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
 	}
 	if c.ErrorHandler == nil {
 		c.ErrorHandler = DefaultErrorHandler(c.LoginPath)
@@ -468,10 +515,15 @@ func (a *Auth) LoginHandler() http.Handler {
 // from. Failures go to Config.ErrorHandler.
 func (a *Auth) CallbackHandler() http.Handler { return a.flow }
 
-// LogoutHandler ends the session: POST only (from a form on the same site),
-// it clears the session cookie and redirects to PiPA's end-session endpoint
-// when the provider has one (with client_id and PostLogoutRedirectURL), to
-// "/" otherwise.
+// LogoutHandler ends the session: POST only (from a form on the same site).
+// It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
+// kept and discovery lists a revocation_endpoint, bounded by
+// RevocationTimeout; a failed or slow revocation is logged and never stops
+// the logout. It then clears the session and redirects to PiPA's
+// end-session endpoint when the provider has one (OpenID Connect
+// RP-Initiated Logout 1.0: client_id, the login's ID token as
+// id_token_hint, and PostLogoutRedirectURL when there is an ID token to
+// send with it), to "/" otherwise.
 func (a *Auth) LogoutHandler() http.Handler {
 	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -479,17 +531,71 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
 			return
 		}
-		if d, _ := a.sessions.Load(r); d.LoggedIn() {
+		d, _ := a.sessions.Load(r)
+		if d.LoggedIn() {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
+			a.revoke(r.Context(), d.Tokens)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			a.fail(w, r, errs.StoreUnavailable(err))
 			return
 		}
+		idToken := ""
+		if d.LoggedIn() {
+			idToken = d.IDToken
+		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, a.logoutURL(), http.StatusSeeOther)
+		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
+		http.Redirect(w, r, a.logoutURL(idToken), http.StatusSeeOther)
 	})
 	return a.logoutCSRF.Handler(logout)
+}
+
+// revoke asks PiPA to revoke the refresh token of t (the access token when
+// there is none), RFC 7009, authenticated as the token request is. It
+// waits at most RevocationTimeout and only logs a failure: the logout goes
+// on whatever PiPA answers.
+func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
+	if a.revocation == "" || t == nil {
+		return
+	}
+	token, hint := t.RefreshToken, "refresh_token"
+	if token == "" {
+		token, hint = t.AccessToken, "access_token"
+	}
+	if token == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RevocationTimeout)
+	defer cancel()
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	if a.authStyle == oauth2.AuthStyleInParams {
+		form.Set("client_id", a.cfg.ClientID)
+		form.Set("client_secret", a.cfg.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.revocation, strings.NewReader(form.Encode()))
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed", slog.String("error", err.Error()))
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if a.authStyle == oauth2.AuthStyleInHeader {
+		// RFC 6749 2.3.1: form-encode the credentials before Basic, as
+		// x/oauth2 does for the token request.
+		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(a.cfg.ClientSecret))
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed; the token stays valid at PiPA until it expires",
+			slog.String("token_type_hint", hint), slog.String("error", err.Error()))
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout refused; the token stays valid at PiPA until it expires",
+			slog.String("token_type_hint", hint), slog.Int("status", resp.StatusCode))
+	}
 }
 
 // fail logs err with its reason and hands it to the error handler.
@@ -505,7 +611,13 @@ func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	a.cfg.ErrorHandler(w, r, publicError(err))
 }
 
-func (a *Auth) logoutURL() string {
+// logoutURL is the end-session redirect. Without an ID token it carries
+// client_id only: a post_logout_redirect_uri without id_token_hint makes
+// strict providers (Ory Hydra) refuse the whole logout and keep their
+// session, and lets others ignore it (RP-Initiated Logout 1.0, section 2),
+// whereas client_id alone still ends PiPA's session, on PiPA's own page.
+// No state is sent: the page PiPA returns to acts on nothing.
+func (a *Auth) logoutURL(idToken string) string {
 	if a.endSession == "" {
 		return "/"
 	}
@@ -515,8 +627,11 @@ func (a *Auth) logoutURL() string {
 	}
 	q := u.Query()
 	q.Set("client_id", a.cfg.ClientID)
-	if a.cfg.PostLogoutRedirectURL != "" {
-		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+		if a.cfg.PostLogoutRedirectURL != "" {
+			q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

@@ -8,6 +8,7 @@
 package callback
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -29,7 +30,7 @@ import (
 // For wiring only: applications use package pipaauth.
 type Config struct {
 	OAuth2   *oauth2.Config                                  // client id and secret, endpoints with a fixed AuthStyle, redirect URL, scopes
-	Verifier *oidc.IDTokenVerifier                           // checks signature, iss, aud and exp
+	Verifier *oidc.IDTokenVerifier                           // checks signature, iss and aud; build it with SkipExpiryCheck: the Flow checks exp with ClockSkew
 	Issuer   string                                          // expected in the callback's iss parameter
 	Sessions *session.Manager                                //
 	Client   *http.Client                                    // token and JWKS requests
@@ -40,10 +41,15 @@ type Config struct {
 	KeepTokens bool             // store the provider's tokens in the session
 	AttemptTTL time.Duration    // how long a started login may take; spent states are remembered this long
 	Timeout    time.Duration    // bound on the code exchange and ID token verification
-	ClockSkew  time.Duration    // tolerated skew for iat
+	ClockSkew  time.Duration    // tolerated skew for exp, iat, nbf and auth_time, either way
+	UserInfo   UserInfoFunc     // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
 	Now        func() time.Time //
 	Logger     *slog.Logger     //
 }
+
+// UserInfoFunc fetches the UserInfo of the token source's access token, as
+// (*oidc.Provider).UserInfo does, through the client in ctx.
+type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
@@ -89,6 +95,11 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 		Started:  f.cfg.Now(),
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce)}
+	if slices.Contains(f.cfg.OAuth2.Scopes, oidc.ScopeOfflineAccess) {
+		// OpenID Connect Core 11: offline_access is ignored unless the
+		// user is asked for consent, so no refresh token would come.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
 	if f.cfg.PKCE {
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
@@ -155,18 +166,28 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
-	user, tokens, e := f.exchange(r.Context(), q.code, attempt)
+	login, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.fail(w, r, e)
 		return
 	}
+	user := login.User
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID}
 	if f.cfg.KeepTokens {
-		next.Tokens = tokens
+		next.Tokens = login.Tokens
 	}
 	err = f.cfg.Sessions.Renew(w, r, next)
+	if errors.Is(err, errs.ErrCookieTooLarge) && next.IDToken != "" {
+		// The ID token only makes the logout better (id_token_hint): a
+		// cookie without room for it logs in without it, and the logout
+		// then goes to PiPA without id_token_hint.
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: the ID token does not fit the session cookie; logout will go without id_token_hint",
+			slog.Int("id_token_bytes", len(next.IDToken)))
+		next.IDToken = ""
+		err = f.cfg.Sessions.Renew(w, r, next)
+	}
 	if errors.Is(err, errs.ErrSessionStore) {
 		f.fail(w, r, errs.StoreUnavailable(err))
 		return

@@ -34,6 +34,7 @@ type Tokens struct {
 	RefreshToken string
 	TokenType    string
 	Expiry       time.Time // zero when the provider gave no expires_in
+	IssuedAt     time.Time // when the access token was received; with Expiry it gives the token's lifetime (zero in sessions from before it was kept)
 }
 
 // Data is everything a session holds. A *Data returned by a Manager may be
