@@ -34,7 +34,38 @@ const expiryDelta = 30 * time.Second
 // Within this process, concurrent requests of one session spend the refresh
 // token once and share the result. A refused refresh ends the session and
 // returns an error wrapping ErrLoginRequired. It needs Config.KeepTokens.
+// With LazyDiscovery, a refresh needed before discovery succeeded returns
+// an error wrapping ErrDiscovery and leaves the session as it was.
 func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+	var o refreshOutcome
+	tok, err := a.token(w, r, &o)
+	if a.cfg.OnEvent != nil {
+		a.reportToken(r, &o, err)
+	}
+	return tok, err
+}
+
+// refreshOutcome is what Token did, for its event.
+type refreshOutcome struct {
+	needed bool          // the access token had expired
+	user   string        // the session's user
+	took   time.Duration // the refresh call
+}
+
+// reportToken emits Token's outcome: refresh or refresh_failed when a
+// refresh was needed, session_store_error when the store failed before.
+func (a *Auth) reportToken(r *http.Request, o *refreshOutcome, err error) {
+	switch {
+	case o.needed && err == nil:
+		a.emit(r, EventRefresh, o.user, o.took, nil)
+	case o.needed:
+		a.emit(r, EventRefreshFailed, o.user, o.took, err)
+	case errors.Is(err, errs.ErrSessionStore):
+		a.emit(r, EventStoreError, o.user, 0, err)
+	}
+}
+
+func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
 		return nil, err
@@ -42,6 +73,7 @@ func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	if !d.LoggedIn() {
 		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
+	o.user = d.User.ID
 	t := d.Tokens
 	if t == nil {
 		return nil, ErrNoTokens
@@ -50,10 +82,17 @@ func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	if t.Expiry.IsZero() || a.cfg.Now().Add(expiryDelta).Before(t.Expiry) {
 		return tok, nil
 	}
+	o.needed = true
 	if t.RefreshToken == "" {
-		return nil, a.dropSession(w, r, errors.New("the access token expired and there is no refresh token"))
+		return nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
 	}
-	fresh, err := a.flow.Refresh(r.Context(), t.RefreshToken)
+	p, err := a.provider(r.Context())
+	if err != nil {
+		return nil, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "PiPA cannot be reached right now. Please try again in a moment.", Err: err}
+	}
+	start := time.Now()
+	fresh, err := p.flow.Refresh(r.Context(), t.RefreshToken)
+	o.took = time.Since(start)
 	if errors.Is(err, callback.ErrRefreshRefused) {
 		return nil, a.dropSession(w, r, err)
 	}

@@ -98,7 +98,7 @@ func exchangeError(err error) *errs.Error {
 		}
 		detail := fmt.Errorf("token endpoint answered %d %q", status, re.ErrorCode)
 		if status >= 400 && status < 500 {
-			return errs.New(http.StatusBadRequest, errs.ErrExchange, "PiPA refused the login code. Please log in again.", detail)
+			return errs.New(http.StatusBadRequest, errs.ErrExchange, "PiPA refused the login code. Please log in again.", detail).WithCode(errs.CodeExchangeRefused)
 		}
 		return errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA's token endpoint failed. Please try again later.", detail)
 	}
@@ -157,7 +157,7 @@ func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, user
 		return session.User{}, fmt.Errorf("id_token: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return session.User{}, errors.New("id_token nonce does not match the login attempt")
+		return session.User{}, errs.Coded(errs.CodeNonceMismatch, errors.New("id_token nonce does not match the login attempt"))
 	}
 	if idt.Subject == "" {
 		return session.User{}, errors.New("id_token has no sub")
