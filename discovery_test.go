@@ -610,3 +610,26 @@ func TestLazyDiscoveryRefreshBeforeDiscovery(t *testing.T) {
 		t.Errorf("after the failed refresh: %+v, want alice still logged in", u)
 	}
 }
+
+// During an outage, requests do not each fetch the discovery document: at
+// most one fetch per retry interval.
+func TestLazyDiscoveryRequestsDoNotHammerPiPA(t *testing.T) {
+	t.Parallel()
+	p := newFlakyPiPA(t)
+	p.down.Store(true)
+	app := newLazyApp(t, p, nil, true, func(c *pipaauth.Config) {
+		pipaauth.SetDiscoveryRetry(c, time.Hour, time.Hour)
+	})
+	b := newLazyBrowser(t, p)
+	check503(t, "first login", b.do("GET", app.srv.URL+"/login"))
+	n := p.fetches.Load()
+	if n < 1 || n > 2 {
+		t.Fatalf("discovery requests after the first login: %d, want 1 or 2", n)
+	}
+	for i := range 5 {
+		check503(t, "login "+strconv.Itoa(i), b.do("GET", app.srv.URL+"/login"))
+	}
+	if got := p.fetches.Load(); got != n {
+		t.Errorf("5 logins within the retry interval fetched discovery %d more times, want 0", got-n)
+	}
+}
