@@ -3,13 +3,17 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHCOUNT ?= 6
 
-.PHONY: all test vet fmt-check bench fuzz fuzz-ci lint load demo soak load-redis redis-install redis-start redis-stop
+.PHONY: all test test-examples vet fmt-check bench fuzz fuzz-ci lint load demo soak load-redis redis-install redis-start redis-stop
 
 all: test
 
 ## test: vet, then every test under the race detector (CI runs this)
 test: vet
 	$(GO) test -race -count=1 ./...
+
+## test-examples: the examples' own modules (they fetch their dependencies, such as client_golang)
+test-examples:
+	cd examples/prometheus && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 vet: fmt-check
 	$(GO) vet ./...

@@ -310,6 +310,9 @@ func TestLazyDiscoveryStartsWhilePiPAIsDown(t *testing.T) {
 		t.Errorf("events %+v, want three login_failed (discovery_failed)", got)
 	}
 	for _, e := range got {
+		if e.Duration <= 0 {
+			t.Errorf("event %+v: Duration %v, want > 0", e, e.Duration)
+		}
 		if e.Kind != pipaauth.EventLoginFailed || e.Reason != pipaauth.ReasonDiscoveryFailed {
 			t.Errorf("event %+v, want login_failed with reason %q", e, pipaauth.ReasonDiscoveryFailed)
 		}

@@ -126,12 +126,17 @@ func (a *Auth) sink() events.Sink {
 		return nil
 	}
 	return func(r *http.Request, kind events.Kind, userID string, err error) {
-		var d time.Duration
-		if start, ok := r.Context().Value(startKey{}).(time.Time); ok {
-			d = time.Since(start)
-		}
-		a.event(r.Context(), Event{Kind: EventKind(kind), Reason: reasonOf(err), UserID: userID, Duration: d})
+		a.event(r.Context(), Event{Kind: EventKind(kind), Reason: reasonOf(err), UserID: userID, Duration: sinceStart(r)})
 	}
+}
+
+// sinceStart is how long ago the request timed by timed began; 0 when it
+// was not.
+func sinceStart(r *http.Request) time.Duration {
+	if start, ok := r.Context().Value(startKey{}).(time.Time); ok {
+		return time.Since(start)
+	}
+	return 0
 }
 
 // emit reports an outcome decided in this package.

@@ -258,7 +258,7 @@ func (a *Auth) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter()))
 	e := &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Logging in is unavailable right now: PiPA cannot be reached. Please try again in a moment.", Err: err}
 	a.fail(w, r, e)
-	a.emit(r, EventLoginFailed, "", 0, e)
+	a.emit(r, EventLoginFailed, "", sinceStart(r), e)
 }
 
 // authStyle picks the token endpoint's client authentication: PiPA documents
