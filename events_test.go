@@ -5,6 +5,7 @@ package pipaauth_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -16,6 +17,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
@@ -491,4 +495,37 @@ func TestEventsCarryNoSecrets(t *testing.T) {
 			t.Errorf("event %+v: reason %q is not in the documented set", e, e.Reason)
 		}
 	}
+}
+
+// saveFailingStore is a working gorilla store whose saves fail on demand.
+type saveFailingStore struct {
+	*sessions.FilesystemStore
+	fail atomic.Bool
+}
+
+func (s *saveFailingStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if s.fail.Load() {
+		return errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+	}
+	return s.FilesystemStore.Save(r, w, sess)
+}
+
+// An idle-timeout slide that the store cannot write lets the request
+// through and reports a store error, after the response.
+func TestEventsStoreErrorOnIdleSlide(t *testing.T) {
+	t.Parallel()
+	store := &saveFailingStore{FilesystemStore: sessions.NewFilesystemStore(t.TempDir(), securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32))}
+	ra := newRefreshApp(t, nil, func(c *pipaauth.Config) {
+		c.SessionStore = store
+		c.IdleTimeout = time.Hour
+	})
+	ra.mux.Handle("/private", ra.auth.RequireLogin(text("private")))
+	alice := ra.provider.Subject(clientID, "alice")
+	checkEvents(t, ra.events.take(), want{pipaauth.EventLogin, "", alice, true})
+	store.fail.Store(true)
+	ra.offset.Add(int64(2 * time.Minute)) // the slide is due
+	if code, body := ra.get(t, "/private"); code != http.StatusOK || body != "private" {
+		t.Fatalf("GET /private with the slide failing: %d %q, want 200", code, body)
+	}
+	checkEvents(t, ra.events.take(), want{pipaauth.EventStoreError, pipaauth.ReasonSessionStore, alice, false})
 }
