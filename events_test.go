@@ -529,3 +529,68 @@ func TestEventsStoreErrorOnIdleSlide(t *testing.T) {
 	}
 	checkEvents(t, ra.events.take(), want{pipaauth.EventStoreError, pipaauth.ReasonSessionStore, alice, false})
 }
+
+// benchAuth returns an Auth (edited by edit) and the session cookie of
+// alice, logged in through the real flow.
+func benchAuth(b *testing.B, provider *pipatest.Server, edit func(*pipaauth.Config)) (*pipaauth.Auth, *http.Cookie) {
+	b.Helper()
+	pa := newPlainApp(b, provider, edit)
+	pa.mux.Handle("/login", pa.auth.LoginHandler())
+	pa.mux.Handle("/callback", pa.auth.CallbackHandler())
+	pa.mux.Handle("/{$}", text("home"))
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(pa.srv.URL + "/login")
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(pa.srv.URL)
+	for _, c := range jar.Cookies(u) {
+		if c.Name == pipaauth.DefaultCookieName {
+			return pa.auth, c
+		}
+	}
+	b.Fatalf("no session cookie after the login (status %d)", resp.StatusCode)
+	return nil, nil
+}
+
+// BenchmarkRequireLoginOnEvent measures a logged-in request through the
+// guard with OnEvent nil and set, in one run: a request that passes the
+// guard reports no event, so both should cost the same.
+func BenchmarkRequireLoginOnEvent(b *testing.B) {
+	provider := pipatest.NewServer()
+	b.Cleanup(provider.Close)
+	var calls atomic.Int64
+	for _, tt := range []struct {
+		name string
+		edit func(*pipaauth.Config)
+	}{
+		{"nil", nil},
+		{"set", func(c *pipaauth.Config) {
+			c.OnEvent = func(context.Context, pipaauth.Event) { calls.Add(1) }
+		}},
+	} {
+		auth, cookie := benchAuth(b, provider, tt.edit)
+		b.Run(tt.name, func(b *testing.B) {
+			h := auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusOK)
+				w.Write(benchBody)
+			}))
+			r := httptest.NewRequest("GET", "/private", nil)
+			r.Header.Set("Cookie", cookie.Name+"="+cookie.Value)
+			w := &benchWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				w.code = 0
+				h.ServeHTTP(w, r)
+			}
+			if w.code != http.StatusOK {
+				b.Fatalf("last request: status %d, want 200 (Location %q)", w.code, w.h.Get("Location"))
+			}
+		})
+	}
+	if n := calls.Load(); n != 1 { // the login
+		b.Errorf("OnEvent called %d times, want 1 (the login): requests that pass the guard report nothing", n)
+	}
+}
