@@ -230,7 +230,12 @@ func (a *Auth) background() {
 	}()
 	step := l.retry.min
 	for {
-		if _, err := a.discover(l.ctx, false); err == nil || l.ctx.Err() != nil {
+		_, err := a.discover(l.ctx, false)
+		if err == nil {
+			return
+		}
+		if l.ctx.Err() != nil {
+			a.stoppedEarly()
 			return
 		}
 		wait := step/2 + rand.N(step/2+1)
@@ -241,11 +246,17 @@ func (a *Auth) background() {
 		select {
 		case <-l.ctx.Done():
 			t.Stop()
+			a.stoppedEarly()
 			return
 		case <-t.C:
 		}
 		step = min(2*step, l.retry.max)
 	}
+}
+
+// stoppedEarly logs that the background retries ended with New's ctx.
+func (a *Auth) stoppedEarly() {
+	a.log.LogAttrs(context.Background(), slog.LevelWarn, "pipaauth: background discovery stopped before it succeeded, as the ctx given to New is done; requests that need PiPA will fetch it")
 }
 
 // retryAfter is the Retry-After of a 503 for lack of discovery, in whole
