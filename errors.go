@@ -11,7 +11,7 @@ import (
 // Config.ErrorHandler wraps one of them: test with errors.Is.
 var (
 	ErrConfig          = errs.ErrConfig          // New: a Config field is missing or wrong
-	ErrDiscovery       = errs.ErrDiscovery       // New: the issuer's discovery document could not be used
+	ErrDiscovery       = errs.ErrDiscovery       // New (with LazyDiscovery: a login, callback or refresh, as a 503): the issuer's discovery document could not be used
 	ErrInvalidState    = errs.ErrInvalidState    // callback: state missing, unknown, expired or already used
 	ErrInvalidCallback = errs.ErrInvalidCallback // callback: malformed query (repeated parameters, no code, wrong iss)
 	ErrExchange        = errs.ErrExchange        // callback: the token request failed or was refused

@@ -9,14 +9,15 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
-	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
@@ -158,6 +159,31 @@ type Config struct {
 	// cookie without the Secure attribute, for local development only.
 	// Default false: both URLs must be https.
 	InsecureAllowHTTP bool
+	// LazyDiscovery lets an application start while PiPA is down: New
+	// checks the Config without contacting PiPA and returns at once, and the
+	// discovery document is fetched in the background, retried from
+	// DiscoveryRetryMin to DiscoveryRetryMax apart with jitter, and by the
+	// first request that needs it (a login start, a callback, a logout, a
+	// refresh); concurrent needs share one fetch. The document gets every
+	// check New makes; a bad one is logged and retried, never half-applied.
+	// Until it is applied, a login start or callback answers 503 with
+	// Retry-After (ErrDiscovery), a logout ends the local session and
+	// redirects to "/", and requests with a session pass RequireLogin as
+	// usual. The background retries stop when discovery succeeds or when
+	// the ctx given to New is done: give New a context that lives as long as
+	// the Auth. Default false: New fetches discovery and fails when it
+	// cannot.
+	LazyDiscovery bool
+	// OnEvent, when set, is called once per login, failed login, logout,
+	// refresh, failed refresh and session store error (see Event and the
+	// Reason constants), for metrics and traces. It is called synchronously
+	// on the request's goroutine with the request's context, after the
+	// response is decided and with no lock held: keep it fast, and hand
+	// slow work to another goroutine. A panic in it is recovered and
+	// logged. Default nil: no events, at no cost.
+	OnEvent func(ctx context.Context, e Event)
+
+	discoveryRetry retryPolicy // LazyDiscovery's backoff; tests shorten it
 }
 
 // User is a logged-in PiPA user, as RequireLogin puts it in the request
@@ -183,76 +209,29 @@ type User struct {
 type Auth struct {
 	cfg        Config
 	log        *slog.Logger
+	client     *http.Client // discovery, JWKS and token requests
 	sessions   *session.Manager
-	flow       *callback.Flow
+	prov       atomic.Pointer[provider] // the applied discovery document; nil until then (LazyDiscovery)
+	lazy       *lazyDiscovery           // nil without LazyDiscovery
 	guard      *middleware.Guard
-	endSession string // provider's end_session_endpoint, "" when none
-	revocation string // provider's revocation_endpoint (RFC 7009), "" when none
-	authStyle  oauth2.AuthStyle
-	client     *http.Client // capped client for requests to the provider
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
 }
 
-// discovery holds the discovery fields go-oidc does not read for us.
-type discovery struct {
-	ResponseTypes    []string `json:"response_types_supported"`
-	CodeChallenge    []string `json:"code_challenge_methods_supported"`
-	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	EndSession       string   `json:"end_session_endpoint"`
-	Revocation       string   `json:"revocation_endpoint"`
-	UserInfo         string   `json:"userinfo_endpoint"`
-	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
-	JWKSURI          string   `json:"jwks_uri"`
-}
-
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
 // Errors wrap ErrConfig (the message names the field and the fix) or
-// ErrDiscovery.
+// ErrDiscovery. ctx bounds the fetch (with DefaultDiscoveryTimeout).
+//
+// With cfg.LazyDiscovery, New checks cfg without contacting PiPA and
+// returns at once; errors then wrap ErrConfig only. Discovery runs in the
+// background until it succeeds or ctx is done, so give it a context that
+// lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	client := httpx.Client(cfg.HTTPClient)
-	dctx, cancel := context.WithTimeout(ctx, DefaultDiscoveryTimeout)
-	defer cancel()
-	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, client), cfg.Issuer)
-	if err != nil {
-		var mismatch *oidc.IssuerMismatchError
-		if errors.As(err, &mismatch) {
-			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
-		}
-		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(cfg.Issuer, "/"), err)
-	}
-	var d discovery
-	if err := provider.Claims(&d); err != nil {
-		return nil, fmt.Errorf("%w: reading the discovery document: %w", errs.ErrDiscovery, err)
-	}
-	ep := provider.Endpoint()
-	for _, u := range []struct{ name, value string }{
-		{"authorization_endpoint", ep.AuthURL},
-		{"token_endpoint", ep.TokenURL},
-		{"jwks_uri", d.JWKSURI},
-	} {
-		if err := cfg.checkURL(u.value); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errs.ErrDiscovery, u.name, err)
-		}
-	}
-	if len(d.ResponseTypes) > 0 && !slices.Contains(d.ResponseTypes, "code") {
-		return nil, fmt.Errorf("%w: the provider does not support response_type=code", errs.ErrDiscovery)
-	}
-	pkce := slices.Contains(d.CodeChallenge, "S256")
-	if !pkce && !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
-		// Neither a nonce nor PKCE would bind the code to the browser that
-		// asked for it: a stolen code could be injected.
-		return nil, fmt.Errorf("%w: the provider does not advertise PKCE (S256) and Scopes lacks openid, so nothing would bind a code to its login: add the openid scope", errs.ErrConfig)
-	}
-	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
-	if err != nil {
-		return nil, err
-	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
 	if a.apiClient == nil {
 		a.apiClient = &http.Client{Timeout: DefaultClientTimeout}
 	}
@@ -262,31 +241,12 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	a.loginCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log in from a page of this site.", nil))
 	}))
-	if d.EndSession != "" {
-		if err := cfg.checkURL(d.EndSession); err != nil {
-			return nil, fmt.Errorf("%w: end_session_endpoint: %w", errs.ErrDiscovery, err)
-		}
-		a.endSession = d.EndSession
-	}
-	if d.Revocation != "" {
-		if err := cfg.checkURL(d.Revocation); err != nil {
-			return nil, fmt.Errorf("%w: revocation_endpoint: %w", errs.ErrDiscovery, err)
-		}
-		a.revocation = d.Revocation
-	}
-	a.authStyle, a.client = ep.AuthStyle, client
-	var userInfo callback.UserInfoFunc
-	if d.UserInfo != "" {
-		if err := cfg.checkURL(d.UserInfo); err != nil {
-			return nil, fmt.Errorf("%w: userinfo_endpoint: %w", errs.ErrDiscovery, err)
-		}
-		userInfo = provider.UserInfo
-	}
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
 	name := cfg.CookieName
 	if secure && !strings.HasPrefix(name, "__Host-") {
 		name = "__Host-" + name
 	}
+	var err error
 	a.sessions, err = session.NewManager(session.Options{
 		Name:             name,
 		Secure:           secure,
@@ -303,45 +263,53 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.flow, err = callback.New(callback.Config{
-		OAuth2: &oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     ep,
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       cfg.Scopes,
-		},
-		// go-oidc has no leeway on exp: the callback checks exp (and nbf)
-		// with ClockSkew itself. Every other check stays go-oidc's.
-		Verifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now, SkipExpiryCheck: true}),
-		UserInfo:   userInfo,
-		Issuer:     cfg.Issuer,
-		Sessions:   a.sessions,
-		Client:     client,
-		OnError:    a.renderError,
-		PKCE:       pkce,
-		RequireIss: d.IssParameter,
-		KeepTokens: cfg.KeepTokens,
-		AttemptTTL: LoginAttemptTTL,
-		Timeout:    cfg.ExchangeTimeout,
-		ClockSkew:  cfg.ClockSkew,
-		Now:        cfg.Now,
-		Logger:     cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
 	a.guard, err = middleware.New(middleware.Config{
 		Sessions:  a.sessions,
-		Start:     a.flow.Start,
+		Start:     a.start,
 		LoginPath: cfg.LoginPath,
 		OnError:   a.renderError,
 		Logger:    cfg.Logger,
+		Events:    a.sink(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if cfg.LazyDiscovery {
+		retry := cfg.discoveryRetry
+		if retry.min <= 0 || retry.max < retry.min {
+			retry = retryPolicy{DiscoveryRetryMin, DiscoveryRetryMax}
+		}
+		a.lazy = &lazyDiscovery{ctx: ctx, retry: retry, done: make(chan struct{})}
+		go a.background()
+		return a, nil
+	}
+	p, err := a.fetchProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.prov.Store(p)
 	return a, nil
+}
+
+// start begins a login for the guard and LoginHandler; with LazyDiscovery,
+// before discovery succeeded, it answers 503.
+func (a *Auth) start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	r = a.timed(r)
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	p.flow.Start(w, r, returnTo)
+}
+
+// unavailable answers a request that needs the discovery document before
+// it could be fetched: 503 with Retry-After, a failed login.
+func (a *Auth) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter()))
+	e := &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Logging in is unavailable right now: PiPA cannot be reached. Please try again in a moment.", Err: err}
+	a.fail(w, r, e)
+	a.emit(r, EventLoginFailed, "", sinceStart(r), e)
 }
 
 // authStyle picks the token endpoint's client authentication: PiPA documents
@@ -505,15 +473,26 @@ func (a *Auth) LoginHandler() http.Handler {
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["return_to"]) == 1 {
 			returnTo = q.Get("return_to")
 		}
-		a.flow.Start(w, r, returnTo)
+		a.start(w, r, returnTo)
 	}))
 }
 
 // CallbackHandler finishes a login: mount it at the path of
 // Config.RedirectURL. It checks the state, exchanges the code, verifies the
 // ID token, replaces the session and redirects to the page the login started
-// from. Failures go to Config.ErrorHandler.
-func (a *Auth) CallbackHandler() http.Handler { return a.flow }
+// from. Failures go to Config.ErrorHandler. With LazyDiscovery, before
+// discovery succeeded, it answers 503 with Retry-After.
+func (a *Auth) CallbackHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = a.timed(r)
+		p, err := a.provider(r.Context())
+		if err != nil {
+			a.unavailable(w, r, err)
+			return
+		}
+		p.flow.ServeHTTP(w, r)
+	})
+}
 
 // LogoutHandler ends the session: POST only (from a form on the same site).
 // It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
@@ -523,7 +502,8 @@ func (a *Auth) CallbackHandler() http.Handler { return a.flow }
 // end-session endpoint when the provider has one (OpenID Connect
 // RP-Initiated Logout 1.0: client_id, the login's ID token as
 // id_token_hint, and PostLogoutRedirectURL when there is an ID token to
-// send with it), to "/" otherwise.
+// send with it), to "/" otherwise (also, with LazyDiscovery, while the
+// discovery document is not there yet: the local session ends either way).
 func (a *Auth) LogoutHandler() http.Handler {
 	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -531,13 +511,18 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
 			return
 		}
+		start := time.Now()
+		user := ""
 		d, _ := a.sessions.Load(r)
 		if d.LoggedIn() {
-			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
+			user = d.User.ID
+			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
 			a.revoke(r.Context(), d.Tokens)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
-			a.fail(w, r, errs.StoreUnavailable(err))
+			e := errs.StoreUnavailable(err)
+			a.fail(w, r, e)
+			a.emit(r, EventStoreError, user, 0, e)
 			return
 		}
 		idToken := ""
@@ -546,7 +531,10 @@ func (a *Auth) LogoutHandler() http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
-		http.Redirect(w, r, a.logoutURL(idToken), http.StatusSeeOther)
+		http.Redirect(w, r, a.logoutURL(r, idToken), http.StatusSeeOther)
+		if user != "" {
+			a.emit(r, EventLogout, user, time.Since(start), nil)
+		}
 	})
 	return a.logoutCSRF.Handler(logout)
 }
@@ -556,7 +544,8 @@ func (a *Auth) LogoutHandler() http.Handler {
 // waits at most RevocationTimeout and only logs a failure: the logout goes
 // on whatever PiPA answers.
 func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
-	if a.revocation == "" || t == nil {
+	p := a.prov.Load() // with LazyDiscovery and no document yet: nothing known to revoke at
+	if p == nil || p.revocation == "" || t == nil {
 		return
 	}
 	token, hint := t.RefreshToken, "refresh_token"
@@ -569,17 +558,17 @@ func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RevocationTimeout)
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	if a.authStyle == oauth2.AuthStyleInParams {
+	if p.authStyle == oauth2.AuthStyleInParams {
 		form.Set("client_id", a.cfg.ClientID)
 		form.Set("client_secret", a.cfg.ClientSecret)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.revocation, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocation, strings.NewReader(form.Encode()))
 	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed", slog.String("error", err.Error()))
 		return
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if a.authStyle == oauth2.AuthStyleInHeader {
+	if p.authStyle == oauth2.AuthStyleInHeader {
 		// RFC 6749 2.3.1: form-encode the credentials before Basic, as
 		// x/oauth2 does for the token request.
 		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(a.cfg.ClientSecret))
@@ -617,11 +606,16 @@ func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
 // session, and lets others ignore it (RP-Initiated Logout 1.0, section 2),
 // whereas client_id alone still ends PiPA's session, on PiPA's own page.
 // No state is sent: the page PiPA returns to acts on nothing.
-func (a *Auth) logoutURL(idToken string) string {
-	if a.endSession == "" {
+func (a *Auth) logoutURL(r *http.Request, idToken string) string {
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ended the local session only: PiPA's end-session endpoint is not known yet", slog.String("error", err.Error()))
 		return "/"
 	}
-	u, err := url.Parse(a.endSession)
+	if p.endSession == "" {
+		return "/"
+	}
+	u, err := url.Parse(p.endSession)
 	if err != nil { // checked in New
 		return "/"
 	}
@@ -646,6 +640,9 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 		return u, true
 	}
 	d, err := a.sessions.Load(r)
+	if errors.Is(err, errs.ErrSessionStore) {
+		a.emit(r, EventStoreError, "", 0, err)
+	}
 	if err != nil || !d.LoggedIn() {
 		return User{}, false
 	}

@@ -66,13 +66,39 @@ const maxRefreshChain = 3
 // for the next request of the session, and new tokens too large for the
 // cookie (ErrCookieTooLarge) end the session. It needs Config.KeepTokens.
 // Errors other than ErrNoTokens are an *Error (errors.As) with the status and
-// the reason to show.
+// the reason to show. With LazyDiscovery, a refresh needed before discovery
+// succeeded returns an error wrapping ErrDiscovery and leaves the session as
+// it was.
 func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
-	tok, err := a.token(w, r)
+	var o refreshOutcome
+	tok, err := a.token(w, r, &o)
+	if a.cfg.OnEvent != nil {
+		a.reportToken(r, &o, err)
+	}
 	return tok, publicError(err)
 }
 
-func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+// refreshOutcome is what Token did, for its event.
+type refreshOutcome struct {
+	needed bool          // the access token had expired
+	user   string        // the session's user
+	took   time.Duration // the refresh call
+}
+
+// reportToken emits Token's outcome: refresh or refresh_failed when a
+// refresh was needed, session_store_error when the store failed before.
+func (a *Auth) reportToken(r *http.Request, o *refreshOutcome, err error) {
+	switch {
+	case o.needed && err == nil:
+		a.emit(r, EventRefresh, o.user, o.took, nil)
+	case o.needed:
+		a.emit(r, EventRefreshFailed, o.user, o.took, err)
+	case errors.Is(err, errs.ErrSessionStore):
+		a.emit(r, EventStoreError, o.user, 0, err)
+	}
+}
+
+func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
 		return nil, err
@@ -80,6 +106,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	if !d.LoggedIn() {
 		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
+	o.user = d.User.ID
 	t := d.Tokens
 	if t == nil {
 		return nil, ErrNoTokens
@@ -88,15 +115,22 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	if !refreshDue(t, a.cfg.Now()) {
 		return tok, nil
 	}
+	o.needed = true
+	p, err := a.provider(r.Context())
+	if err != nil {
+		return nil, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "PiPA cannot be reached right now. Please try again in a moment.", Err: err}
+	}
 	var spent []string // refresh tokens this call spent (or found spent in the memo)
 	cur := *t
 	var fresh *oauth2.Token
+	start := time.Now()
 	for range maxRefreshChain {
 		if cur.RefreshToken == "" {
-			return nil, a.dropSession(w, r, errors.New("the access token expired and there is no refresh token"))
+			return nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
 		}
 		spent = append(spent, cur.RefreshToken)
-		fresh, err = a.flow.Refresh(r.Context(), cur.RefreshToken, d.User.ID)
+		fresh, err = p.flow.Refresh(r.Context(), cur.RefreshToken, d.User.ID)
+		o.took = time.Since(start)
 		if errors.Is(err, callback.ErrRefreshRefused) {
 			return nil, a.dropSession(w, r, err)
 		}
@@ -131,7 +165,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 		// PiPA rotated the refresh token but the session still holds the
 		// old one: keep the results for the next request of this session.
 		for _, rt := range spent {
-			a.flow.KeepUnsaved(rt)
+			p.flow.KeepUnsaved(rt)
 		}
 		return nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/returnto"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -45,6 +46,7 @@ type Config struct {
 	UserInfo   UserInfoFunc     // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
 	Now        func() time.Time //
 	Logger     *slog.Logger     //
+	Events     events.Sink      // optional: one login or login_failed per start failure and per callback
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -124,6 +126,7 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: login failed",
 		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()))
 	f.cfg.OnError(w, r, e)
+	f.cfg.Events.Emit(r, events.LoginFailed, "", e)
 }
 
 // ServeHTTP handles PiPA's redirect back to the application.
@@ -198,6 +201,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
+	f.cfg.Events.Emit(r, events.Login, user.ID, nil)
 }
 
 // unknownState answers a callback whose state this browser has no usable
@@ -244,9 +248,9 @@ func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, q callbackQ
 func (f *Flow) checkIssuer(q callbackQuery) error {
 	switch {
 	case q.iss == "" && f.cfg.RequireIss:
-		return errors.New("the provider promised an iss parameter and sent none")
+		return errs.Coded(errs.CodeIssuerMismatch, errors.New("the provider promised an iss parameter and sent none"))
 	case q.iss != "" && q.iss != f.cfg.Issuer:
-		return fmt.Errorf("callback iss %q is not the configured issuer", q.iss)
+		return errs.Coded(errs.CodeIssuerMismatch, fmt.Errorf("callback iss %q is not the configured issuer", q.iss))
 	}
 	return nil
 }

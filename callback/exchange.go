@@ -192,7 +192,7 @@ func exchangeError(err error) *errs.Error {
 		if (status >= 400 && status < 500) || (re.ErrorCode != "" && !temporaryCode(re.ErrorCode)) {
 			// An OAuth error body is PiPA's answer whatever the status line
 			// (some providers send errors with 200).
-			return errs.New(http.StatusBadRequest, errs.ErrExchange, "PiPA refused the login code. Please log in again.", detail)
+			return errs.New(http.StatusBadRequest, errs.ErrExchange, "PiPA refused the login code. Please log in again.", detail).WithCode(errs.CodeExchangeRefused)
 		}
 		return errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA's token endpoint failed. Please try again later.", detail)
 	}
@@ -299,7 +299,7 @@ func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, user
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return nil, errors.New("id_token nonce does not match the login attempt")
+		return nil, errs.Coded(errs.CodeNonceMismatch, errors.New("id_token nonce does not match the login attempt"))
 	}
 	if userID != "" && userID != idt.Subject {
 		return nil, errors.New("the token response's user_id differs from the id_token's sub")
@@ -355,7 +355,7 @@ func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times 
 		if idt.Expiry.IsZero() {
 			return nil, nil, errors.New("id_token has no exp")
 		}
-		return nil, nil, fmt.Errorf("id_token expired at %s (clock skew tolerance %s)", stamp(idt.Expiry), skew)
+		return nil, nil, errs.Coded(errs.CodeIDTokenExpired, fmt.Errorf("id_token expired at %s (clock skew tolerance %s)", stamp(idt.Expiry), skew))
 	case idt.IssuedAt.IsZero():
 		return nil, nil, errors.New("id_token has no iat")
 	case idt.IssuedAt.After(now.Add(skew)):

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
 	"github.com/pipaauth/pipaauth/session"
@@ -28,7 +29,7 @@ type Sessions interface {
 	Touch(w http.ResponseWriter, r *http.Request, d *session.Data) error
 }
 
-// Config wires a Guard. Every field is required.
+// Config wires a Guard. Every field is required but Events.
 // For wiring only: applications use package pipaauth.
 type Config struct {
 	Sessions  Sessions
@@ -36,6 +37,7 @@ type Config struct {
 	LoginPath string                                                        // where the login handler is mounted, for the 401 body
 	OnError   func(http.ResponseWriter, *http.Request, error)               // renders an *errs.Error
 	Logger    *slog.Logger
+	Events    events.Sink // session store failures, reported as session_store_error
 }
 
 // Guard is the middleware. It is safe for concurrent use.
@@ -82,13 +84,17 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 		w.Header().Add("Vary", "Cookie")
 		d, err := g.cfg.Sessions.Load(r)
 		if d.LoggedIn() {
-			if err := g.cfg.Sessions.Touch(w, r, d); err != nil {
+			terr := g.cfg.Sessions.Touch(w, r, d)
+			if terr != nil {
 				// The idle timeout does not slide this time; the request is fine.
-				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", err.Error()))
+				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
 			}
 			// d is shared and never changed, so its User can be handed out by
 			// pointer; UserFromContext copies it.
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
+			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
+				g.cfg.Events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
+			}
 			return
 		}
 		if errors.Is(err, errs.ErrSessionStore) && errors.Is(r.Context().Err(), context.Canceled) {
@@ -100,6 +106,7 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
 			g.cfg.OnError(w, r, errs.StoreUnavailable(err))
+			g.cfg.Events.Emit(r, events.StoreError, "", err)
 			return
 		}
 		if err != nil {

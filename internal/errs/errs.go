@@ -32,6 +32,10 @@ type Error struct {
 	Status int    // HTTP status the default handler answers with
 	Reason string // short, safe to show: never holds codes, tokens or internal errors
 	Err    error  // the cause; wraps one of the sentinel errors
+	// Code is a stable reason code for events (see reasons.go), set where
+	// the error is created when its sentinel covers causes that operators
+	// want apart; "" lets the sentinel decide.
+	Code string
 }
 
 func (e *Error) Error() string {
