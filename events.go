@@ -50,6 +50,8 @@ const (
 	ReasonNonceMismatch     = errs.CodeNonceMismatch   // the ID token's nonce is not the login attempt's
 	ReasonIDTokenExpired    = errs.CodeIDTokenExpired  // the ID token has expired (check the clocks)
 	ReasonIDTokenInvalid    = "id_token_invalid"       // any other failed check of the token response or ID token (ErrInvalidToken)
+	ReasonStepUpNotRecent   = errs.CodeStepUpNotRecent // RequireRecentLogin: the ID token has no auth_time, or one older than maxAge plus ClockSkew (ErrStepUp)
+	ReasonStepUpOtherUser   = errs.CodeStepUpOtherUser // RequireRecentLogin: PiPA logged in another user than the session's (ErrStepUp)
 	ReasonSessionStore      = "session_store"          // the session store failed or timed out (ErrSessionStore)
 	ReasonCookieTooLarge    = "cookie_too_large"       // the session would not fit a cookie (ErrCookieTooLarge)
 	ReasonDiscoveryFailed   = "discovery_failed"       // LazyDiscovery: PiPA's discovery document is not there yet (ErrDiscovery)

@@ -287,6 +287,14 @@ func (h *harness) newApp(s setup) *app {
 	mux.Handle("/admin", auth.RequireUser(pipaauth.AllowEmails("alice@example.com"))(text("admin")))
 	mux.Handle("/staff", auth.RequireUser(pipaauth.AllowEmailDomains("example.com"))(text("staff")))
 	mux.Handle("/ids", auth.RequireUser(pipaauth.AllowUserIDs(h.subject("alice")))(text("ids")))
+	if cfg.Scopes == nil || slices.Contains(cfg.Scopes, "openid") {
+		// Step-up (RequireRecentLogin), alone and with RequireUser either way.
+		recent := auth.RequireRecentLogin(stepUpMaxAge)
+		onlyAlice := auth.RequireUser(pipaauth.AllowEmails("alice@example.com"))
+		mux.Handle("/recent", recent(http.HandlerFunc(echoUser)))
+		mux.Handle("/recent-then-user", recent(onlyAlice(text("recent-then-user"))))
+		mux.Handle("/user-then-recent", onlyAlice(recent(text("user-then-recent"))))
+	}
 	mux.Handle("/{$}", text("home"))
 	var hh http.Handler = mux
 	handler.Store(&hh)

@@ -264,12 +264,15 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	a.guard, err = middleware.New(middleware.Config{
-		Sessions:  a.sessions,
-		Start:     a.start,
-		LoginPath: cfg.LoginPath,
-		OnError:   a.renderError,
-		Logger:    cfg.Logger,
-		Events:    a.sink(),
+		Sessions:    a.sessions,
+		Start:       a.start,
+		StartStepUp: a.startStepUp,
+		Now:         cfg.Now,
+		ClockSkew:   cfg.ClockSkew,
+		LoginPath:   cfg.LoginPath,
+		OnError:     a.renderError,
+		Logger:      cfg.Logger,
+		Events:      a.sink(),
 	})
 	if err != nil {
 		return nil, err
@@ -301,6 +304,17 @@ func (a *Auth) start(w http.ResponseWriter, r *http.Request, returnTo string) {
 		return
 	}
 	p.flow.Start(w, r, returnTo)
+}
+
+// startStepUp begins a RequireRecentLogin login, as start does.
+func (a *Auth) startStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
+	r = a.timed(r)
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	p.flow.StartStepUp(w, r, returnTo, maxAge, subject)
 }
 
 // unavailable answers a request that needs the discovery document before
@@ -441,6 +455,37 @@ func isTokenChar(r rune) bool {
 // silently turned into a GET.
 func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 	return a.guard.RequireLogin(next)
+}
+
+// RequireRecentLogin is RequireLogin for pages that need a recent login: a session
+// whose user authenticated at PiPA more than maxAge ago gets a new login with
+// max_age (a navigation: 302 to PiPA; any other request: 401 JSON as today), and
+// the ID token of that login must carry an auth_time within maxAge (plus the clock
+// skew), else the login is refused. It composes with RequireUser in either order.
+//
+// In detail (OpenID Connect Core 3.1.2.1): a session counts as recent while
+// its User.AuthTime is at most maxAge plus Config.ClockSkew ago. A stale
+// session, or none, on a navigation starts a login whose authorization
+// request carries max_age (maxAge in whole seconds, rounded down); the
+// attempt cookie remembers maxAge and, for a stale session, its user. The
+// callback of that login refuses (ErrStepUp; the session is left as it
+// was, neither upgraded nor ended) an ID token without auth_time, with an
+// auth_time older than maxAge plus ClockSkew (providers may ignore
+// max_age), or, for a stale session, naming another user (a step-up never
+// switches accounts). A successful step-up replaces the session with the
+// new login's, updating User.AuthTime. Other requests get 401: with a
+// stale session the JSON error is "insufficient_user_authentication" with
+// max_age (seconds), as RFC 9470 names them, and the WWW-Authenticate
+// header carries both.
+//
+// maxAge below one second panics: it is a wiring mistake, like a nil
+// handler. RequireRecentLogin also panics when Scopes lacks openid, since
+// only an ID token's auth_time can prove a recent sign-in.
+func (a *Auth) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http.Handler {
+	if !slices.Contains(a.cfg.Scopes, oidc.ScopeOpenID) {
+		panic("pipaauth: RequireRecentLogin needs the openid scope in Config.Scopes: only an ID token's auth_time proves a recent sign-in")
+	}
+	return a.guard.RequireRecentLogin(maxAge)
 }
 
 // RequireUser is RequireLogin followed by allow: a logged-in user for whom

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -90,13 +91,34 @@ func New(cfg Config) (*Flow, error) {
 // returnTo is where the browser lands after the login; anything but a
 // same-origin path is replaced by "/".
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	f.start(w, r, returnTo, 0, "")
+}
+
+// StartStepUp begins a login for a page that needs a recent one
+// (RequireRecentLogin): the authorization request carries max_age, maxAge
+// in whole seconds rounded down (OpenID Connect Core 3.1.2.1), and the
+// attempt remembers it and subject, the user id of the session that asked
+// ("" for anyone). Its callback then refuses an ID token without an
+// auth_time within that max_age plus ClockSkew, or for another user, and
+// leaves the session as it was. maxAge must be at least one second.
+// For wiring only: applications use package pipaauth.
+func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
+	f.start(w, r, returnTo, maxAge.Truncate(time.Second), subject)
+}
+
+func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	a := session.Attempt{
 		State:    random(),
 		Nonce:    random(),
 		ReturnTo: returnto.Or(returnTo, "/"),
 		Started:  f.cfg.Now(),
+		MaxAge:   maxAge,
+		Subject:  subject,
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce)}
+	if maxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(maxAge/time.Second), 10)))
+	}
 	if slices.Contains(f.cfg.OAuth2.Scopes, oidc.ScopeOfflineAccess) {
 		// OpenID Connect Core 11: offline_access is ignored unless the
 		// user is asked for consent, so no refresh token would come.

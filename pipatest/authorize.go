@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,13 +40,14 @@ type authRequest struct {
 	codeChallenge       string
 	codeChallengeMethod string
 	prompt              string
+	maxAge              string // max_age as sent: "" or a non-negative integer of seconds
 }
 
 func (a authRequest) hasPrompt(p string) bool { return slices.Contains(strings.Fields(a.prompt), p) }
 
 // authParams are the authorization request parameters the interactive page
 // carries in hidden fields, in order.
-var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"}
+var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"}
 
 func (a authRequest) values() url.Values {
 	v := url.Values{}
@@ -53,7 +55,7 @@ func (a authRequest) values() url.Values {
 		{"client_id", a.clientID}, {"redirect_uri", a.redirectURI}, {"response_type", a.responseType},
 		{"scope", a.scope}, {"state", a.state}, {"nonce", a.nonce},
 		{"code_challenge", a.codeChallenge}, {"code_challenge_method", a.codeChallengeMethod},
-		{"prompt", a.prompt},
+		{"prompt", a.prompt}, {"max_age", a.maxAge},
 	} {
 		if p.v != "" {
 			v.Set(p.k, p.v)
@@ -151,7 +153,7 @@ func (s *Server) authorizeGET(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := s.liveSession(r)
-	if req.hasPrompt("login") {
+	if req.hasPrompt("login") || s.tooOld(ps, req) {
 		ps = nil // sign in again
 	}
 	switch {
@@ -277,7 +279,7 @@ func (s *Server) authorizePOST(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ps := s.liveSession(r)
-		if ps != nil && (ps.user.Name != u.Name || req.hasPrompt("login")) {
+		if ps != nil && (ps.user.Name != u.Name || req.hasPrompt("login") || s.tooOld(ps, req)) {
 			ps = nil
 		}
 		s.redirectCode(w, r, req, iss, u, ps)
@@ -364,6 +366,7 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	req.codeChallenge = v.Get("code_challenge")
 	req.codeChallengeMethod = v.Get("code_challenge_method")
 	req.prompt = v.Get("prompt")
+	req.maxAge = v.Get("max_age")
 
 	switch {
 	case v.Has("request"):
@@ -378,6 +381,11 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	for _, p := range strings.Fields(req.prompt) {
 		if p != "none" && p != "login" && p != "consent" && p != "select_account" {
 			return req, "", &authzError{"invalid_request", fmt.Sprintf("unknown prompt value %q", p)}
+		}
+	}
+	if v.Has("max_age") {
+		if n, err := strconv.ParseUint(req.maxAge, 10, 31); err != nil || strconv.FormatUint(n, 10) != req.maxAge {
+			return req, "", &authzError{"invalid_request", "max_age must be a non-negative integer number of seconds"}
 		}
 	}
 	if req.hasPrompt("none") && len(strings.Fields(req.prompt)) > 1 {
@@ -457,6 +465,20 @@ func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss 
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, appendQuery(req.redirectURI, params), http.StatusFound)
+}
+
+// tooOld reports whether the provider session ps signed in longer ago than
+// the request's max_age allows (OpenID Connect Core 3.1.2.1: the user must
+// then sign in again), unless Behavior.IgnoreMaxAge.
+func (s *Server) tooOld(ps *providerSession, req authRequest) bool {
+	if ps == nil || req.maxAge == "" {
+		return false
+	}
+	s.mu.Lock()
+	ignore, now := s.behavior.IgnoreMaxAge, s.now()
+	s.mu.Unlock()
+	n, _ := strconv.Atoi(req.maxAge) // checked by parseAuthorize
+	return !ignore && now.Sub(ps.authTime) > time.Duration(n)*time.Second
 }
 
 // liveSession returns the provider session named by r's cookie, or nil.

@@ -193,6 +193,14 @@ type Behavior struct {
 	// responses instead of the access token lifetime (e.g. 1.5, -60).
 	ExpiresIn any
 
+	// IgnoreMaxAge makes the authorization endpoint ignore max_age, as
+	// some providers do: a browser signed in at the provider longer ago
+	// than max_age is not asked to sign in again, and ID tokens carry the
+	// old auth_time. (By default a sign-in older than max_age seconds is
+	// done again, OpenID Connect Core 3.1.2.1.) To test a provider that
+	// sends no auth_time at all, delete it in ClaimsHook.
+	IgnoreMaxAge bool
+
 	// EmailOnlyAtUserInfo leaves email and email_verified out of ID
 	// tokens: clients find them at the userinfo endpoint only, as with
 	// providers that follow OpenID Connect Core 5.4 for the code flow.
@@ -412,6 +420,21 @@ func (s *Server) Subject(clientID, userName string) string {
 	mac := hmac.New(sha256.New, s.pairwiseKey)
 	mac.Write([]byte(clientID + "\x00" + userName))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))[:22]
+}
+
+// SetClock replaces the server's clock (time.Now by default): the times in
+// its ID tokens, the lifetimes of its codes and tokens, and the age of its
+// sign-ins that max_age is compared with. A test that moves the
+// application's clock (for example to make a session stale for
+// RequireRecentLogin) gives the provider the same clock. A nil now
+// restores time.Now.
+func (s *Server) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 // SetBehavior sets how the server misbehaves from now on; the zero

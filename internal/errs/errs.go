@@ -23,6 +23,7 @@ var (
 	ErrMethod          = errors.New("pipaauth: method not allowed")
 	ErrCrossOrigin     = errors.New("pipaauth: cross-origin request refused")
 	ErrLoginRequired   = errors.New("pipaauth: login required")
+	ErrStepUp          = errors.New("pipaauth: step-up login refused")
 )
 
 // Error is what the handlers hand to an error handler: an HTTP status, a short
