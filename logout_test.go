@@ -1,8 +1,9 @@
 package pipaauth_test
 
-// Full-flow tests of logout (issue 8): id_token_hint on the end-session
-// redirect, what happens without an ID token, token revocation (RFC 7009),
-// and the provider's own session ending.
+// Full-flow tests of logout: the end-session redirect and cross-site
+// refusals; and (issue 8) id_token_hint on the end-session redirect, what
+// happens without an ID token, token revocation (RFC 7009), and the
+// provider's own session ending.
 
 import (
 	"net/http"
@@ -276,4 +277,100 @@ func TestLogoutWhenRevocationFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLogout(t *testing.T) {
+	t.Parallel()
+	var postLogout string
+	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) {
+		postLogout = strings.TrimSuffix(cfg.RedirectURL, "/callback") + "/"
+		cfg.PostLogoutRedirectURL = postLogout
+	}})
+	b := h.app.newBrowser()
+	b.login("/private")
+
+	r := b.get("/logout")
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET /logout: %d with Allow %q, want 405 with Allow POST", r.status, r.header.Get("Allow"))
+	}
+	b.mustUser()
+
+	r = b.post("/logout")
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("POST /logout: %d, want 303", r.status)
+	}
+	if c := r.setCookie(h.app.cookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("POST /logout sets %v, want the session cookie cleared (Max-Age<0)", c)
+	}
+	u, err := url.Parse(r.location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := u.Scheme+"://"+u.Host+u.Path, h.provider.URL+"/end_session"; got != want {
+		t.Errorf("logout redirects to %q, want %q", got, want)
+	}
+	q := u.Query()
+	if q.Get("client_id") != clientID || q.Get("post_logout_redirect_uri") != postLogout {
+		t.Errorf("end session query = %v, want client_id %q and post_logout_redirect_uri %q", q, clientID, postLogout)
+	}
+	b.mustBeLoggedOut()
+	// PiPA accepts the request and sends the browser back.
+	end := b.get(r.location())
+	if end.status != http.StatusFound || end.location() != postLogout {
+		t.Errorf("end session: %d to %q, want 302 to %q", end.status, end.location(), postLogout)
+	}
+}
+
+func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{discovery: func(doc map[string]any) { delete(doc, "end_session_endpoint") }})
+	b := h.app.newBrowser()
+	b.login("/private")
+	r := b.post("/logout")
+	if r.status != http.StatusSeeOther || r.location() != "/" {
+		t.Errorf("POST /logout: %d to %q, want 303 to /", r.status, r.location())
+	}
+	if c := r.setCookie(h.app.cookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("POST /logout sets %v, want the session cookie cleared", c)
+	}
+	b.mustBeLoggedOut()
+}
+
+func TestLogoutWithoutPostLogoutRedirectURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	b := h.app.newBrowser()
+	b.login("/private")
+	r := b.post("/logout")
+	q := query(t, r.location())
+	if r.status != http.StatusSeeOther || q.Get("client_id") != clientID || q.Has("post_logout_redirect_uri") {
+		t.Errorf("POST /logout: %d to %q, want 303 to the end session endpoint with client_id only", r.status, r.location())
+	}
+}
+
+func TestLogoutRefusesCrossSiteRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	b := h.app.newBrowser()
+	b.login("/private")
+	for _, header := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://evil.example"},
+		{"Origin", "null"},
+	} {
+		r := b.post("/logout", header...)
+		if r.status != http.StatusForbidden {
+			t.Errorf("POST /logout with %s: %s: %d, want 403", header[0], header[1], r.status)
+		}
+		if c := r.setCookie(h.app.cookieName); c != nil {
+			t.Errorf("POST /logout with %s: %s sets %v, want no cookie change", header[0], header[1], c)
+		}
+		b.mustUser()
+	}
+	// The page's own form still works.
+	if r := b.post("/logout", "Sec-Fetch-Site", "same-origin", "Origin", h.app.url); r.status != http.StatusSeeOther {
+		t.Errorf("same-origin POST /logout: %d, want 303", r.status)
+	}
+	b.mustBeLoggedOut()
 }
