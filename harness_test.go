@@ -587,3 +587,34 @@ func expectFailure(t *testing.T, h *harness, r *response, status int, want error
 }
 
 var randomish = regexp.MustCompile(`^[A-Za-z0-9_-]{22,}$`)
+
+// withoutAuthTime returns u with AuthTime zeroed, after checking that it is
+// set: tests that compare whole users check AuthTime on their own.
+func withoutAuthTime(t *testing.T, u pipaauth.User) pipaauth.User {
+	t.Helper()
+	if u.AuthTime.IsZero() {
+		t.Errorf("user %+v has no AuthTime", u)
+	}
+	u.AuthTime = time.Time{}
+	return u
+}
+
+// withoutIDTokenHint returns h, less the id_token_hint of a Location to the
+// provider's end-session endpoint: the ID token is meant for PiPA there
+// (RP-Initiated Logout 1.0), and the logout tests check it is the login's.
+func (h *harness) withoutIDTokenHint(hdr http.Header) http.Header {
+	loc := hdr.Get("Location")
+	if !strings.HasPrefix(loc, h.provider.URL+"/end_session?") {
+		return hdr
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return hdr
+	}
+	q := u.Query()
+	q.Del("id_token_hint")
+	u.RawQuery = q.Encode()
+	c := hdr.Clone()
+	c.Set("Location", u.String())
+	return c
+}
