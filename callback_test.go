@@ -22,7 +22,7 @@ import (
 func TestFailedCallbackIsSingleUse(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	auth := b.startLogin("/private")
 	h.setBehavior(pipatest.Behavior{TokenStatus: http.StatusInternalServerError})
 	if r := b.finish(auth); r.status != http.StatusBadGateway {
@@ -54,7 +54,7 @@ func TestCallbackProviderError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			h.setBehavior(pipatest.Behavior{AuthorizeError: tt.code})
 			cb := b.authorize(auth)
@@ -121,7 +121,7 @@ func TestCallbackRejectsBadState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			cb := withQuery(t, b.authorize(b.startLogin("/private")), tt.edit)
 			before := h.provider.TokenRequests()
 			r := b.get(cb)
@@ -139,7 +139,7 @@ func TestCallbackRejectsBadState(t *testing.T) {
 func TestCallbackWhenLoggedIn(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	cb := b.authorize(b.startLogin("/private"))
 	if r := b.get(cb); r.status != http.StatusSeeOther {
 		t.Fatalf("login: %d, want 303", r.status)
@@ -224,7 +224,7 @@ func TestCallbackRejectsMalformedQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			cb := tt.edit(t, b.authorize(b.startLogin("/private")))
 			before := h.provider.TokenRequests()
 			expectFailure(t, h, b.get(cb), http.StatusBadRequest, pipaauth.ErrInvalidCallback, before)
@@ -238,7 +238,7 @@ func TestCallbackWithoutIssWhenNotPromised(t *testing.T) {
 	h := newHarness(t, setup{discovery: func(doc map[string]any) {
 		delete(doc, "authorization_response_iss_parameter_supported")
 	}})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	cb := withQuery(t, b.authorize(b.startLogin("/private")), func(q url.Values) { q.Del("iss") })
 	if r := b.get(cb); r.status != http.StatusSeeOther {
 		t.Errorf("callback without iss from a provider that does not promise one: %d, want 303; errors %v", r.status, h.app.takeErrors())
@@ -252,7 +252,7 @@ func TestCallbackWithoutIssWhenNotPromised(t *testing.T) {
 func TestCallbackMethod(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	cb := b.authorize(b.startLogin("/private"))
 	before := h.provider.TokenRequests()
 	r := b.post(cb)
@@ -281,7 +281,7 @@ func TestTokenEndpointFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.ExchangeTimeout = tt.timeout }})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			cb := b.authorize(b.startLogin("/private"))
 			h.setBehavior(tt.behavior)
 			before := h.provider.TokenRequests()
@@ -327,7 +327,7 @@ func TestIDTokenRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			h.setBehavior(tt.b)
 			defer h.setBehavior(pipatest.Behavior{})
@@ -364,7 +364,7 @@ func TestLoginWithoutOpenIDScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			if got := query(t, auth).Get("scope"); got != "email" {
 				t.Fatalf("scope = %q, want %q", got, "email")
@@ -414,7 +414,7 @@ func TestFailuresAreLoggedWithoutSecrets(t *testing.T) {
 	}
 	failed := func() int { return strings.Count(h.logs.String(), "login failed") }
 	for _, f := range failures {
-		b := h.app.newBrowser()
+		b := h.app.newBrowser(t)
 		auth := b.startLogin("/private")
 		h.setBehavior(f.behavior)
 		cb := b.authorize(auth)

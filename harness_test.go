@@ -382,8 +382,10 @@ func (r *response) attemptCookies(sessionCookie string) []*http.Cookie {
 	return out
 }
 
-// browser is a cookie-jar client that does not follow redirects.
+// browser is a cookie-jar client that does not follow redirects. It reports
+// its failures against the (sub)test it was made for.
 type browser struct {
+	t     *testing.T
 	h     *harness
 	app   *app
 	jar   *cookiejar.Jar
@@ -391,12 +393,17 @@ type browser struct {
 	fatal func(format string, args ...any)
 }
 
-func (a *app) newBrowser() *browser {
+// newBrowser returns a browser for a's server, serving the (sub)test t: its
+// failures are reported against t, not against the test that made the
+// harness.
+func (a *app) newBrowser(t *testing.T) *browser {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
-		a.h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return &browser{
+		t:   t,
 		h:   a.h,
 		app: a,
 		jar: jar,
@@ -406,14 +413,14 @@ func (a *app) newBrowser() *browser {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Timeout:       20 * time.Second,
 		},
-		fatal: a.h.t.Fatalf,
+		fatal: t.Fatalf,
 	}
 }
 
 // do sends a request; target is a path on the browser's app or an absolute
 // URL. header holds name, value pairs.
 func (b *browser) do(ctx context.Context, method, target string, header ...string) *response {
-	b.h.t.Helper()
+	b.t.Helper()
 	u := target
 	if strings.HasPrefix(target, "/") {
 		u = b.app.url + target
@@ -442,24 +449,24 @@ func (b *browser) do(ctx context.Context, method, target string, header ...strin
 }
 
 func (b *browser) errorf(format string, args ...any) {
-	b.h.t.Helper()
-	b.h.t.Errorf(format, args...)
+	b.t.Helper()
+	b.t.Errorf(format, args...)
 }
 
 func (b *browser) get(target string, header ...string) *response {
-	b.h.t.Helper()
+	b.t.Helper()
 	return b.do(context.Background(), http.MethodGet, target, header...)
 }
 
 func (b *browser) post(target string, header ...string) *response {
-	b.h.t.Helper()
+	b.t.Helper()
 	return b.do(context.Background(), http.MethodPost, target, header...)
 }
 
 // startLogin navigates to path and expects a redirect to PiPA's
 // authorization endpoint, which it returns.
 func (b *browser) startLogin(path string) string {
-	b.h.t.Helper()
+	b.t.Helper()
 	r := b.get(path)
 	if r.status != http.StatusFound || !strings.HasPrefix(r.location(), b.h.provider.URL+"/authorize?") {
 		b.fatal("GET %s: %d, Location %q; want 302 to %s/authorize\n%s", path, r.status, r.location(), b.h.provider.URL, r.body)
@@ -470,7 +477,7 @@ func (b *browser) startLogin(path string) string {
 // authorize visits PiPA's authorization endpoint and returns the callback
 // URL it redirects to, recording the code.
 func (b *browser) authorize(authURL string) string {
-	b.h.t.Helper()
+	b.t.Helper()
 	r := b.get(authURL)
 	loc := r.location()
 	if r.status != http.StatusFound || !strings.HasPrefix(loc, b.app.cfg.RedirectURL+"?") {
@@ -488,14 +495,14 @@ func (b *browser) authorize(authURL string) string {
 
 // finish runs the authorization and the callback of a started login.
 func (b *browser) finish(authURL string) *response {
-	b.h.t.Helper()
+	b.t.Helper()
 	return b.get(b.authorize(authURL))
 }
 
 // login logs in from a navigation to path and returns where the callback
 // sends the browser.
 func (b *browser) login(path string) string {
-	b.h.t.Helper()
+	b.t.Helper()
 	r := b.finish(b.startLogin(path))
 	if r.status != http.StatusSeeOther {
 		b.fatal("login from %s: callback answered %d, want 303; errors %v\n%s", path, r.status, b.app.takeErrors(), r.body)
@@ -505,7 +512,7 @@ func (b *browser) login(path string) string {
 
 // user fetches /private as an API client: the user and 200, or the status.
 func (b *browser) user() (pipaauth.User, int) {
-	b.h.t.Helper()
+	b.t.Helper()
 	r := b.get("/private", "Accept", "application/json")
 	var u pipaauth.User
 	if r.status == http.StatusOK {
@@ -517,7 +524,7 @@ func (b *browser) user() (pipaauth.User, int) {
 }
 
 func (b *browser) mustUser() pipaauth.User {
-	b.h.t.Helper()
+	b.t.Helper()
 	u, status := b.user()
 	if status != http.StatusOK {
 		b.fatal("GET /private as an API client: %d, want 200 (logged in)", status)
@@ -526,7 +533,7 @@ func (b *browser) mustUser() pipaauth.User {
 }
 
 func (b *browser) mustBeLoggedOut() {
-	b.h.t.Helper()
+	b.t.Helper()
 	if u, status := b.user(); status != http.StatusUnauthorized {
 		b.fatal("GET /private as an API client: %d (user %+v), want 401 (not logged in)", status, u)
 	}
@@ -534,7 +541,7 @@ func (b *browser) mustBeLoggedOut() {
 
 // cookie returns the session cookie's value in the jar.
 func (b *browser) cookie() string {
-	b.h.t.Helper()
+	b.t.Helper()
 	u, _ := url.Parse(b.app.url)
 	for _, c := range b.jar.Cookies(u) {
 		if c.Name == b.app.cookieName {

@@ -25,7 +25,7 @@ import (
 func TestRequireLoginRedirectsNavigation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	var states, nonces []string
 	for range 2 {
 		r := b.get("/private?x=1")
@@ -91,7 +91,7 @@ func TestRequireLoginRedirectsNavigation(t *testing.T) {
 func TestLoginWithoutPKCEWhenNotAdvertised(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{discovery: func(doc map[string]any) { delete(doc, "code_challenge_methods_supported") }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	auth := b.startLogin("/private")
 	q := query(t, auth)
 	if q.Has("code_challenge") || q.Has("code_challenge_method") {
@@ -124,7 +124,7 @@ func TestRequireLoginAnswersNonNavigationsWith401(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			r := b.do(context.Background(), tt.method, "/private?x=1&y=%2F", tt.header...)
 			if r.status != http.StatusUnauthorized {
 				t.Fatalf("%s /private: %d, want 401\n%s", tt.method, r.status, r.body)
@@ -165,12 +165,12 @@ func TestRequireLoginAnswersNonNavigationsWith401(t *testing.T) {
 		{"Sec-Fetch-Mode", "navigate"},
 		{"Accept", "text/html,application/xhtml+xml,application/json;q=0.9"},
 	} {
-		b := h.app.newBrowser()
+		b := h.app.newBrowser(t)
 		if r := b.get("/private", header...); r.status != http.StatusFound {
 			t.Errorf("navigation with %q: %d, want 302", header, r.status)
 		}
 	}
-	if r := h.app.newBrowser().do(context.Background(), http.MethodHead, "/private"); r.status != http.StatusFound {
+	if r := h.app.newBrowser(t).do(context.Background(), http.MethodHead, "/private"); r.status != http.StatusFound {
 		t.Errorf("HEAD /private: %d, want 302", r.status)
 	}
 }
@@ -178,7 +178,7 @@ func TestRequireLoginAnswersNonNavigationsWith401(t *testing.T) {
 func TestLogin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	auth := b.startLogin("/private?x=1&y=2")
 	r := b.finish(auth)
 	if r.status != http.StatusSeeOther {
@@ -233,7 +233,7 @@ func TestLoginUserNotSharingEmail(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
 	h.provider.SetUser(pipatest.User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: false})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	want := pipaauth.User{ID: h.subject("bob")}
 	if u := withoutAuthTime(t, b.mustUser()); u != want {
@@ -263,7 +263,7 @@ func TestTokenEndpointClientAuthentication(t *testing.T) {
 					doc["token_endpoint_auth_methods_supported"] = tt.methods
 				}
 			}})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			tr, _ := h.provider.LastTokenRequest()
 			if tr.ClientAuth != tt.want {
@@ -282,7 +282,7 @@ func TestPendingLoginsCompleteInAnyOrder(t *testing.T) {
 		t.Run(fmt.Sprint(order), func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			var auths []string
 			for i := range 4 {
 				auths = append(auths, b.startLogin(fmt.Sprintf("/private?tab=%d", i)))
@@ -306,7 +306,7 @@ func TestPendingLoginsCompleteInAnyOrder(t *testing.T) {
 func TestPendingLoginsForgetTheOldest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	var auths []string
 	for i := range 5 {
 		auths = append(auths, b.startLogin(fmt.Sprintf("/private?tab=%d", i)))
@@ -336,7 +336,7 @@ func TestLoginAttemptExpires(t *testing.T) {
 		t.Run(tt.wait.String(), func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			h.clock.Advance(tt.wait)
 			cb := b.authorize(auth)
@@ -357,9 +357,9 @@ func TestLoginAttemptExpires(t *testing.T) {
 func TestLoginAfterKeyRotation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	h.app.newBrowser().login("/private")
+	h.app.newBrowser(t).login("/private")
 	h.provider.RotateKeys()
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	if u := b.mustUser(); u.ID != h.subject("alice") {
 		t.Errorf("user = %+v, want alice", u)
@@ -371,7 +371,7 @@ func TestEmailVerifiedOnlyWhenJSONTrue(t *testing.T) {
 	h := newHarness(t, setup{})
 	for _, v := range []any{"true", 1, nil} {
 		h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["email_verified"] = v }})
-		b := h.app.newBrowser()
+		b := h.app.newBrowser(t)
 		b.login("/private")
 		want := pipaauth.User{ID: h.subject("alice"), Email: "alice@example.com", EmailVerified: false}
 		if u := withoutAuthTime(t, b.mustUser()); u != want {
@@ -383,7 +383,7 @@ func TestEmailVerifiedOnlyWhenJSONTrue(t *testing.T) {
 func TestMountedUnderPrefix(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{prefix: "/auth"})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	r := b.get("/private?x=1", "Accept", "application/json")
 	var body struct {
 		LoginURL string `json:"login_url"`
@@ -398,7 +398,7 @@ func TestMountedUnderPrefix(t *testing.T) {
 	if tr, _ := h.provider.LastTokenRequest(); tr.RedirectURI != h.app.url+"/auth/callback" {
 		t.Errorf("redirect_uri = %q, want %q", tr.RedirectURI, h.app.url+"/auth/callback")
 	}
-	b2 := h.app.newBrowser()
+	b2 := h.app.newBrowser(t)
 	if got := b2.login("/auth/login?return_to=" + url.QueryEscape("/private?z=3")); got != "/private?z=3" {
 		t.Errorf("login from /auth/login lands on %q, want /private?z=3", got)
 	}
@@ -416,7 +416,7 @@ func TestConcurrentLogins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.fatal = func(format string, args ...any) {
 				t.Errorf(format, args...)
 				runtime.Goexit()
@@ -439,7 +439,7 @@ func TestInsecureAllowHTTP(t *testing.T) {
 	if !strings.HasPrefix(h.app.url, "http://") || !strings.HasPrefix(h.provider.URL, "http://") {
 		t.Fatalf("servers at %s and %s, want plain http", h.app.url, h.provider.URL)
 	}
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	r := b.finish(b.startLogin("/private"))
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("callback: %d, want 303; errors %v", r.status, h.app.takeErrors())

@@ -79,7 +79,7 @@ func TestLogoutSendsIDTokenHint(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			h, ids, home := logoutSetup(t, mode.edit(t))
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			if n := h.provider.ActiveSessions("alice"); n != 1 {
 				t.Fatalf("alice has %d sessions at PiPA after login, want 1", n)
@@ -117,7 +117,7 @@ func TestLogoutWithoutIDToken(t *testing.T) {
 	// Without the openid scope there is no ID token: post_logout_redirect_uri
 	// would make a strict PiPA refuse the logout, so it is not sent.
 	h, _, _ := logoutSetup(t, func(cfg *pipaauth.Config) { cfg.Scopes = []string{"email"} })
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	r := b.post("/logout")
 	q := query(t, r.location())
@@ -136,7 +136,7 @@ func TestLogoutWithoutIDToken(t *testing.T) {
 func TestLogoutEndsProviderSession(t *testing.T) {
 	t.Parallel()
 	h, _, _ := logoutSetup(t, nil)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private") // PiPA signs alice in and remembers the browser
 	h.provider.SetInteractive(true)
 	// While PiPA's session lives, a new login goes straight through...
@@ -182,7 +182,7 @@ func TestLogoutRevokesRefreshToken(t *testing.T) {
 				rts = append(rts, resp["refresh_token"].(string))
 				mu.Unlock()
 			}})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			if r := b.post("/logout"); r.status != http.StatusSeeOther {
 				t.Fatalf("POST /logout: %d, want 303", r.status)
@@ -205,7 +205,7 @@ func TestLogoutRevokesRefreshToken(t *testing.T) {
 func TestLogoutRevokesNothingWithoutTokens(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	b.post("/logout")
 	if revs := h.provider.Revocations(); len(revs) != 0 {
@@ -226,7 +226,7 @@ func TestLogoutWhenRevocationFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.KeepTokens = true }})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			h.setBehavior(tt.b)
 			start := time.Now()
@@ -255,7 +255,7 @@ func TestLogout(t *testing.T) {
 		postLogout = strings.TrimSuffix(cfg.RedirectURL, "/callback") + "/"
 		cfg.PostLogoutRedirectURL = postLogout
 	}})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 
 	r := b.get("/logout")
@@ -293,7 +293,7 @@ func TestLogout(t *testing.T) {
 func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{discovery: func(doc map[string]any) { delete(doc, "end_session_endpoint") }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	r := b.post("/logout")
 	if r.status != http.StatusSeeOther || r.location() != "/" {
@@ -308,7 +308,7 @@ func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
 func TestLogoutWithoutPostLogoutRedirectURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	r := b.post("/logout")
 	q := query(t, r.location())
@@ -320,7 +320,7 @@ func TestLogoutWithoutPostLogoutRedirectURL(t *testing.T) {
 func TestLogoutRefusesCrossSiteRequests(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	for _, header := range [][]string{
 		{"Sec-Fetch-Site", "cross-site"},

@@ -34,7 +34,7 @@ func TestRequireUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h.provider.SetUser(tt.user)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			if got := b.login("/admin"); got != "/admin" {
 				t.Errorf("login lands on %q, want /admin", got)
 			}
@@ -58,7 +58,7 @@ func TestRequireUser(t *testing.T) {
 			}
 		})
 	}
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	if r := b.get("/admin"); r.status != http.StatusFound || !strings.HasPrefix(r.location(), h.provider.URL+"/authorize?") {
 		t.Errorf("GET /admin logged out: %d to %q, want 302 to the provider", r.status, r.location())
 	}

@@ -39,7 +39,7 @@ func TestReturnPaths(t *testing.T) {
 		{"/login?return_to=%2F%2Fevil.example", "/"},
 	}
 	for _, tt := range tests {
-		b := h.app.newBrowser()
+		b := h.app.newBrowser(t)
 		if got := b.login(tt.start); got != tt.want {
 			t.Errorf("login from %s lands on %q, want %q", tt.start, got, tt.want)
 		}
@@ -74,7 +74,7 @@ func TestOpenRedirectPayloads(t *testing.T) {
 	// 559 logins take a while on a loaded machine: a real clock, so that
 	// the ID tokens' iat never runs ahead of a frozen one.
 	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.Now = time.Now }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	for _, p := range payloads {
 		h.clock.CatchUp() // 559 logins may take over a minute under -race on a busy machine
 		start := b.get("/login?return_to=" + url.QueryEscape(p))

@@ -21,7 +21,7 @@ import (
 func TestLoginReplacesSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	if u := b.mustUser(); u.Email != "alice@example.com" {
 		t.Fatalf("first login: user %+v, want alice", u)
@@ -41,7 +41,7 @@ func TestLoginReplacesSession(t *testing.T) {
 func TestSessionCookieChangesAtLogin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	// Before the first login there is no session cookie at all: nothing a
 	// site could plant and have logged in later.
 	auth := b.startLogin("/private")
@@ -67,7 +67,7 @@ func TestSessionCookieChangesAtLogin(t *testing.T) {
 	if pre == post {
 		t.Fatalf("the session cookie did not change at the second login")
 	}
-	if r := h.app.newBrowser().get("/private", "Accept", "application/json", "Cookie", h.app.cookieName+"="+post); r.status != http.StatusOK {
+	if r := h.app.newBrowser(t).get("/private", "Accept", "application/json", "Cookie", h.app.cookieName+"="+post); r.status != http.StatusOK {
 		t.Errorf("the post-login cookie gets %d, want 200", r.status)
 	}
 }
@@ -75,7 +75,7 @@ func TestSessionCookieChangesAtLogin(t *testing.T) {
 func TestTamperedCookie(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	value := b.cookie()
 	// flip changes the top bit of the base64 digit at i, so that the
@@ -101,7 +101,7 @@ func TestTamperedCookie(t *testing.T) {
 	for name, tampered := range tests {
 		t.Run(name, func(t *testing.T) {
 			cookie := h.app.cookieName + "=" + tampered
-			nav := h.app.newBrowser().get("/private", "Cookie", cookie)
+			nav := h.app.newBrowser(t).get("/private", "Cookie", cookie)
 			if nav.status != http.StatusFound || !strings.HasPrefix(nav.location(), h.provider.URL+"/authorize?") {
 				t.Errorf("navigation with a tampered cookie: %d to %q, want 302 to the provider", nav.status, nav.location())
 			}
@@ -111,7 +111,7 @@ func TestTamperedCookie(t *testing.T) {
 			if len(nav.attemptCookies(h.app.cookieName)) != 1 {
 				t.Errorf("navigation with a tampered cookie sets %q, want one attempt cookie", nav.header.Values("Set-Cookie"))
 			}
-			api := h.app.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json")
+			api := h.app.newBrowser(t).get("/private", "Cookie", cookie, "Accept", "application/json")
 			if api.status != http.StatusUnauthorized {
 				t.Errorf("API request with a tampered cookie: %d, want 401", api.status)
 			}
@@ -128,13 +128,13 @@ func TestCookieSealedWithOtherKeys(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
 	other := h.newApp(setup{}) // fresh SessionKeys
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	cookie := h.app.cookieName + "=" + b.cookie()
-	if r := other.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json"); r.status != http.StatusUnauthorized {
+	if r := other.newBrowser(t).get("/private", "Cookie", cookie, "Accept", "application/json"); r.status != http.StatusUnauthorized {
 		t.Errorf("another Auth's cookie on an API request: %d, want 401", r.status)
 	}
-	if r := other.newBrowser().get("/private", "Cookie", cookie); r.status != http.StatusFound || !strings.HasPrefix(r.location(), h.provider.URL+"/authorize?") {
+	if r := other.newBrowser(t).get("/private", "Cookie", cookie); r.status != http.StatusFound || !strings.HasPrefix(r.location(), h.provider.URL+"/authorize?") {
 		t.Errorf("another Auth's cookie on a navigation: %d to %q, want 302 to the provider", r.status, r.location())
 	}
 	b.mustUser() // still fine where it belongs
@@ -143,7 +143,7 @@ func TestCookieSealedWithOtherKeys(t *testing.T) {
 func TestSessionLifetime(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	h.clock.Advance(12*time.Hour - time.Second)
 	b.mustUser()
@@ -160,10 +160,10 @@ func TestSessionKeyRotation(t *testing.T) {
 	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.SessionKeys = oldKeys }})
 	rotated := h.newApp(setup{configure: func(cfg *pipaauth.Config) { cfg.SessionKeys = append(slices.Clone(newPair), oldKeys...) }})
 	newOnly := h.newApp(setup{configure: func(cfg *pipaauth.Config) { cfg.SessionKeys = newPair }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	cookie := h.app.cookieName + "=" + b.cookie()
-	r := rotated.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json")
+	r := rotated.newBrowser(t).get("/private", "Cookie", cookie, "Accept", "application/json")
 	if r.status != http.StatusOK {
 		t.Fatalf("an Auth with {new, old} keys answers %d to a cookie sealed with the old keys, want 200", r.status)
 	}
@@ -172,7 +172,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	if u.ID != h.subject("alice") {
 		t.Errorf("user = %+v, want alice", u)
 	}
-	if r := newOnly.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json"); r.status != http.StatusUnauthorized {
+	if r := newOnly.newBrowser(t).get("/private", "Cookie", cookie, "Accept", "application/json"); r.status != http.StatusUnauthorized {
 		t.Errorf("an Auth with only the new keys answers %d, want 401", r.status)
 	}
 }
@@ -187,7 +187,7 @@ func TestCookieSizeWithLongEmailAndPendingLogins(t *testing.T) {
 		t.Fatalf("test email is %d characters, want 254", len(email))
 	}
 	h.provider.SetUser(pipatest.User{Name: "long", Email: email, EmailVerified: true, ShareEmail: true})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	// Four pending logins with 256-byte return paths: each has a cookie of
 	// its own, so the session cookie does not grow with them.
@@ -225,7 +225,7 @@ func TestCookieSizeWithLongEmailAndPendingLogins(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.IdleTimeout = 30 * time.Minute }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	// Requests every 20 minutes keep the session alive well past 30 minutes.
 	for i := range 4 {
