@@ -76,7 +76,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// syncBuffer is a goroutine-safe log sink.
+// syncBuffer is a goroutine-safe log sink: the one log buffer of this
+// package's tests, for a Config.Logger whose handlers log from the servers'
+// goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -231,12 +231,11 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 		},
 		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") }, // at_hash would catch the swap
 	})
-	var logs strings.Builder
-	var mu sync.Mutex
+	logs := &syncBuffer{}
 	var got error
 	pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
 		c.KeepTokens = true
-		c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			pipaauth.DefaultErrorHandler("/login")(w, r, err)
@@ -259,25 +258,12 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 			t.Errorf("a %d-byte cookie was written", len(sc))
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "SessionStore") {
 		t.Errorf("the log does not point at SessionStore:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), strings.Repeat("A", 100)) {
 		t.Error("the log holds the access token")
 	}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Token's errors are this package's *Error, with the status to answer and a
