@@ -77,7 +77,7 @@ func TestClientRefusesCrossOriginRedirect(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 	}))
 	t.Cleanup(api.Close)
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	call := func(path string) (string, error) {
 		var out string
 		var callErr error

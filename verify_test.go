@@ -85,7 +85,7 @@ func TestOfflineAccessAsksForConsent(t *testing.T) {
 	}
 	// At a provider that honours offline_access only with prompt=consent,
 	// the session gets a refresh token that works.
-	ra := newRefreshApp(t, func(c *pipaauth.Config) { c.Scopes = scopes },
+	ra := newTokenApp(t, true, func(c *pipaauth.Config) { c.Scopes = scopes },
 		func(p *pipatest.Server) { p.SetBehavior(pipatest.Behavior{OfflineAccessOnly: true}) })
 	ra.advance(2 * time.Hour)
 	if code, body := ra.token(t); code != http.StatusOK {
