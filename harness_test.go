@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,7 +137,7 @@ func (s *secrets) all() map[string]string {
 // setup configures a harness or one of its apps.
 type setup struct {
 	prefix        string                     // mount login, callback and logout below it
-	plainHTTP     bool                       // http servers and InsecureAllowHTTP
+	plainHTTP     bool                       // a plain-HTTP provider, hence app servers and InsecureAllowHTTP
 	discovery     func(doc map[string]any)   // provider DiscoveryHook, in place before New
 	configure     func(cfg *pipaauth.Config) // last edit of the Config
 	defaultErrors bool                       // leave Config.ErrorHandler nil (errors are then not recorded)
@@ -209,73 +208,46 @@ func (h *harness) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// baseConfig is a valid Config for an app at appURL.
-func (h *harness) baseConfig(appURL, prefix string, plainHTTP bool) pipaauth.Config {
-	cfg := pipaauth.Config{
-		Issuer:            h.provider.URL,
-		ClientID:          clientID,
-		ClientSecret:      clientSecret,
-		RedirectURL:       appURL + prefix + "/callback",
-		SessionKeys:       newKeys(),
-		HTTPClient:        h.provider.Client(),
-		Logger:            h.logger(),
-		Now:               h.clock.Now,
-		InsecureAllowHTTP: plainHTTP,
-	}
-	if prefix != "" {
-		cfg.LoginPath = prefix + "/login"
-	}
-	return cfg
-}
-
-// newApp starts an application server, builds its Auth (after the server
-// started, so that RedirectURL is known) and mounts the handlers.
+// newApp starts an application server (newTestApp, over TLS unless the
+// harness is plain HTTP) whose Config logs into the harness and runs on its
+// clock, and mounts the handlers.
 func (h *harness) newApp(s setup) *app {
 	t := h.t
 	t.Helper()
 	a := &app{h: h}
-	var handler atomic.Pointer[http.Handler]
-	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) })
-	if s.plainHTTP {
-		a.srv = httptest.NewServer(front)
-	} else {
-		a.srv = httptest.NewTLSServer(front)
-	}
-	t.Cleanup(a.srv.Close)
-	a.url = a.srv.URL
-
-	cfg := h.baseConfig(a.url, s.prefix, s.plainHTTP)
-	if s.configure != nil {
-		s.configure(&cfg)
-	}
-	a.loginPath = cfg.LoginPath
-	if a.loginPath == "" {
-		a.loginPath = pipaauth.DefaultLoginPath
-	}
-	if !s.defaultErrors && cfg.ErrorHandler == nil {
-		render := pipaauth.DefaultErrorHandler(a.loginPath)
-		cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-			a.mu.Lock()
-			a.errs = append(a.errs, err)
-			a.mu.Unlock()
-			render(w, r, err)
+	ta := newTestApp(t, h.provider, func(cfg *pipaauth.Config) {
+		cfg.RedirectURL = strings.TrimSuffix(cfg.RedirectURL, "/callback") + s.prefix + "/callback"
+		cfg.HTTPClient = h.provider.Client()
+		cfg.Logger = h.logger()
+		cfg.Now = h.clock.Now
+		if s.prefix != "" {
+			cfg.LoginPath = s.prefix + "/login"
 		}
-	}
-	a.cfg = cfg
+		if s.configure != nil {
+			s.configure(cfg)
+		}
+		a.loginPath = cfg.LoginPath
+		if a.loginPath == "" {
+			a.loginPath = pipaauth.DefaultLoginPath
+		}
+		if !s.defaultErrors && cfg.ErrorHandler == nil {
+			render := pipaauth.DefaultErrorHandler(a.loginPath)
+			cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+				a.mu.Lock()
+				a.errs = append(a.errs, err)
+				a.mu.Unlock()
+				render(w, r, err)
+			}
+		}
+		a.cfg = *cfg
+	})
+	a.srv, a.url, a.auth = ta.srv, ta.srv.URL, ta.auth
 	a.cookieName = "__Host-pipaauth"
-	if strings.HasPrefix(cfg.RedirectURL, "http://") {
+	if strings.HasPrefix(a.cfg.RedirectURL, "http://") {
 		a.cookieName = "pipaauth"
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	auth, err := pipaauth.New(ctx, cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	a.auth = auth
-
-	mux := http.NewServeMux()
+	auth, mux := a.auth, ta.mux
 	mux.Handle(s.prefix+"/login", auth.LoginHandler())
 	mux.Handle(s.prefix+"/callback", auth.CallbackHandler())
 	// Mounted for every method, so that the handler's own method check is
@@ -286,8 +258,6 @@ func (h *harness) newApp(s setup) *app {
 	mux.Handle("/staff", auth.RequireUser(pipaauth.AllowEmailDomains("example.com"))(text("staff")))
 	mux.Handle("/ids", auth.RequireUser(pipaauth.AllowUserIDs(h.subject("alice")))(text("ids")))
 	mux.Handle("/{$}", text("home"))
-	var hh http.Handler = mux
-	handler.Store(&hh)
 	return a
 }
 

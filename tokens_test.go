@@ -164,7 +164,7 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 	})
 	logs := &syncBuffer{}
 	var got error
-	pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
+	pa := newTestApp(t, provider, func(c *pipaauth.Config) {
 		c.KeepTokens = true
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {

@@ -13,55 +13,62 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/securecookie"
-
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
-// The test applications of this package's plain-HTTP tests: plainApp, the
-// one application constructor, and tokenApp, a plainApp logged in with a
-// /token route. (The full-flow tests use the TLS harness in
-// harness_test.go.)
+// The one test application of this package's tests: testApp, an
+// application server with its Auth, which the full-flow harness
+// (harness_test.go) and tokenApp build on.
 
-// plainApp is an application on a plain-HTTP loopback server whose Auth logs
-// in with provider: the shape most tests of this package need. Tests mount
-// their routes on mux.
-type plainApp struct {
+// testApp is an application on a loopback server whose Auth logs in with a
+// pipatest provider. Tests mount their routes on mux.
+type testApp struct {
 	srv  *httptest.Server
 	mux  *http.ServeMux
 	auth *pipaauth.Auth
 }
 
-// newPlainApp starts a plainApp. The Config uses pipatest's default client,
-// fresh session keys, RedirectURL srv.URL+"/callback", InsecureAllowHTTP (the
-// servers are plain-HTTP loopback ones) and discards logs; edit, when not
-// nil, changes it before New.
-func newPlainApp(tb testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)) *plainApp {
+// newTestApp starts a testApp, closed when tb ends: a TLS server when the
+// provider is one (the Config's HTTPClient then trusts its certificate),
+// else a plain-HTTP one with InsecureAllowHTTP. The Config uses pipatest's
+// default client, fresh session keys, RedirectURL srv.URL+"/callback", and
+// discards logs; edit, when not nil, changes it before New.
+func newTestApp(tb testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)) *testApp {
 	tb.Helper()
-	a := &plainApp{mux: http.NewServeMux()}
-	a.srv = httptest.NewServer(a.mux)
+	a := &testApp{mux: http.NewServeMux()}
+	overTLS := strings.HasPrefix(provider.URL, "https://")
+	if overTLS {
+		a.srv = httptest.NewTLSServer(a.mux)
+	} else {
+		a.srv = httptest.NewServer(a.mux)
+	}
 	tb.Cleanup(a.srv.Close)
 	cfg := pipaauth.Config{
 		Issuer:            provider.URL,
 		ClientID:          pipatest.DefaultClientID,
 		ClientSecret:      pipatest.DefaultClientSecret,
 		RedirectURL:       a.srv.URL + "/callback",
-		SessionKeys:       [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
-		InsecureAllowHTTP: true,
+		SessionKeys:       newKeys(),
+		InsecureAllowHTTP: !overTLS,
 		Logger:            slog.New(slog.DiscardHandler),
+	}
+	if overTLS {
+		cfg.HTTPClient = provider.Client()
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var err error
-	if a.auth, err = pipaauth.New(context.Background(), cfg); err != nil {
-		tb.Fatal(err)
+	if a.auth, err = pipaauth.New(ctx, cfg); err != nil {
+		tb.Fatalf("pipaauth.New: %v", err)
 	}
 	return a
 }
 
-// tokenApp is a plainApp logged in as alice through its provider, whose
+// tokenApp is a testApp logged in as alice through its provider, whose
 // /token route answers with the access token Token returns (or a status
 // naming the error) and whose /userinfo route calls the provider through
 // Client. Its clock runs offset ahead of the real time.
@@ -86,7 +93,7 @@ func newTokenApp(t *testing.T, keep bool, edit func(*pipaauth.Config), beforeLog
 	if beforeLogin != nil {
 		beforeLogin(ta.provider)
 	}
-	pa := newPlainApp(t, ta.provider, func(c *pipaauth.Config) {
+	pa := newTestApp(t, ta.provider, func(c *pipaauth.Config) {
 		c.KeepTokens = keep
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) }
 		if edit != nil {
