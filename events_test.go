@@ -99,7 +99,7 @@ func checkEvents(t *testing.T, got []pipaauth.Event, wants ...want) {
 func TestEventsLoginAndLogout(t *testing.T) {
 	t.Parallel()
 	h, log := eventHarness(t, nil)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	alice := h.subject("alice")
 	checkEvents(t, log.take(), want{pipaauth.EventLogin, "", alice, true})
@@ -199,7 +199,7 @@ func TestEventReasonsOfFailedLogins(t *testing.T) {
 			t.Parallel()
 			h, log := eventHarness(t, tt.configure)
 			h.setBehavior(tt.behavior)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			if tt.run != nil {
 				tt.run(t, h, b)
 			} else {
@@ -216,7 +216,7 @@ func TestEventReasonsOfFailedLogins(t *testing.T) {
 // eventRefreshApp is a plain-HTTP application with KeepTokens, a clock the test
 // moves, and a /token route calling Token.
 type eventRefreshApp struct {
-	*plainApp
+	*testApp
 	provider *pipatest.Server
 	offset   atomic.Int64
 	events   *eventLog
@@ -228,7 +228,7 @@ func newEventRefreshApp(t *testing.T, tokenHook func(map[string]any), configure 
 	ra := &eventRefreshApp{provider: pipatest.NewServer(), events: &eventLog{}}
 	t.Cleanup(ra.provider.Close)
 	ra.provider.SetBehavior(pipatest.Behavior{TokenHook: tokenHook})
-	ra.plainApp = newPlainApp(t, ra.provider, func(c *pipaauth.Config) {
+	ra.testApp = newTestApp(t, ra.provider, func(c *pipaauth.Config) {
 		c.KeepTokens = true
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(ra.offset.Load())) }
 		c.OnEvent = ra.events.record
@@ -327,7 +327,7 @@ func TestEventsStoreErrors(t *testing.T) {
 	provider := pipatest.NewServer()
 	t.Cleanup(provider.Close)
 	log := &eventLog{}
-	auth := newPlainApp(t, provider, func(c *pipaauth.Config) {
+	auth := newTestApp(t, provider, func(c *pipaauth.Config) {
 		c.SessionStore = failingStore{}
 		c.OnEvent = log.record
 	}).auth
@@ -379,7 +379,7 @@ func TestEventsAfterTheResponseIsDecided(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var calls []seen
-	pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
+	pa := newTestApp(t, provider, func(c *pipaauth.Config) {
 		c.OnEvent = func(ctx context.Context, e pipaauth.Event) {
 			rec, _ := ctx.Value(statusKey{}).(*statusRecorder)
 			mu.Lock()
@@ -425,12 +425,12 @@ func TestEventHookPanics(t *testing.T) {
 	h, _ := eventHarness(t, func(c *pipaauth.Config) {
 		c.OnEvent = func(context.Context, pipaauth.Event) { panic("metrics backend exploded") }
 	})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	if u := b.mustUser(); u.Email != "alice@example.com" {
 		t.Errorf("user %+v, want alice", u)
 	}
-	if r := h.app.newBrowser().get("/callback?state=unknown&code=c"); r.status != http.StatusBadRequest {
+	if r := h.app.newBrowser(t).get("/callback?state=unknown&code=c"); r.status != http.StatusBadRequest {
 		t.Errorf("failed callback with a panicking hook: %d, want 400", r.status)
 	}
 	logs := h.logs.String()
@@ -447,7 +447,7 @@ func TestEventsCarryNoSecrets(t *testing.T) {
 	h, log := eventHarness(t, func(c *pipaauth.Config) { c.KeepTokens = true })
 	secrets := h.secrets.all // codes, tokens, client secret
 	var extra []string       // states, nonces, cookie values
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	login := func(path string) *response {
 		auth := b.startLogin(path)
 		q := query(t, auth)
@@ -536,7 +536,7 @@ func TestEventsStoreErrorOnIdleSlide(t *testing.T) {
 // alice, logged in through the real flow.
 func benchAuth(b *testing.B, provider *pipatest.Server, edit func(*pipaauth.Config)) (*pipaauth.Auth, *http.Cookie) {
 	b.Helper()
-	pa := newPlainApp(b, provider, edit)
+	pa := newTestApp(b, provider, edit)
 	pa.mux.Handle("/login", pa.auth.LoginHandler())
 	pa.mux.Handle("/callback", pa.auth.CallbackHandler())
 	pa.mux.Handle("/{$}", text("home"))

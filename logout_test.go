@@ -1,8 +1,9 @@
 package pipaauth_test
 
-// Full-flow tests of logout (issue 8): id_token_hint on the end-session
-// redirect, what happens without an ID token, token revocation (RFC 7009),
-// and the provider's own session ending.
+// Full-flow tests of logout: the end-session redirect and cross-site
+// refusals; and (issue 8) id_token_hint on the end-session redirect, what
+// happens without an ID token, token revocation (RFC 7009), and the
+// provider's own session ending.
 
 import (
 	"net/http"
@@ -17,37 +18,6 @@ import (
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
-
-// withoutAuthTime returns u with AuthTime zeroed, after checking that it is
-// set: tests that compare whole users check AuthTime on their own.
-func withoutAuthTime(t *testing.T, u pipaauth.User) pipaauth.User {
-	t.Helper()
-	if u.AuthTime.IsZero() {
-		t.Errorf("user %+v has no AuthTime", u)
-	}
-	u.AuthTime = time.Time{}
-	return u
-}
-
-// withoutIDTokenHint returns h, less the id_token_hint of a Location to the
-// provider's end-session endpoint: the ID token is meant for PiPA there
-// (RP-Initiated Logout 1.0), and the logout tests check it is the login's.
-func (h *harness) withoutIDTokenHint(hdr http.Header) http.Header {
-	loc := hdr.Get("Location")
-	if !strings.HasPrefix(loc, h.provider.URL+"/end_session?") {
-		return hdr
-	}
-	u, err := url.Parse(loc)
-	if err != nil {
-		return hdr
-	}
-	q := u.Query()
-	q.Del("id_token_hint")
-	u.RawQuery = q.Encode()
-	c := hdr.Clone()
-	c.Set("Location", u.String())
-	return c
-}
 
 // idTokens records the ID tokens the provider issues, newest last.
 type idTokens struct {
@@ -109,7 +79,7 @@ func TestLogoutSendsIDTokenHint(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			h, ids, home := logoutSetup(t, mode.edit(t))
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			if n := h.provider.ActiveSessions("alice"); n != 1 {
 				t.Fatalf("alice has %d sessions at PiPA after login, want 1", n)
@@ -147,7 +117,7 @@ func TestLogoutWithoutIDToken(t *testing.T) {
 	// Without the openid scope there is no ID token: post_logout_redirect_uri
 	// would make a strict PiPA refuse the logout, so it is not sent.
 	h, _, _ := logoutSetup(t, func(cfg *pipaauth.Config) { cfg.Scopes = []string{"email"} })
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	r := b.post("/logout")
 	q := query(t, r.location())
@@ -166,7 +136,7 @@ func TestLogoutWithoutIDToken(t *testing.T) {
 func TestLogoutEndsProviderSession(t *testing.T) {
 	t.Parallel()
 	h, _, _ := logoutSetup(t, nil)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private") // PiPA signs alice in and remembers the browser
 	h.provider.SetInteractive(true)
 	// While PiPA's session lives, a new login goes straight through...
@@ -212,7 +182,7 @@ func TestLogoutRevokesRefreshToken(t *testing.T) {
 				rts = append(rts, resp["refresh_token"].(string))
 				mu.Unlock()
 			}})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			if r := b.post("/logout"); r.status != http.StatusSeeOther {
 				t.Fatalf("POST /logout: %d, want 303", r.status)
@@ -235,7 +205,7 @@ func TestLogoutRevokesRefreshToken(t *testing.T) {
 func TestLogoutRevokesNothingWithoutTokens(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	b.post("/logout")
 	if revs := h.provider.Revocations(); len(revs) != 0 {
@@ -256,7 +226,7 @@ func TestLogoutWhenRevocationFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.KeepTokens = true }})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			h.setBehavior(tt.b)
 			start := time.Now()
@@ -276,4 +246,100 @@ func TestLogoutWhenRevocationFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLogout(t *testing.T) {
+	t.Parallel()
+	var postLogout string
+	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) {
+		postLogout = strings.TrimSuffix(cfg.RedirectURL, "/callback") + "/"
+		cfg.PostLogoutRedirectURL = postLogout
+	}})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+
+	r := b.get("/logout")
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != http.MethodPost {
+		t.Errorf("GET /logout: %d with Allow %q, want 405 with Allow POST", r.status, r.header.Get("Allow"))
+	}
+	b.mustUser()
+
+	r = b.post("/logout")
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("POST /logout: %d, want 303", r.status)
+	}
+	if c := r.setCookie(h.app.cookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("POST /logout sets %v, want the session cookie cleared (Max-Age<0)", c)
+	}
+	u, err := url.Parse(r.location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := u.Scheme+"://"+u.Host+u.Path, h.provider.URL+"/end_session"; got != want {
+		t.Errorf("logout redirects to %q, want %q", got, want)
+	}
+	q := u.Query()
+	if q.Get("client_id") != clientID || q.Get("post_logout_redirect_uri") != postLogout {
+		t.Errorf("end session query = %v, want client_id %q and post_logout_redirect_uri %q", q, clientID, postLogout)
+	}
+	b.mustBeLoggedOut()
+	// PiPA accepts the request and sends the browser back.
+	end := b.get(r.location())
+	if end.status != http.StatusFound || end.location() != postLogout {
+		t.Errorf("end session: %d to %q, want 302 to %q", end.status, end.location(), postLogout)
+	}
+}
+
+func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{discovery: func(doc map[string]any) { delete(doc, "end_session_endpoint") }})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	r := b.post("/logout")
+	if r.status != http.StatusSeeOther || r.location() != "/" {
+		t.Errorf("POST /logout: %d to %q, want 303 to /", r.status, r.location())
+	}
+	if c := r.setCookie(h.app.cookieName); c == nil || c.MaxAge >= 0 {
+		t.Errorf("POST /logout sets %v, want the session cookie cleared", c)
+	}
+	b.mustBeLoggedOut()
+}
+
+func TestLogoutWithoutPostLogoutRedirectURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	r := b.post("/logout")
+	q := query(t, r.location())
+	if r.status != http.StatusSeeOther || q.Get("client_id") != clientID || q.Has("post_logout_redirect_uri") {
+		t.Errorf("POST /logout: %d to %q, want 303 to the end session endpoint with client_id only", r.status, r.location())
+	}
+}
+
+func TestLogoutRefusesCrossSiteRequests(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	for _, header := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Sec-Fetch-Site", "same-site"},
+		{"Origin", "https://evil.example"},
+		{"Origin", "null"},
+	} {
+		r := b.post("/logout", header...)
+		if r.status != http.StatusForbidden {
+			t.Errorf("POST /logout with %s: %s: %d, want 403", header[0], header[1], r.status)
+		}
+		if c := r.setCookie(h.app.cookieName); c != nil {
+			t.Errorf("POST /logout with %s: %s sets %v, want no cookie change", header[0], header[1], c)
+		}
+		b.mustUser()
+	}
+	// The page's own form still works.
+	if r := b.post("/logout", "Sec-Fetch-Site", "same-origin", "Origin", h.app.url); r.status != http.StatusSeeOther {
+		t.Errorf("same-origin POST /logout: %d, want 303", r.status)
+	}
+	b.mustBeLoggedOut()
 }

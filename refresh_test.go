@@ -6,10 +6,7 @@ package pipaauth_test
 
 import (
 	"errors"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,74 +17,6 @@ import (
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
-
-// refreshApp is a plain-HTTP application with KeepTokens whose /token route
-// answers with Token's access token (or a status naming the error), and a
-// browser that does not follow redirects once logged in.
-type refreshApp struct {
-	provider *pipatest.Server
-	app      *httptest.Server
-	offset   atomic.Int64 // nanoseconds added to the application's clock
-	client   *http.Client // no redirects
-}
-
-func newRefreshApp(t *testing.T, edit func(*pipaauth.Config), beforeLogin func(*pipatest.Server)) *refreshApp {
-	t.Helper()
-	ra := &refreshApp{provider: pipatest.NewServer()}
-	t.Cleanup(ra.provider.Close)
-	if beforeLogin != nil {
-		beforeLogin(ra.provider)
-	}
-	pa := newPlainApp(t, ra.provider, func(c *pipaauth.Config) {
-		c.KeepTokens = true
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(ra.offset.Load())) }
-		if edit != nil {
-			edit(c)
-		}
-	})
-	ra.app = pa.srv
-	auth := pa.auth
-	pa.mux.Handle("/login", auth.LoginHandler())
-	pa.mux.Handle("/callback", auth.CallbackHandler())
-	pa.mux.Handle("/token", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := auth.Token(w, r)
-		switch {
-		case errors.Is(err, pipaauth.ErrLoginRequired):
-			http.Error(w, "login required", http.StatusUnauthorized)
-		case errors.Is(err, pipaauth.ErrExchange):
-			http.Error(w, "provider failed", http.StatusBadGateway)
-		case err != nil:
-			http.Error(w, "other", http.StatusInternalServerError)
-		default:
-			io.WriteString(w, tok.AccessToken)
-		}
-	})))
-	jar, _ := cookiejar.New(nil)
-	login := &http.Client{Jar: jar}
-	resp, err := login.Get(ra.app.URL + "/login?return_to=/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	ra.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if code, body := ra.token(t); code != http.StatusOK {
-		t.Fatalf("after login, /token: %d %q", code, body)
-	}
-	return ra
-}
-
-func (ra *refreshApp) token(t *testing.T) (int, string) {
-	t.Helper()
-	resp, err := ra.client.Get(ra.app.URL + "/token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
-}
-
-func (ra *refreshApp) advance(d time.Duration) { ra.offset.Add(int64(d)) }
 
 func TestRefreshDecidesOnTheOAuthError(t *testing.T) {
 	t.Parallel()
@@ -107,7 +36,7 @@ func TestRefreshDecidesOnTheOAuthError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ra := newRefreshApp(t, nil, nil)
+			ra := newTokenApp(t, true, nil, nil)
 			ra.provider.SetBehavior(pipatest.Behavior{RefreshError: tt.code, RefreshErrorStatus: tt.status})
 			ra.advance(2 * time.Hour)
 			before := ra.provider.TokenRequests()
@@ -154,7 +83,7 @@ func TestRefreshMarginFollowsTheLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ra := newRefreshApp(t, nil, func(p *pipatest.Server) { p.SetAccessTokenLifetime(tt.lifetime) })
+			ra := newTokenApp(t, true, nil, func(p *pipatest.Server) { p.SetAccessTokenLifetime(tt.lifetime) })
 			before := ra.provider.TokenRequests()
 			_, first := ra.token(t)
 			for range 5 {
@@ -195,7 +124,7 @@ func TestRefreshedIDTokenMustNameTheSameUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ra := newRefreshApp(t, nil, nil)
+			ra := newTokenApp(t, true, nil, nil)
 			ra.provider.SetBehavior(tt.b)
 			ra.advance(2 * time.Hour)
 			if code, body := ra.token(t); code != tt.want {
@@ -207,13 +136,13 @@ func TestRefreshedIDTokenMustNameTheSameUser(t *testing.T) {
 
 func TestRotatedTokensTooLargeEndTheSession(t *testing.T) {
 	t.Parallel()
-	ra := newRefreshApp(t, nil, nil)
+	ra := newTokenApp(t, true, nil, nil)
 	ra.provider.SetBehavior(pipatest.Behavior{TokenHook: func(resp map[string]any) {
 		resp["refresh_token"] = resp["refresh_token"].(string) + strings.Repeat("r", 3000)
 	}})
 	ra.advance(2 * time.Hour)
 	before := ra.provider.TokenRequests()
-	resp, err := ra.client.Get(ra.app.URL + "/token")
+	resp, err := ra.noFollow.Get(ra.app.URL + "/token")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +179,7 @@ func (s *flakyStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions
 func TestRotatedTokenKeptWhenSaveFails(t *testing.T) {
 	t.Parallel()
 	store := &flakyStore{FilesystemStore: sessions.NewFilesystemStore(t.TempDir(), newKeys()[0])}
-	ra := newRefreshApp(t, func(c *pipaauth.Config) { c.SessionStore = store }, nil)
+	ra := newTokenApp(t, true, func(c *pipaauth.Config) { c.SessionStore = store }, nil)
 	ra.advance(2 * time.Hour)
 	store.fail.Store(true)
 	before := ra.provider.TokenRequests()

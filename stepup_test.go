@@ -38,7 +38,7 @@ func staleSession(t *testing.T, h *harness, b *browser) pipaauth.User {
 func TestRequireRecentLoginFreshSessionPasses(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	h.clock.Advance(stepUpMaxAge) // at the limit: still recent
 	for _, path := range []string{"/recent", "/recent-then-user", "/user-then-recent"} {
@@ -54,7 +54,7 @@ func TestRequireRecentLoginStepsUp(t *testing.T) {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
 			t.Parallel()
 			h := stepUpHarness(t)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			before := staleSession(t, h, b)
 			auth := b.startLogin(path + "?x=1")
 			q := query(t, auth)
@@ -96,7 +96,7 @@ func TestRequireRecentLoginRefusesAnOldSignIn(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			h := stepUpHarness(t)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			before := staleSession(t, h, b)
 			cookie := b.cookie()
 			auth := b.startLogin("/recent")
@@ -134,7 +134,7 @@ func TestRequireRecentLoginRefusesAnOldSignIn(t *testing.T) {
 func TestRequireRecentLoginRefusesAnotherUser(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	before := staleSession(t, h, b)
 	auth := b.startLogin("/recent")
 	bob := h.provider.Users()[1]
@@ -156,7 +156,7 @@ func TestRequireRecentLoginRefusesAnotherUser(t *testing.T) {
 func TestRequireRecentLoginWithoutSession(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	auth := b.startLogin("/recent")
 	if got := query(t, auth).Get("max_age"); got != "300" {
 		t.Errorf("max_age = %q, want 300", got)
@@ -174,7 +174,7 @@ func TestRequireRecentLoginWithoutSession(t *testing.T) {
 func TestPlainLoginDoesNotSatisfyRecentLogin(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	staleSession(t, h, b)
 	b.login("/login?return_to=/private") // single sign-on: PiPA's session is old
 	if r := b.get("/recent"); r.status != http.StatusFound || !strings.Contains(r.location(), "max_age=300") {
@@ -185,7 +185,7 @@ func TestPlainLoginDoesNotSatisfyRecentLogin(t *testing.T) {
 func TestRequireRecentLoginAPIClients(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	// No session: 401 login_required, as RequireLogin.
 	r := b.get("/recent", "Accept", "application/json")
 	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, `"login_required"`) {
@@ -218,7 +218,7 @@ func TestRequireRecentLoginWithRequireUser(t *testing.T) {
 	t.Parallel()
 	h := stepUpHarness(t)
 	h.provider.SetUser(h.provider.Users()[1]) // bob: not allowed
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	if r := b.get("/user-then-recent"); r.status != http.StatusForbidden {
 		t.Errorf("fresh bob on /user-then-recent: %d, want 403", r.status)

@@ -45,7 +45,7 @@ func TestClockSkewBothWays(t *testing.T) {
 			h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.ClockSkew = tt.skew }})
 			h.clock.Advance(tt.ahead)
 			h.setBehavior(pipatest.Behavior{ClaimsHook: tt.hook})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			r := b.finish(b.startLogin("/private"))
 			if tt.ok {
 				if r.status != http.StatusSeeOther {
@@ -76,16 +76,16 @@ func TestOfflineAccessAsksForConsent(t *testing.T) {
 	t.Parallel()
 	scopes := []string{"openid", "email", "offline_access"}
 	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) { cfg.Scopes = scopes }})
-	if q := query(t, h.app.newBrowser().startLogin("/private")); q.Get("prompt") != "consent" {
+	if q := query(t, h.app.newBrowser(t).startLogin("/private")); q.Get("prompt") != "consent" {
 		t.Errorf("authorize with offline_access: prompt %q, want consent", q.Get("prompt"))
 	}
 	plain := newHarness(t, setup{})
-	if q := query(t, plain.app.newBrowser().startLogin("/private")); q.Has("prompt") {
+	if q := query(t, plain.app.newBrowser(t).startLogin("/private")); q.Has("prompt") {
 		t.Errorf("authorize without offline_access: prompt %q, want none", q.Get("prompt"))
 	}
 	// At a provider that honours offline_access only with prompt=consent,
 	// the session gets a refresh token that works.
-	ra := newRefreshApp(t, func(c *pipaauth.Config) { c.Scopes = scopes },
+	ra := newTokenApp(t, true, func(c *pipaauth.Config) { c.Scopes = scopes },
 		func(p *pipatest.Server) { p.SetBehavior(pipatest.Behavior{OfflineAccessOnly: true}) })
 	ra.advance(2 * time.Hour)
 	if code, body := ra.token(t); code != http.StatusOK {
@@ -127,7 +127,7 @@ func TestEmailFromUserInfo(t *testing.T) {
 				}
 			}
 			h.setBehavior(tt.b)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			r := b.finish(b.startLogin("/private"))
 			if tt.refused {
 				expectFailure(t, h, r, http.StatusBadRequest, pipaauth.ErrInvalidToken, -1)
@@ -173,7 +173,7 @@ func TestUnreadableAnswersAreNotUnreachable(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, setup{discovery: tt.discovery})
 			h.setBehavior(tt.b)
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			r := b.finish(b.startLogin("/private"))
 			if r.status != tt.status {
 				t.Errorf("callback: %d, want %d", r.status, tt.status)
@@ -198,7 +198,7 @@ func TestLoginRecordsAuthTime(t *testing.T) {
 	h := newHarness(t, setup{})
 	authTime := time.Now().Add(-10 * time.Minute).Unix()
 	h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["auth_time"] = authTime }})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	if got := b.mustUser().AuthTime.Unix(); got != authTime {
 		t.Errorf("AuthTime = %d, want the ID token's auth_time %d", got, authTime)
@@ -233,7 +233,7 @@ func TestCookieKeepsTheIDTokenWhenItFits(t *testing.T) {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
 			h, ids, home := logoutSetup(t, func(cfg *pipaauth.Config) { cfg.KeepTokens = tt.keep })
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			h.setBehavior(pipatest.Behavior{RequireIDTokenHint: true, TokenHook: ids.hook, ClaimsHook: padIDToken(tt.size)})
 			if r := b.finish(auth); r.status != http.StatusSeeOther {

@@ -1,38 +1,17 @@
 package pipatest_test
 
+// Tests of the provider's own session and of ending it, revocation, and
+// (issue 8) offline access and userinfo behaviours (helpers in
+// helpers_test.go).
+
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/pipaauth/pipaauth/pipatest"
 )
-
-// browser is a client with a cookie jar that does not follow redirects.
-func browser(t *testing.T, s *pipatest.Server) *http.Client {
-	t.Helper()
-	c := noRedirects(s.Client())
-	c.Jar, _ = cookiejar.New(nil)
-	return c
-}
-
-func send(t *testing.T, c *http.Client, u string) (int, string, *url.URL) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, _ := resp.Location()
-	return resp.StatusCode, string(b), loc
-}
 
 func TestProviderSession(t *testing.T) {
 	s := pipatest.NewServer()
@@ -190,4 +169,60 @@ func TestUserInfoBehaviors(t *testing.T) {
 	if info["email"] != "alice@example.com" || info["sub"] == claims["sub"] || str(info["sub"]) == "" {
 		t.Errorf("userinfo = %v, want alice's email under another sub than %v", info, claims["sub"])
 	}
+}
+
+func TestEndSession(t *testing.T) {
+	s := pipatest.NewServer()
+	defer s.Close()
+	s.RegisterClient(pipatest.Client{ID: "strict", Secret: "x", PostLogoutRedirectURLs: []string{"https://strict.example/bye"}})
+	const id, secret = pipatest.DefaultClientID, pipatest.DefaultClientSecret
+	hint := str(exchange(t, s, id, secret, code(t, s, authParams(id)))["id_token"])
+
+	tests := []struct {
+		name       string
+		params     url.Values
+		wantStatus int
+		wantLoc    string
+	}{
+		{"no parameters", url.Values{}, 200, ""},
+		{"client only", url.Values{"client_id": {id}}, 200, ""},
+		{"any URL for the default client", url.Values{"client_id": {id}, "post_logout_redirect_uri": {"https://app.example/bye?x=1"}, "state": {"s1"}},
+			302, "https://app.example/bye?x=1&state=s1"},
+		{"no state", url.Values{"client_id": {id}, "post_logout_redirect_uri": {"https://app.example/bye"}}, 302, "https://app.example/bye"},
+		{"registered URL", url.Values{"client_id": {"strict"}, "post_logout_redirect_uri": {"https://strict.example/bye"}, "state": {"s2"}},
+			302, "https://strict.example/bye?state=s2"},
+		{"unregistered URL", url.Values{"client_id": {"strict"}, "post_logout_redirect_uri": {"https://evil.example/bye"}}, 400, ""},
+		{"javascript URL", url.Values{"client_id": {id}, "post_logout_redirect_uri": {"javascript:alert(1)"}}, 400, ""},
+		{"URL without client", url.Values{"post_logout_redirect_uri": {"https://app.example/bye"}}, 400, ""},
+		{"unknown client", url.Values{"client_id": {"nobody"}, "post_logout_redirect_uri": {"https://app.example/bye"}}, 400, ""},
+		{"id_token_hint names the client", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://app.example/bye"}},
+			302, "https://app.example/bye"},
+		{"id_token_hint of another client", url.Values{"client_id": {"strict"}, "id_token_hint": {hint}}, 400, ""},
+		{"forged id_token_hint", url.Values{"id_token_hint": {"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}}, 400, ""},
+		{"repeated state", url.Values{"client_id": {id}, "state": {"a", "b"}}, 400, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, s, s.URL+"/end_session?"+tc.params.Encode())
+			if resp.StatusCode != tc.wantStatus || resp.Header.Get("Location") != tc.wantLoc {
+				t.Fatalf("status %d, Location %q; want %d %q", resp.StatusCode, resp.Header.Get("Location"), tc.wantStatus, tc.wantLoc)
+			}
+			if tc.wantStatus == 200 && !strings.Contains(body, "You are signed out of PiPA") {
+				t.Errorf("page %s", body)
+			}
+		})
+	}
+	t.Run("POST", func(t *testing.T) {
+		resp, _ := postForm(t, s, s.URL+"/end_session", url.Values{"client_id": {id}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"p"}})
+		if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://app.example/bye?state=p" {
+			t.Errorf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("hint after key rotation", func(t *testing.T) {
+		s.RotateKeys()
+		resp, _ := get(t, s, s.URL+"/end_session?"+url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://app.example/bye"}}.Encode())
+		if resp.StatusCode != 302 {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	})
 }
