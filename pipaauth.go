@@ -297,16 +297,11 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 // start begins a login for the guard and LoginHandler; with LazyDiscovery,
 // before discovery succeeded, it answers 503.
 func (a *Auth) start(w http.ResponseWriter, r *http.Request, returnTo string) {
-	r = a.timed(r)
-	p, err := a.provider(r.Context())
-	if err != nil {
-		a.unavailable(w, r, err)
-		return
-	}
-	p.flow.Start(w, r, returnTo)
+	a.startStepUp(w, r, returnTo, 0, "")
 }
 
-// startStepUp begins a RequireRecentLogin login, as start does.
+// startStepUp begins a login, a RequireRecentLogin one when maxAge > 0
+// (callback.Flow.StartStepUp).
 func (a *Auth) startStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	r = a.timed(r)
 	p, err := a.provider(r.Context())

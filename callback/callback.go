@@ -100,7 +100,8 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 // attempt remembers it and subject, the user id of the session that asked
 // ("" for anyone). Its callback then refuses an ID token without an
 // auth_time within that max_age plus ClockSkew, or for another user, and
-// leaves the session as it was. maxAge must be at least one second.
+// leaves the session as it was. A maxAge below one second starts a plain
+// login, as Start does.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	f.start(w, r, returnTo, maxAge.Truncate(time.Second), subject)
