@@ -262,3 +262,42 @@ func TestRequireRecentLoginWiring(t *testing.T) {
 	}()
 	auth.RequireRecentLogin(time.Minute)
 }
+
+// Refused step-ups are login_failed events with their own reasons; a
+// successful one is a login.
+func TestRequireRecentLoginEvents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		edit   func(h *harness)
+		want   want
+		status int
+	}{
+		{"old sign-in", func(h *harness) { h.setBehavior(pipatest.Behavior{IgnoreMaxAge: true}) },
+			want{pipaauth.EventLoginFailed, pipaauth.ReasonStepUpNotRecent, "", true}, http.StatusUnauthorized},
+		{"another user", func(h *harness) { h.provider.SetUser(h.provider.Users()[1]) },
+			want{pipaauth.EventLoginFailed, pipaauth.ReasonStepUpOtherUser, "", true}, http.StatusForbidden},
+		{"recent sign-in", func(*harness) {}, want{pipaauth.EventLogin, "", "alice", true}, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, log := eventHarness(t, nil)
+			h.provider.SetClock(h.clock.Now)
+			b := h.app.newBrowser(t)
+			staleSession(t, h, b)
+			log.take()
+			auth := b.startLogin("/recent")
+			tt.edit(h)
+			if r := b.finish(auth); r.status != tt.status {
+				t.Fatalf("callback: %d, want %d", r.status, tt.status)
+			}
+			w := tt.want
+			if w.user != "" {
+				w.user = h.subject(w.user)
+			}
+			checkEvents(t, log.take(), w)
+			h.app.takeErrors()
+		})
+	}
+}
