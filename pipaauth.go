@@ -459,8 +459,12 @@ func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 // skew), else the login is refused. It composes with RequireUser in either order.
 //
 // In detail (OpenID Connect Core 3.1.2.1): a session counts as recent while
-// its User.AuthTime is at most maxAge plus Config.ClockSkew ago. A stale
-// session, or none, on a navigation starts a login whose authorization
+// its User.AuthTime came from its ID token's auth_time claim and is at most
+// maxAge plus Config.ClockSkew ago. A session whose ID token had no
+// auth_time (AuthTime is then the login time, and single sign-on at PiPA may
+// have asked nobody for anything) is never recent. An auth_time up to
+// ClockSkew in the future is recorded as the login time, so the window is
+// maxAge plus one ClockSkew. A stale session, or none, on a navigation starts a login whose authorization
 // request carries max_age (maxAge in whole seconds, rounded down); the
 // attempt cookie remembers maxAge and, for a stale session, its user. The
 // callback of that login refuses (ErrStepUp; the session is left as it

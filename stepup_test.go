@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,5 +300,82 @@ func TestRequireRecentLoginEvents(t *testing.T) {
 			checkEvents(t, log.take(), w)
 			h.app.takeErrors()
 		})
+	}
+}
+
+// authTimeOnlyWithMaxAge makes the provider behave as OpenID Connect Core 2
+// allows: auth_time is REQUIRED only when max_age was asked for (or the
+// claim requested), so plain logins carry none. The hook tells the logins
+// apart by their nonce, read from the authorization URLs the test visits.
+type authTimeOnlyWithMaxAge struct {
+	mu         sync.Mutex
+	withMaxAge map[string]bool // nonce -> max_age was sent
+}
+
+func (p *authTimeOnlyWithMaxAge) saw(t *testing.T, authURL string) {
+	q := query(t, authURL)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.withMaxAge[q.Get("nonce")] = q.Has("max_age")
+}
+
+func (p *authTimeOnlyWithMaxAge) hook(c map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n, _ := c["nonce"].(string); !p.withMaxAge[n] {
+		delete(c, "auth_time")
+	}
+}
+
+// A plain login (LoginHandler) whose ID token has no auth_time (OpenID
+// Connect Core 2 requires it only with max_age) does not make a session
+// recent: its AuthTime is only the login time, and single sign-on at PiPA
+// may have asked nobody for anything. (Found by the security review.)
+func TestPlainLoginWithoutAuthTimeIsNotRecent(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	p := &authTimeOnlyWithMaxAge{withMaxAge: map[string]bool{}}
+	h.setBehavior(pipatest.Behavior{ClaimsHook: p.hook})
+	b := h.app.newBrowser(t)
+
+	// A fresh login, then the session (and PiPA's sign-in) grow stale.
+	auth := b.startLogin("/private")
+	p.saw(t, auth)
+	if r := b.finish(auth); r.status != http.StatusSeeOther {
+		t.Fatalf("first login: %d", r.status)
+	}
+	h.clock.Advance(stepUpMaxAge + 2*time.Minute)
+
+	// The step-up page asks for a recent login: 302 with max_age.
+	if r := b.get("/recent"); r.status != http.StatusFound || !strings.Contains(r.location(), "max_age=300") {
+		t.Fatalf("GET /recent with a stale session: %d to %q, want a step-up", r.status, r.location())
+	}
+	// The attacker does not follow it: a plain login, single sign-on at
+	// PiPA (no password typed), carrying no auth_time.
+	auth = b.startLogin("/login?return_to=/recent")
+	p.saw(t, auth)
+	if strings.Contains(auth, "max_age") {
+		t.Fatalf("plain login carries max_age: %s", auth)
+	}
+	r := b.finish(auth)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("plain login: %d %v", r.status, h.app.takeErrors())
+	}
+	if r := b.get("/recent"); r.status == http.StatusOK {
+		t.Errorf("GET /recent after a plain single-sign-on login without auth_time: 200; the user never re-authenticated (AuthTime %v)", b.mustUser().AuthTime)
+	}
+}
+
+// An auth_time up to ClockSkew in the future (PiPA's clock ahead) is
+// accepted and recorded as the login time, so that a step-up's window is
+// maxAge plus one ClockSkew.
+func TestFutureAuthTimeIsRecordedAsNow(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["auth_time"] = h.clock.Now().Add(50 * time.Second).Unix() }})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	if got, want := b.mustUser().AuthTime, h.clock.Now(); !got.Equal(want.Truncate(time.Second)) && got.Unix() != want.Unix() {
+		t.Errorf("AuthTime %v, want the login time %v", got, want)
 	}
 }

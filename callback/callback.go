@@ -200,7 +200,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user := login.User
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID, AuthTimeClaimed: login.AuthTimeClaimed}
 	if f.cfg.KeepTokens {
 		next.Tokens = login.Tokens
 	}

@@ -36,6 +36,9 @@ type Login struct {
 	User    session.User    // ID, Email, EmailVerified and AuthTime
 	Tokens  *session.Tokens // the provider's tokens
 	IDToken string          // the raw ID token; "" without the openid scope
+	// AuthTimeClaimed reports that User.AuthTime is the ID token's
+	// auth_time (else it is the login time).
+	AuthTimeClaimed bool
 	SID     string          // the ID token's sid claim; "" when it has none
 }
 
@@ -79,6 +82,13 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 			return nil, e
 		}
 		login.User, login.IDToken, login.SID = idt.User, idt.Raw, idt.SID
+		login.AuthTimeClaimed = !idt.User.AuthTime.IsZero()
+		if login.User.AuthTime.After(now) {
+			// Up to ClockSkew ahead (checked above): PiPA's clock runs
+			// ahead. Recorded as now, so that a step-up's window is maxAge
+			// plus one ClockSkew, not two.
+			login.User.AuthTime = now
+		}
 		if f.wantsEmail() && login.User.Email == "" && f.cfg.UserInfo != nil {
 			if e := f.userInfo(ctx, tok, &login.User); e != nil {
 				return nil, e
