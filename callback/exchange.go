@@ -39,7 +39,7 @@ type Login struct {
 	// AuthTimeClaimed reports that User.AuthTime is the ID token's
 	// auth_time (else it is the login time).
 	AuthTimeClaimed bool
-	SID     string          // the ID token's sid claim; "" when it has none
+	SID             string // the ID token's sid claim; "" when it has none
 }
 
 // exchange trades the code for tokens and returns who logged in. Its errors
