@@ -16,6 +16,7 @@ import (
 
 	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // Retries of LazyDiscovery: the first after DiscoveryRetryMin, each later
@@ -132,6 +133,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		// with ClockSkew itself. Every other check stays go-oidc's.
 		Verifier:   op.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now, SkipExpiryCheck: true}),
 		UserInfo:   userInfo,
+		Revoke:     func(ctx context.Context, t *session.Tokens) { a.revoke(ctx, a.prov.Load(), t) },
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,
 		Client:     a.client,

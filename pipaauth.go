@@ -529,6 +529,9 @@ func (a *Auth) LoginHandler() http.Handler {
 func (a *Auth) CallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = a.timed(r)
+		// Set before anything can answer: the URL holds a code and state.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		p, err := a.provider(r.Context())
 		if err != nil {
 			a.unavailable(w, r, err)
@@ -558,10 +561,16 @@ func (a *Auth) LogoutHandler() http.Handler {
 		start := time.Now()
 		user := ""
 		d, _ := a.sessions.Load(r)
+		// One look at the discovery document serves the revocation and the
+		// redirect (with LazyDiscovery it may arrive during the logout).
+		p, perr := a.provider(r.Context())
+		if perr != nil {
+			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ends the local session only: PiPA's discovery document is not there yet, so no token is revoked and PiPA's session stays", slog.String("error", perr.Error()))
+		}
 		if d.LoggedIn() {
 			user = d.User.ID
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
-			a.revoke(r.Context(), d.Tokens)
+			a.revoke(r.Context(), p, d.Tokens)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
@@ -575,7 +584,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
-		http.Redirect(w, r, a.logoutURL(r, idToken), http.StatusSeeOther)
+		http.Redirect(w, r, a.logoutURL(p, idToken), http.StatusSeeOther)
 		if user != "" {
 			a.emit(r, EventLogout, user, time.Since(start), nil)
 		}
@@ -586,9 +595,9 @@ func (a *Auth) LogoutHandler() http.Handler {
 // revoke asks PiPA to revoke the refresh token of t (the access token when
 // there is none), RFC 7009, authenticated as the token request is. It
 // waits at most RevocationTimeout and only logs a failure: the logout goes
-// on whatever PiPA answers.
-func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
-	p := a.prov.Load() // with LazyDiscovery and no document yet: nothing known to revoke at
+// on whatever PiPA answers. p is the applied discovery document, nil when
+// there is none yet (LazyDiscovery): nothing is known to revoke at.
+func (a *Auth) revoke(ctx context.Context, p *provider, t *session.Tokens) {
 	if p == nil || p.revocation == "" || t == nil {
 		return
 	}
@@ -650,13 +659,8 @@ func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
 // session, and lets others ignore it (RP-Initiated Logout 1.0, section 2),
 // whereas client_id alone still ends PiPA's session, on PiPA's own page.
 // No state is sent: the page PiPA returns to acts on nothing.
-func (a *Auth) logoutURL(r *http.Request, idToken string) string {
-	p, err := a.provider(r.Context())
-	if err != nil {
-		a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ended the local session only: PiPA's end-session endpoint is not known yet", slog.String("error", err.Error()))
-		return "/"
-	}
-	if p.endSession == "" {
+func (a *Auth) logoutURL(p *provider, idToken string) string {
+	if p == nil || p.endSession == "" {
 		return "/"
 	}
 	u, err := url.Parse(p.endSession)
