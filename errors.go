@@ -19,7 +19,7 @@ var (
 	ErrCookieTooLarge  = errs.ErrCookieTooLarge  // the session would not fit a 4096-byte cookie
 	ErrSessionStore    = errs.ErrSessionStore    // the session store failed or timed out
 	ErrForbidden       = errs.ErrForbidden       // RequireUser: logged in, but not allowed
-	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user; the session is left as it was
+	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user (the session is left as it was); LoginHandler: a malformed max_age
 	ErrMethod          = errs.ErrMethod          // a handler was called with a method it does not serve
 	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler: a POST from another site
 )

@@ -504,6 +504,12 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
+//
+// The optional max_age parameter (whole seconds, at least 1) starts a
+// step-up, as RequireRecentLogin does: its 401 answers to API clients give
+// such a login_url. The ID token must then carry an auth_time within
+// max_age plus ClockSkew, and, when the request has a session, name its
+// user. A malformed max_age gets 400 wrapping ErrStepUp.
 func (a *Auth) LoginHandler() http.Handler {
 	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -514,11 +520,40 @@ func (a *Auth) LoginHandler() http.Handler {
 			return
 		}
 		returnTo := "/"
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["return_to"]) == 1 {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err == nil && len(q["return_to"]) == 1 {
 			returnTo = q.Get("return_to")
 		}
-		a.start(w, r, returnTo)
+		if !q.Has("max_age") {
+			a.start(w, r, returnTo)
+			return
+		}
+		maxAge, ok := parseMaxAge(q["max_age"])
+		if !ok {
+			a.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrStepUp, "The login link is malformed: max_age must be a whole number of seconds, at least 1.", nil))
+			return
+		}
+		// A step-up (the login_url of RequireRecentLogin's 401): the
+		// session's user, when there is one, must be the one to sign in.
+		subject := ""
+		if d, _ := a.sessions.Load(r); d.LoggedIn() {
+			subject = d.User.ID
+		}
+		a.startStepUp(w, r, returnTo, maxAge, subject)
 	}))
+}
+
+// parseMaxAge reads LoginHandler's max_age: one whole number of seconds,
+// from 1 to about 68 years, in plain decimal digits.
+func parseMaxAge(v []string) (time.Duration, bool) {
+	if len(v) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[0], 10, 31)
+	if err != nil || n < 1 || strconv.FormatUint(n, 10) != v[0] {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 // CallbackHandler finishes a login: mount it at the path of

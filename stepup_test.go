@@ -379,3 +379,61 @@ func TestFutureAuthTimeIsRecordedAsNow(t *testing.T) {
 		t.Errorf("AuthTime %v, want the login time %v", got, want)
 	}
 }
+
+// An API client with a stale session follows the 401's login_url: a
+// step-up (max_age) through LoginHandler, after which the API call passes.
+// A plain login there would get PiPA's old sign-in again (single sign-on)
+// and stay stale for ever.
+func TestRequireRecentLoginAPIClientFollowsLoginURL(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	b := h.app.newBrowser(t)
+	staleSession(t, h, b)
+	r := b.get("/recent", "Accept", "application/json")
+	var body struct {
+		LoginURL string `json:"login_url"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil || r.status != http.StatusUnauthorized {
+		t.Fatalf("stale session: %d %q", r.status, r.body)
+	}
+	if want := "/login?max_age=300&return_to=%2Frecent"; body.LoginURL != want {
+		t.Errorf("login_url %q, want %q", body.LoginURL, want)
+	}
+	auth := b.startLogin(body.LoginURL)
+	if got := query(t, auth).Get("max_age"); got != "300" {
+		t.Fatalf("the login_url's login sent max_age %q, want 300", got)
+	}
+	if r := b.finish(auth); r.status != http.StatusSeeOther || r.location() != "/recent" {
+		t.Fatalf("callback: %d to %q; errors %v", r.status, r.location(), h.app.takeErrors())
+	}
+	if r := b.get("/recent", "Accept", "application/json"); r.status != http.StatusOK {
+		t.Errorf("API call after the step-up: %d, want 200", r.status)
+	}
+}
+
+// LoginHandler's max_age: a step-up for the session's user; malformed
+// values are refused.
+func TestLoginHandlerMaxAge(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	b := h.app.newBrowser(t)
+	for _, v := range []string{"0", "-5", "1.5", "abc", "0300", "99999999999", "300&max_age=300"} {
+		r := b.get("/login?max_age=" + v)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("max_age=%s: %d, want 400", v, r.status)
+		}
+	}
+	if errs := h.app.takeErrors(); len(errs) != 7 || !errors.Is(errs[0], pipaauth.ErrStepUp) {
+		t.Errorf("errors %v, want 7 wrapping ErrStepUp", errs)
+	}
+	// With a stale session, the step-up must be its user's.
+	staleSession(t, h, b)
+	auth := b.startLogin("/login?max_age=60")
+	h.provider.SetUser(h.provider.Users()[1])
+	if r := b.finish(auth); r.status != http.StatusForbidden {
+		t.Errorf("step-up through LoginHandler by another user: %d, want 403", r.status)
+	}
+	if errs := h.app.takeErrors(); len(errs) != 1 || !errors.Is(errs[0], pipaauth.ErrStepUp) {
+		t.Errorf("errors %v, want one wrapping ErrStepUp", errs)
+	}
+}

@@ -210,11 +210,20 @@ type unauthorizedBody struct {
 // unauthorized answers 401 with a login URL; maxAge > 0 (RequireRecentLogin)
 // names the error and max_age as RFC 9470's step-up challenge does.
 func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request, maxAge time.Duration) {
-	login := g.cfg.LoginPath
+	q := url.Values{}
+	if maxAge > 0 {
+		// LoginHandler then starts a step-up, not a plain login that a
+		// provider's single sign-on would answer with the old auth_time.
+		q.Set("max_age", strconv.FormatInt(int64(maxAge/time.Second), 10))
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if p := returnto.FromRequest(r); p != "/" {
-			login += "?return_to=" + url.QueryEscape(p)
+			q.Set("return_to", p)
 		}
+	}
+	login := g.cfg.LoginPath
+	if len(q) > 0 {
+		login += "?" + q.Encode()
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
