@@ -16,6 +16,7 @@ import (
 
 	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -68,7 +69,8 @@ func (a *Auth) fetchProvider(ctx context.Context) (*provider, error) {
 		if errors.As(err, &mismatch) {
 			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
 		}
-		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(a.cfg.Issuer, "/"), err)
+		brief, _ := httpx.Brief(err) // go-oidc's error holds PiPA's whole answer
+		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(a.cfg.Issuer, "/"), brief)
 	}
 	return a.applyDiscovery(p)
 }
