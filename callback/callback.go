@@ -232,6 +232,9 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
+	if f.cfg.KeepTokens && next.Tokens != nil && next.Tokens.RefreshToken == "" {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: KeepTokens is set but PiPA issued no refresh token: the session ends when the access token expires (some providers issue one only with the offline_access scope)")
+	}
 	if old.LoggedIn() && old.Tokens != nil && !sameTokens(old.Tokens, next.Tokens) {
 		f.cfg.Revoke(r.Context(), old.Tokens)
 	}
