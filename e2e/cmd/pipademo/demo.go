@@ -260,8 +260,10 @@ type pageData struct {
 	LoggedOut string
 	// Home page: the event counts so far.
 	Events []eventCount
-	// AdminMaxAge is /admin's RequireRecentLogin maxAge, in words.
+	// AdminMaxAge is /admin's RequireRecentLogin maxAge, in words, and
+	// ClockSkew the tolerance the library adds to it (the default).
 	AdminMaxAge string
+	ClockSkew   string
 	// Clock is the demo's movable clock (nil with a real PiPA): the home
 	// page offers to move it ahead, and every page says when it is.
 	Clock *clockView
@@ -276,6 +278,7 @@ type clockView struct {
 func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
 	data.Admins = d.Admins
 	data.AdminMaxAge = minutes(adminMaxAge)
+	data.ClockSkew = minutes(pipaauth.DefaultClockSkew)
 	if d.clock != nil {
 		data.Clock = &clockView{Step: minutes(clockStep)}
 		if ahead := d.clock.Ahead(); ahead > 0 {

@@ -82,7 +82,7 @@ td.n{text-align:right}
 <li><a href="/metrics">/metrics</a>: the counts below, as Prometheus text.</li>
 </ul>
 {{with .Clock}}<h2>See step-up without waiting</h2>
-<p>After {{$.AdminMaxAge}}, opening /admin sends you back to PiPA to sign in again (<code>max_age</code>), and the app accepts only an ID token whose <code>auth_time</code> is that recent. Rather than wait, move the demo's clock ahead: it is shared by this app and the embedded PiPA, so both see the sign-in as {{.Step}} older. It only goes forward, for everyone using this demo, until it restarts.</p>
+<p>After {{$.AdminMaxAge}} (plus {{$.ClockSkew}} allowed for clock differences), opening /admin sends you back to PiPA to sign in again (<code>max_age</code>), and the app accepts only an ID token whose <code>auth_time</code> is that recent. Rather than wait, move the demo's clock ahead: it is shared by this app and the embedded PiPA, so both see the sign-in as {{.Step}} older. It only goes forward, for everyone using this demo, until it restarts.</p>
 <form method="post" action="/demo/clock"><button type="submit" id="advance-clock">Move the clock {{.Step}} ahead</button></form>
 {{end}}<h2>Events</h2>
 {{with .Events}}<table id="events">
@@ -97,7 +97,7 @@ td.n{text-align:right}
 <h1>Admin</h1>
 <p id="welcome">Welcome, {{.User.Name}}. Only admins see this page.</p>
 {{template "userinfo" .User}}
-<p class="notice" id="step-up-rule">This page needs a sign-in at PiPA within the last {{.AdminMaxAge}}. You signed in {{if .User.AuthTime.IsZero}}at an unknown time{{else}}{{.User.Ago}} ago{{end}}; after {{.AdminMaxAge}}, opening this page sends you to PiPA to sign in again.</p>
+<p class="notice" id="step-up-rule">This page needs a sign-in at PiPA within the last {{.AdminMaxAge}}. You signed in {{if .User.AuthTime.IsZero}}at an unknown time{{else}}{{.User.Ago}} ago{{end}}; once that is more than {{.AdminMaxAge}} (plus {{.ClockSkew}} allowed for clock differences), opening this page sends you to PiPA to sign in again.</p>
 <p class="muted">Admins: {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}}.</p>
 {{template "bottom" .}}{{end}}
 
