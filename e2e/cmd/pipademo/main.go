@@ -16,8 +16,13 @@
 // key of 16, 24 or 32 bytes). PIPA_POST_LOGOUT_REDIRECT_URL is optional.
 // Secrets are read from the environment only, never from flags.
 //
-// Pages: / (public), /admin (admins only, set with -admins or
-// PIPADEMO_ADMINS), /api/me (JSON), /login, /callback and /logout (POST).
+// Pages: / (public, with the event counts), /admin (admins only, set with
+// -admins or PIPADEMO_ADMINS, and only with a sign-in at PiPA within the
+// last 5 minutes: RequireRecentLogin), /api/me (JSON), /metrics (the event
+// counts in the Prometheus text format), /login, /callback and /logout
+// (POST). With the embedded PiPA, the home page's button (a POST to
+// /demo/clock) moves the clock of the app and the provider 10 minutes
+// ahead, to show the step-up on /admin without waiting.
 package main
 
 import (
