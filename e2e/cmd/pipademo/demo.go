@@ -265,7 +265,8 @@ type pageData struct {
 	AdminMaxAge string
 	ClockSkew   string
 	// Clock is the demo's movable clock (nil with a real PiPA): the home
-	// page offers to move it ahead, and every page says when it is.
+	// page offers to move it ahead, and every page says how far ahead it
+	// is.
 	Clock *clockView
 }
 
@@ -530,7 +531,8 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		data.Heading = "403 Forbidden: admins only"
 	case errors.Is(err, pipaauth.ErrStepUp):
 		// RequireRecentLogin's callback refused the login: the session, if
-		// any, is as it was.
+		// any, is as it was. (No guard ran, so the user is not in the
+		// request's context: read the session.)
 		data.Title = "Sign-in not confirmed — pipademo"
 		data.Heading = "The new sign-in was not accepted"
 		data.Retry = retryLink(r)
@@ -541,7 +543,7 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if u, ok := pipaauth.UserFromContext(r.Context()); ok {
 		data.User = d.toView(u)
-		data.NotAllowedAs = status == http.StatusForbidden && !data.StepUpKept
+		data.NotAllowedAs = status == http.StatusForbidden
 	}
 	d.page(w, r, status, "error", data)
 }

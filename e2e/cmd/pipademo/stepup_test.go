@@ -127,32 +127,51 @@ func TestAdminStepUp(t *testing.T) {
 	}
 }
 
-// A PiPA that ignores max_age (answers with the old auth_time) gets the
-// step-up refused: a clear page, a "Try again" for /admin, and the session
-// as it was.
+// A refused step-up: a clear page, a "Try again" for /admin, the session
+// as it was, and the reason counted. PiPA either ignores max_age (answers
+// with the old auth_time) or signs in another user.
 func TestAdminStepUpRefused(t *testing.T) {
-	d, srv := startDemo(t, false)
-	c := newBrowser(t)
-	// Logged in from the home page, so that "Try again" can only know
-	// /admin from the step-up's start.
-	first := authTimeOf(t, login(t, c, srv, "/"))
-	d.Provider.SetBehavior(pipatest.Behavior{IgnoreMaxAge: true})
-	advanceClock(t, c, srv.URL)
+	for _, tt := range []struct {
+		name     string
+		behavior pipatest.Behavior
+		user     *pipatest.User // PiPA signs in this user at the step-up
+		status   int
+		message  string
+		reason   string
+	}{
+		{"max_age ignored", pipatest.Behavior{IgnoreMaxAge: true}, nil,
+			http.StatusUnauthorized, "PiPA did not confirm a recent sign-in, which this page needs.", "step_up_not_recent"},
+		{"another user", pipatest.Behavior{}, &pipatest.User{Name: "carol", Email: "alice@example.com", EmailVerified: true, ShareEmail: true},
+			http.StatusForbidden, "You signed in at PiPA as another user than the one logged in here. To switch accounts, log out first.", "step_up_other_user"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, srv := startDemo(t, false)
+			c := newBrowser(t)
+			// Logged in from the home page, so that "Try again" can only
+			// know /admin from the step-up's start.
+			first := authTimeOf(t, login(t, c, srv, "/"))
+			d.Provider.SetBehavior(tt.behavior)
+			if tt.user != nil {
+				d.Provider.SetUser(*tt.user)
+			}
+			advanceClock(t, c, srv.URL)
 
-	r := get(t, c, srv.URL+"/admin")
-	if r.status != http.StatusUnauthorized || !strings.HasPrefix(r.url, srv.URL+"/callback?") {
-		t.Fatalf("step-up with max_age ignored: status %d at %s, want 401 at /callback:\n%s", r.status, r.url, r.body)
-	}
-	wantContains(t, r, "The new sign-in was not accepted", "PiPA did not confirm a recent sign-in, which this page needs.",
-		"You are still logged in as alice@example.com, as before", `id="try-again" href="/login?return_to=%2Fadmin">Try again</a>`)
-	wantNotContains(t, r, "pipaauth:", "auth_time is", "Welcome")
+			r := get(t, c, srv.URL+"/admin")
+			if r.status != tt.status || !strings.HasPrefix(r.url, srv.URL+"/callback?") {
+				t.Fatalf("refused step-up: status %d at %s, want %d at /callback:\n%s", r.status, r.url, tt.status, r.body)
+			}
+			wantContains(t, r, "The new sign-in was not accepted", tt.message,
+				"You are still logged in as alice@example.com, as before", `id="try-again" href="/login?return_to=%2Fadmin">Try again</a>`)
+			wantNotContains(t, r, "pipaauth:", "auth_time is", "Welcome")
 
-	r = get(t, c, srv.URL+"/")
-	wantContains(t, r, "You are logged in.")
-	if got := authTimeOf(t, r); !got.Equal(first) {
-		t.Errorf("after the refused step-up the auth time is %v, want the first login's %v", got, first)
+			r = get(t, c, srv.URL+"/")
+			wantContains(t, r, "You are logged in.", d.Provider.Subject(demoClientID, "alice"))
+			if got := authTimeOf(t, r); !got.Equal(first) {
+				t.Errorf("after the refused step-up the auth time is %v, want the first login's %v", got, first)
+			}
+			wantContains(t, get(t, c, srv.URL+"/metrics"), `pipademo_auth_events_total{kind="login_failed",reason="`+tt.reason+`"} 1`)
+		})
 	}
-	wantContains(t, get(t, c, srv.URL+"/metrics"), `pipademo_auth_events_total{kind="login_failed",reason="step_up_not_recent"} 1`)
 }
 
 // bob is not an admin: a stale session gets 403 at once, without a new
