@@ -171,5 +171,7 @@ func printBanner(w io.Writer, d *demo, opts options, bound net.Addr) {
 	for _, u := range d.Provider.Users() {
 		fmt.Fprintf(w, "    %-8s %s\n", u.Name, u.Email)
 	}
-	fmt.Fprintf(w, "  Admins (may see /admin): %s\n\nPress Ctrl+C to stop.\n\n", strings.Join(opts.Admins, ", "))
+	fmt.Fprintf(w, "  Admins (may see /admin): %s\n", strings.Join(opts.Admins, ", "))
+	fmt.Fprintf(w, "  /admin also needs a sign-in within the last %s: the home page's button\n"+
+		"  moves the clock ahead to show the step-up. Event counts: %s/metrics\n\nPress Ctrl+C to stop.\n\n", minutes(adminMaxAge), opts.AppURL)
 }
