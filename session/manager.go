@@ -114,7 +114,7 @@ func CheckKeys(keys [][]byte) error {
 	case len(keys) == 0:
 		return fmt.Errorf("%w: SessionKeys is empty: give at least one pair of a 32- or 64-byte hash key and a 32-byte block key (for example from securecookie.GenerateRandomKey)", errs.ErrConfig)
 	case len(keys)%2 != 0:
-		return fmt.Errorf("%w: SessionKeys has %d keys: give complete pairs (hash key, block key[, hash key, block key ...])", errs.ErrConfig, len(keys))
+		return fmt.Errorf("%w: SessionKeys has an odd number of keys (%d): give complete pairs (hash key, block key[, hash key, block key ...])", errs.ErrConfig, len(keys))
 	}
 	for i := 0; i < len(keys); i += 2 {
 		hashKey, blockKey := keys[i], keys[i+1]
