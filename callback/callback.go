@@ -57,6 +57,7 @@ type Config struct {
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
 // (*oidc.Provider).UserInfo does, through the client in ctx.
+// For wiring only: applications use package pipaauth.
 type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
@@ -95,6 +96,7 @@ func New(cfg Config) (*Flow, error) {
 // authorization endpoint. The session, if any, is neither read nor written.
 // returnTo is where the browser lands after the login; anything but a
 // same-origin path is replaced by "/".
+// For wiring only: applications use package pipaauth.
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	f.start(w, r, returnTo, 0, "")
 }

@@ -32,7 +32,8 @@ const (
 )
 
 // Login is what a finished code exchange tells about the login: who logged
-// in and what the session keeps. Later features extend it.
+// in and what the session keeps.
+// For wiring only: applications use package pipaauth.
 type Login struct {
 	User    session.User    // ID, Email, EmailVerified and AuthTime
 	Tokens  *session.Tokens // the provider's tokens
@@ -332,8 +333,8 @@ type idClaims struct {
 }
 
 // IDToken is what a verified ID token tells: the user (with AuthTime when
-// the token has auth_time), the raw token and its sid. Later features extend
-// it.
+// the token has auth_time), the raw token and its sid.
+// For wiring only: applications use package pipaauth.
 type IDToken struct {
 	Raw    string
 	User   session.User

@@ -104,6 +104,7 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oaut
 // KeepUnsaved marks the refresh of refreshToken as not saved: its result is
 // kept for unsavedMemo instead of refreshMemo, so that the next request
 // still carrying refreshToken gets the tokens PiPA issued for it.
+// For wiring only: applications use package pipaauth.
 func (f *Flow) KeepUnsaved(refreshToken string) {
 	key := sha256.Sum256([]byte(refreshToken))
 	f.refresh.mu.Lock()

@@ -32,6 +32,8 @@ import (
 // name too, then AES-CTR) and holds the attempt in a small versioned binary
 // form (attemptV1).
 
+// Limits of the attempt cookies. For wiring only: applications use package
+// pipaauth.
 const (
 	// MaxCookieHeader is the bound, in bytes, on the whole Cookie header
 	// line ("Cookie: " and the cookies, without CRLF) that pipaauth's own
@@ -156,6 +158,7 @@ func (j *attemptJar) carriedAttempts(r *http.Request) []carried {
 // Cookie-header budget (see MaxCookieHeader). The session is not touched.
 // It fails with an error wrapping errs.ErrCookieTooLarge when a alone would
 // not fit a cookie, and writes nothing then.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt) error {
 	j := m.attempts
 	if len(a.ReturnTo) > MaxReturnToBytes {
@@ -211,6 +214,7 @@ func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt
 // browser. It reports false when r carries no cookie for state, or one that
 // is unreadable (tampered, sealed with unknown keys), holds another state or
 // expired. The comparison of states runs in constant time.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state string) (Attempt, bool) {
 	j := m.attempts
 	if state == "" || len(state) > maxField {

@@ -1,6 +1,10 @@
 // Package session keeps pipaauth's per-browser state, sealed with
 // gorilla/securecookie: the session (who is logged in), in a cookie or a
 // server-side store, and each login in flight in a cookie of its own.
+//
+// It is for wiring only: applications use package pipaauth, which builds
+// the Manager from its Config. Its exported names are for pipaauth's other
+// packages and for the session stores that implement its interfaces.
 package session
 
 import (
@@ -19,6 +23,7 @@ type User struct {
 // Attempt is one login in flight: what the callback needs to finish it. It
 // lives in its own sealed cookie (see Manager.StartAttempt), never in the
 // session.
+// For wiring only: applications use package pipaauth.
 type Attempt struct {
 	State    string    // random, sent to PiPA and expected back on the callback
 	Nonce    string    // random, expected in the ID token
@@ -64,6 +69,7 @@ type Data struct {
 func (d *Data) LoggedIn() bool { return d != nil && !d.LoginAt.IsZero() }
 
 // Empty reports whether d holds nothing worth a cookie.
+// For wiring only: applications use package pipaauth.
 func (d *Data) Empty() bool { return !d.LoggedIn() }
 
 // Clone returns a deep copy of d that the caller may change.

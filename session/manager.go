@@ -58,6 +58,7 @@ type Manager struct {
 }
 
 // DefaultMaxPending is Options.MaxPending when zero.
+// For wiring only: applications use package pipaauth.
 const DefaultMaxPending = 4
 
 // backend is where the sealed session lives.
@@ -196,6 +197,7 @@ func (m *Manager) Save(w http.ResponseWriter, r *http.Request, d *Data) error {
 // Renew is Save for a login: where the backend has session ids, d gets a
 // new id, so no id from before the login becomes a logged-in session (no
 // session fixation), and the old id is deleted.
+// For wiring only: applications use package pipaauth.
 func (m *Manager) Renew(w http.ResponseWriter, r *http.Request, d *Data) error {
 	return m.save(w, r, d, true)
 }
