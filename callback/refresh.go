@@ -58,7 +58,7 @@ type refreshCall struct {
 // temporarily_unavailable), any other 4xx, a refreshed ID token that does
 // not pass, or an answer that cannot be read (the refresh token may be spent
 // and its successor unknown). Only a network failure, a timeout or a 5xx
-// without a refusal code is temporary, wrapping errs.ErrExchange only.
+// without a refusal code is temporary, wrapping pipaauth.ErrExchange only.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
 	key := sha256.Sum256([]byte(refreshToken))
@@ -102,7 +102,7 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oaut
 }
 
 // KeepUnsaved marks the refresh of refreshToken as not saved: its result is
-// kept for unsavedMemo instead of refreshMemo, so that the next request
+// kept for 24 hours instead of 2 minutes, so that the next request
 // still carrying refreshToken gets the tokens PiPA issued for it.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) KeepUnsaved(refreshToken string) {

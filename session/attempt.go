@@ -40,7 +40,7 @@ const (
 	// cookies make a browser send after sequential login starts: 8 KiB with
 	// CRLF, the default header buffer of common reverse proxies. It holds
 	// the session cookie at its largest (MaxCookieBytes) plus the login
-	// attempt cookies, which a start trims to attemptBudget bytes.
+	// attempt cookies, which a start trims to MaxCookieHeader less the session cookie.
 	MaxCookieHeader = 8190
 
 	// attemptBudget is what the attempt cookies may take of a Cookie
@@ -156,7 +156,7 @@ func (j *attemptJar) carriedAttempts(r *http.Request) []carried {
 // MaxPending-1, together with any it cannot read or that expired, and
 // more where needed to keep every attempt cookie together within the
 // Cookie-header budget (see MaxCookieHeader). The session is not touched.
-// It fails with an error wrapping errs.ErrCookieTooLarge when a alone would
+// It fails with an error wrapping pipaauth.ErrCookieTooLarge when a alone would
 // not fit a cookie, and writes nothing then.
 // For wiring only: applications use package pipaauth.
 func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt) error {

@@ -65,7 +65,7 @@ const DefaultMaxPending = 4
 type backend interface {
 	// load returns the session r carries: (nil, nil) when none, an error
 	// wrapping ErrInvalid when the cookie is unusable, one wrapping
-	// errs.ErrSessionStore when the store failed.
+	// pipaauth.ErrSessionStore when the store failed.
 	load(r *http.Request) (*Data, error)
 	// save writes d with the cookie attributes of c (value and MaxAge
 	// filled by the backend). renew asks for a new session id where the
@@ -137,7 +137,7 @@ func (m *Manager) now() time.Time { return m.opt.Now() }
 // Load returns the live logged-in session r carries. It returns (nil, nil)
 // when r has no session cookie, (nil, err) with err wrapping ErrInvalid when
 // the cookie is unusable or its login expired (treat it as no session), and (nil, err) with
-// err wrapping errs.ErrSessionStore when the store failed. The *Data may be
+// err wrapping pipaauth.ErrSessionStore when the store failed. The *Data may be
 // shared: Clone it before changing it.
 // For wiring only: applications use package pipaauth.
 func (m *Manager) Load(r *http.Request) (*Data, error) {
