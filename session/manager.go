@@ -32,7 +32,7 @@ type Options struct {
 	IdleTimeout time.Duration    // 0: none; else log out after this long without a written-back request
 	AttemptTTL  time.Duration    // how long a login attempt may take
 	Now         func() time.Time // clock
-	CacheSize   int              // cookie mode: verified cookie values remembered; 0: 4096, negative: no cache
+	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
 
 	// Store, when set, keeps the session data server-side in a gorilla
 	// sessions.Store; the cookie then holds only the store's session id.
