@@ -133,6 +133,18 @@ type Config struct {
 // User is a logged-in PiPA user.
 type User = session.User
 
+// RevocableStore is a server-side session store that pipaauth drives
+// directly: loads with a context (no goroutine per call), compare-and-set
+// write-backs (a token refresh or idle-timeout slide never undoes a logout),
+// and revocation by the provider's sid or by user (sub), which back-channel
+// logout needs. A Config.SessionStore that also implements it is used
+// through it, detected with a type assertion; any other gorilla store
+// works as before. Its method set holds standard-library types only, so a
+// store implements it without importing pipaauth; redisstore
+// (github.com/pipaauth/pipaauth/redisstore) is one. See the method
+// contracts in package session.
+type RevocableStore = session.RevocableStore
+
 // Auth logs users in with PiPA. It is safe for concurrent use.
 type Auth struct {
 	cfg        Config
