@@ -160,8 +160,12 @@ func (s *memRecords) Remember(_ context.Context, key string, ttl time.Duration) 
 
 var errGorillaCalled = errors.New("memRecords: a gorilla method was called on a RevocableStore")
 
-func (*memRecords) Get(*http.Request, string) (*sessions.Session, error) { return nil, errGorillaCalled }
-func (*memRecords) New(*http.Request, string) (*sessions.Session, error) { return nil, errGorillaCalled }
+func (*memRecords) Get(*http.Request, string) (*sessions.Session, error) {
+	return nil, errGorillaCalled
+}
+func (*memRecords) New(*http.Request, string) (*sessions.Session, error) {
+	return nil, errGorillaCalled
+}
 func (*memRecords) Save(*http.Request, http.ResponseWriter, *sessions.Session) error {
 	return errGorillaCalled
 }
