@@ -257,7 +257,8 @@ return 1
 `)
 
 // deleteScript: KEYS session; ARGV id, prefix. Returns 1 when deleted.
-var deleteScript = rueidis.NewLuaScript(indexLua + `
+// Idempotent, so rueidis may retry it after a network error.
+var deleteScript = rueidis.NewLuaScriptRetryable(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'u', 's')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 unindex(ARGV[2], ARGV[1], cur[1], cur[2])

@@ -365,4 +365,3 @@ func TestMemoryPerSession(t *testing.T) {
 		t.Errorf("one session costs %d bytes of Redis memory", total)
 	}
 }
-
