@@ -147,14 +147,8 @@ func (b *recordBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 		// idle-timeout slide, an attempt added or taken): only if nothing
 		// wrote or deleted it since, so a logout or revocation on any
 		// instance is never undone.
-		ctx := b.ctx(r)
-		ok, err := b.store.ReplaceSession(ctx, id, d.version, raw, sub, d.SID, expires)
-		ctx.release()
-		if err != nil {
-			return storeErr("save", err)
-		}
-		if !ok {
-			return fmt.Errorf("%w: the session ended or changed while this request ran", ErrInvalid)
+		if err := b.replace(r, d, raw, sub, expires); err != nil {
+			return err
 		}
 	} else {
 		if renew {
@@ -179,6 +173,60 @@ func (b *recordBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 	}
 	w.Header().Add("Set-Cookie", header)
 	return nil
+}
+
+// replace writes d back over the version it was loaded at. When another
+// request wrote the same login meanwhile (another tab's idle slide, the
+// other half of a shared token refresh), it merges and tries again on the
+// version now stored: the later LastSeen, and the tokens with the later
+// expiry, so that neither a slide nor a refresh loses the other's rotated
+// refresh token. A session deleted, revoked or logged in anew meanwhile is
+// ErrInvalid, and is never written.
+func (b *recordBackend) replace(r *http.Request, d *Data, raw []byte, sub string, expires time.Time) error {
+	id, version := d.sid, d.version
+	for range 3 {
+		ctx := b.ctx(r)
+		ok, err := b.store.ReplaceSession(ctx, id, version, raw, sub, d.SID, expires)
+		ctx.release()
+		if err != nil {
+			return storeErr("save", err)
+		}
+		if ok {
+			return nil
+		}
+		ctx = b.ctx(r)
+		curRaw, curVersion, err := b.store.LoadSession(ctx, id)
+		ctx.release()
+		if err != nil {
+			return storeErr("save", err)
+		}
+		if curVersion == 0 {
+			return fmt.Errorf("%w: the session ended while this request ran", ErrInvalid)
+		}
+		cur := new(Data)
+		if err := cur.unmarshalBinary(curRaw); err != nil || !sameLogin(cur, d) {
+			return fmt.Errorf("%w: the session changed while this request ran", ErrInvalid)
+		}
+		merged := d.Clone()
+		if cur.LastSeen.After(merged.LastSeen) {
+			merged.LastSeen = cur.LastSeen
+		}
+		if cur.Tokens != nil && (merged.Tokens == nil || cur.Tokens.Expiry.After(merged.Tokens.Expiry)) {
+			t := *cur.Tokens
+			merged.Tokens = &t
+		}
+		if raw, err = merged.marshalBinary(); err != nil {
+			return err
+		}
+		version = curVersion
+	}
+	return fmt.Errorf("%w: the session kept changing while this request ran", ErrInvalid)
+}
+
+// sameLogin reports whether a and b hold the same login: the same user,
+// logged in at the same time, with the same provider session.
+func sameLogin(a, b *Data) bool {
+	return a.LoggedIn() == b.LoggedIn() && a.LoginAt.Equal(b.LoginAt) && a.User.ID == b.User.ID && a.SID == b.SID
 }
 
 // create stores raw under a new id and returns the id.

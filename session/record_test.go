@@ -348,21 +348,37 @@ func TestRecordWriteBackAfterDelete(t *testing.T) {
 		t.Errorf("a refused write-back wrote %q", h)
 	}
 
-	// A write by someone else in between is a conflict too.
+	// Two write-backs of one login from the same version (a shared token
+	// refresh and an idle slide): the second merges, keeping the later
+	// tokens and the later LastSeen, whichever order they land in.
 	r = roundTrip(t, m, loggedIn(c.t))
 	d1, _ := m.Load(r)
-	d2 := d1.Clone()
-	d2.User.Email = "first@example.com"
-	if err := m.Save(httptest.NewRecorder(), r, d2); err != nil {
+	refreshed := d1.Clone()
+	refreshed.Tokens = &Tokens{AccessToken: "new", RefreshToken: "rotated", Expiry: c.t.Add(time.Hour)}
+	refreshed.LastSeen = c.t.Add(time.Second)
+	if err := m.Save(httptest.NewRecorder(), r, refreshed); err != nil {
 		t.Fatal(err)
 	}
-	d3 := d1.Clone()
-	d3.User.Email = "stale@example.com"
-	if err := m.Save(httptest.NewRecorder(), r, d3); !errors.Is(err, ErrInvalid) {
-		t.Errorf("a write-back of a stale version = %v, want ErrInvalid", err)
+	slide := d1.Clone()
+	slide.LastSeen = c.t.Add(2 * time.Second)
+	if err := m.Save(httptest.NewRecorder(), r, slide); err != nil {
+		t.Errorf("a slide racing a refresh of the same login = %v, want it merged", err)
 	}
-	if got, _ := m.Load(r); got.User.Email != "first@example.com" {
-		t.Errorf("email %q after a stale write-back, want the first write's", got.User.Email)
+	got, _ := m.Load(r)
+	if got.Tokens == nil || got.Tokens.RefreshToken != "rotated" || !got.LastSeen.Equal(c.t.Add(2*time.Second)) {
+		t.Errorf("after the merge: tokens %+v, LastSeen %v; want the rotated tokens and the later LastSeen", got.Tokens, got.LastSeen)
+	}
+
+	// A write-back of another login (the id was logged in anew meanwhile)
+	// is refused, and changes nothing.
+	stale := d1.Clone()
+	stale.LoginAt = c.t.Add(-time.Hour)
+	stale.User.Email = "stale@example.com"
+	if err := m.Save(httptest.NewRecorder(), r, stale); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a write-back of another login = %v, want ErrInvalid", err)
+	}
+	if got, _ := m.Load(r); got.User.Email != "a@example.com" {
+		t.Errorf("email %q after a refused write-back, want the stored one", got.User.Email)
 	}
 }
 
