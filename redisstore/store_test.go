@@ -361,6 +361,15 @@ func TestMemoryPerSession(t *testing.T) {
 		total += r.int("MEMORY", "USAGE", k)
 	}
 	t.Logf("Redis memory of one session of %d bytes with its two indexes: %d bytes", len(data), total)
+	// A second session of the same user: its own key, and one more member
+	// of the sub index.
+	subBefore := r.int("MEMORY", "USAGE", "pipaauth:sub:sub-0123456789abcdef0123456789abcdef")
+	if ok, err := s.CreateSession(ctxT(t, time.Second), "mem-abcdefghijklmn0123456789", data, "sub-0123456789abcdef0123456789abcdef", "", time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	second := r.int("MEMORY", "USAGE", "pipaauth:s:mem-abcdefghijklmn0123456789") +
+		r.int("MEMORY", "USAGE", "pipaauth:sub:sub-0123456789abcdef0123456789abcdef") - subBefore
+	t.Logf("a second session of the same user, without sid: %d bytes", second)
 	if total <= 0 || total > 2048 {
 		t.Errorf("one session costs %d bytes of Redis memory", total)
 	}
