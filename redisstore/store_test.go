@@ -1,9 +1,11 @@
 package redisstore_test
 
 import (
+	"context"
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +374,36 @@ func TestMemoryPerSession(t *testing.T) {
 	t.Logf("a second session of the same user, without sid: %d bytes", second)
 	if total <= 0 || total > 2048 {
 		t.Errorf("one session costs %d bytes of Redis memory", total)
+	}
+}
+
+// doneCounter is a context that counts the calls to Done and Err: pipaauth
+// starts its deadline's timer only on those, so a cached load that makes
+// none costs no timer.
+type doneCounter struct {
+	context.Context
+	calls atomic.Int32
+}
+
+func (c *doneCounter) Done() <-chan struct{} { c.calls.Add(1); return c.Context.Done() }
+func (c *doneCounter) Err() error            { c.calls.Add(1); return c.Context.Err() }
+
+func TestCachedLoadWaitsOnNothing(t *testing.T) {
+	srv := startRedis(t)
+	s := newStore(t, newClient(t, srv.Addr), redisstore.Options{CacheTTL: time.Minute})
+	if ok, err := s.CreateSession(ctxT(t, time.Second), "hit", []byte("x"), "gus", "", time.Now().Add(time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, v, err := s.LoadSession(ctxT(t, time.Second), "hit"); v == 0 || err != nil {
+		t.Fatal(v, err)
+	}
+	ctx := &doneCounter{Context: ctxT(t, time.Second)}
+	for range 10 {
+		if _, v, err := s.LoadSession(ctx, "hit"); v == 0 || err != nil {
+			t.Fatal(v, err)
+		}
+	}
+	if n := ctx.calls.Load(); n != 0 {
+		t.Errorf("10 cached loads called the context's Done or Err %d times, want 0 (each would start pipaauth's deadline timer)", n)
 	}
 }
