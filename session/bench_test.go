@@ -17,7 +17,7 @@ import (
 //
 // With many sessions the cookie values themselves no longer fit the CPU
 // caches, which a server does not suffer (it has just read the request):
-// BenchmarkReadDistinct measures that part alone, to subtract.
+// BenchmarkReadDistinct measures that part alone (it is small).
 func BenchmarkLoadDistinct(b *testing.B) {
 	for _, n := range []int{1, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
@@ -102,9 +102,10 @@ func BenchmarkLoadRecord(b *testing.B) {
 	}
 }
 
-// BenchmarkReadDistinct reads every byte of the cookie values of
-// BenchmarkLoadDistinct in the same order, and does nothing else: the cost
-// of the values' cache misses, in the benchmark and not in a server.
+// BenchmarkReadDistinct reads a byte of every 64 of cookie values like
+// BenchmarkLoadDistinct's, in the same order, and does nothing else: the
+// cost of the values' own cache misses, in the benchmark and not in a
+// server.
 func BenchmarkReadDistinct(b *testing.B) {
 	for _, n := range []int{1, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
