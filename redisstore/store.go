@@ -54,6 +54,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -133,6 +134,11 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
+	if client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix) {
+		// The scripts touch a session and its indexes together: on a
+		// Cluster they must share a slot, or every login fails CROSSSLOT.
+		return nil, fmt.Errorf("redisstore: Options.KeyPrefix %q has no hash tag, and the client is a Redis Cluster client: use one such as \"{pipaauth}:\" so that all the store's keys share a slot", s.prefix)
+	}
 	switch {
 	case opt.CacheTTL == 0:
 		s.ttl = DefaultCacheTTL
@@ -163,6 +169,14 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 		s.options = *opt.Session
 	}
 	return s, nil
+}
+
+// hasHashTag reports whether every key starting with prefix hashes to the
+// same Redis Cluster slot: a '{' followed, later, by a '}' with at least one
+// byte between them.
+func hasHashTag(prefix string) bool {
+	open := strings.IndexByte(prefix, '{')
+	return open >= 0 && strings.IndexByte(prefix[open+1:], '}') > 0
 }
 
 func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
+	"github.com/redis/rueidis"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/redisstore"
@@ -34,6 +35,28 @@ func TestNewChecksOptions(t *testing.T) {
 	} {
 		if _, err := redisstore.New(c, opt); err == nil {
 			t.Errorf("New accepted %s", name)
+		}
+	}
+}
+
+// clusterClient is a client that says it is a Cluster client; New calls
+// nothing else.
+type clusterClient struct{ rueidis.Client }
+
+func (clusterClient) Mode() rueidis.ClientMode { return rueidis.ClientModeCluster }
+
+func TestNewOnClusterNeedsHashTag(t *testing.T) {
+	for prefix, ok := range map[string]bool{
+		"":              false, // the default, "pipaauth:"
+		"myapp:":        false,
+		"{}myapp:":      false,
+		"}{myapp:":      false,
+		"{myapp}:":      true,
+		"app:{tenant}:": true,
+	} {
+		_, err := redisstore.New(clusterClient{}, redisstore.Options{KeyPrefix: prefix})
+		if (err == nil) != ok {
+			t.Errorf("KeyPrefix %q on a Cluster: %v, want ok=%v", prefix, err, ok)
 		}
 	}
 }
