@@ -119,7 +119,9 @@ func TestLoginAcrossInstances(t *testing.T) {
 		}
 	}
 	// 50 requests within a second or so: at most a reload per CacheTTL.
-	if n := r.commands("hmget") - before; n > 2 {
+	n := r.commands("hmget") - before
+	t.Logf("50 guarded requests on instance b ran %d HMGET on Redis (%.2f Redis commands per request)", n, float64(n)/50)
+	if n > 2 {
 		t.Errorf("50 guarded requests ran HMGET %d times on Redis, want at most 2", n)
 	}
 
