@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -29,11 +30,12 @@ type recordBackend struct {
 }
 
 // recordEntry is what a verified cookie value stands for: its session id
-// and, once loaded, the session decoded from the record at version. Entries
+// and, once loaded, the session decoded from raw, read at version. Entries
 // are never changed, only replaced: readers share them without locks.
 type recordEntry struct {
 	id      string
 	version uint64
+	raw     []byte
 	data    *Data
 }
 
@@ -119,15 +121,19 @@ func (b *recordBackend) load(r *http.Request) (*Data, error) {
 	if version == 0 {
 		return nil, fmt.Errorf("%w: unknown or expired session id", ErrInvalid)
 	}
-	if version == e.version && e.data != nil {
-		return e.data, nil // decoded once, when this version was first read
+	if e.data != nil && version == e.version && bytes.Equal(raw, e.raw) {
+		// Decoded once, when this version was first read. The bytes are
+		// compared too (a few hundred, in nanoseconds): a store that lost
+		// writes (a failover to a lagging replica) may give a version
+		// number a second time, with other contents.
+		return e.data, nil
 	}
 	d := new(Data)
 	if err := d.unmarshalBinary(raw); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	d.sid, d.version = e.id, version
-	b.cache.set(value, &recordEntry{id: e.id, version: version, data: d})
+	b.cache.set(value, &recordEntry{id: e.id, version: version, raw: raw, data: d})
 	return d, nil
 }
 
