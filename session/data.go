@@ -47,7 +47,8 @@ type Data struct {
 	IDToken  string    // the raw ID token of the login, for id_token_hint at logout; "" when not kept
 	SID      string    // the ID token's sid claim (OpenID Connect Front/Back-Channel Logout); "" when none
 
-	sid string // server-side store: the id this data was loaded under; never serialized
+	sid     string // server-side store: the id this data was loaded under; never serialized
+	version uint64 // RevocableStore: the record version it was loaded at, for compare-and-set; never serialized
 }
 
 // LoggedIn reports whether d holds a logged-in user.
