@@ -217,6 +217,7 @@ func TestBackChannelLogoutRefusesInvalidTokens(t *testing.T) {
 			return b.token(pipatest.LogoutTokenOptions{Audience: []string{clientID, "other-client"}})
 		}, "another audience"},
 		{"azp of another client", func() string { return b.token(hook(func(c map[string]any) { c["azp"] = "other-client" })) }, "azp"},
+		{"azp a number", func() string { return b.token(hook(func(c map[string]any) { c["azp"] = 7 })) }, "malformed"},
 		{"typ at+jwt", func() string { return b.token(pipatest.LogoutTokenOptions{Type: "at+jwt"}) }, "typ"},
 		{"typ secevent+jwt", func() string { return b.token(pipatest.LogoutTokenOptions{Type: "secevent+jwt"}) }, "typ"},
 		{"no iat", func() string { return b.token(pipatest.LogoutTokenOptions{OmitIssuedAt: true}) }, "no iat"},
