@@ -139,14 +139,9 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", "The body must carry exactly one non-empty logout_token.", nil)
 		return
 	}
-	lt, err := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
-	if err != nil {
-		var bad *badLogoutToken
-		if errors.As(err, &bad) {
-			a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", bad.reason, bad.err)
-			return
-		}
-		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", "The logout token is not valid.", err)
+	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
+	if bad != nil {
+		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", bad.reason, bad.err)
 		return
 	}
 
@@ -211,18 +206,11 @@ type logoutToken struct {
 	iat                time.Time
 }
 
-// badLogoutToken is a logout token that failed a check: reason is safe to
+// badLogoutToken is why a logout token failed a check: reason is safe to
 // send back to the provider, err (optional) is for the log.
 type badLogoutToken struct {
 	reason string
 	err    error
-}
-
-func (e *badLogoutToken) Error() string {
-	if e.err != nil {
-		return "pipaauth: logout token refused: " + e.reason + ": " + e.err.Error()
-	}
-	return "pipaauth: logout token refused: " + e.reason
 }
 
 // logoutClaims are the claims read beyond what go-oidc checks. Raw messages
@@ -237,8 +225,8 @@ type logoutClaims struct {
 
 // verify checks raw as Back-Channel Logout 1.0 section 2.6 says, except the
 // jti replay check, which needs the store.
-func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time.Time) (*logoutToken, error) {
-	bad := func(reason string, err error) (*logoutToken, error) {
+func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time.Time) (*logoutToken, *badLogoutToken) {
+	bad := func(reason string, err error) (*logoutToken, *badLogoutToken) {
 		return nil, &badLogoutToken{reason: reason, err: err}
 	}
 	idt, err := b.verifier.Verify(ctx, raw)
