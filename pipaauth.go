@@ -188,6 +188,7 @@ type Auth struct {
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
+	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 }
 
 // discovery holds the discovery fields go-oidc does not read for us.
@@ -198,6 +199,9 @@ type discovery struct {
 	EndSession       string   `json:"end_session_endpoint"`
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
+	// Back-Channel Logout 1.0 section 2.1, read to be logged.
+	BackChannelLogout        bool `json:"backchannel_logout_supported"`
+	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
 }
 
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
@@ -282,6 +286,8 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.setupBackChannel(ctx, provider)
+	a.logBackChannelDiscovery(ctx, d)
 	a.flow, err = callback.New(callback.Config{
 		OAuth2: &oauth2.Config{
 			ClientID:     cfg.ClientID,

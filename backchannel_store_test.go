@@ -1,0 +1,182 @@
+package pipaauth_test
+
+// Back-channel logout through the real session Manager and a
+// RevocableStore (in memory here; redisstore's tests and the e2e fleet tests
+// run it on Redis): the sessions the token names end, the others stay, and
+// a refused token ends nothing.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/pipatest"
+)
+
+// memRevocable is an in-memory pipaauth.RevocableStore; its gorilla methods
+// must never be called.
+type memRevocable struct {
+	mu   sync.Mutex
+	recs map[string]memRevocableRec
+	seen map[string]bool
+	next uint64
+}
+
+type memRevocableRec struct {
+	data     []byte
+	version  uint64
+	sub, sid string
+}
+
+func newMemRevocable() *memRevocable {
+	return &memRevocable{recs: map[string]memRevocableRec{}, seen: map[string]bool{}}
+}
+
+var _ pipaauth.RevocableStore = (*memRevocable)(nil)
+
+func (s *memRevocable) LoadSession(_ context.Context, id string) ([]byte, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[id]
+	if !ok {
+		return nil, 0, nil
+	}
+	return append([]byte(nil), r.data...), r.version, nil
+}
+
+func (s *memRevocable) CreateSession(_ context.Context, id string, data []byte, sub, sid string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recs[id]; ok {
+		return false, nil
+	}
+	s.next++
+	s.recs[id] = memRevocableRec{append([]byte(nil), data...), s.next, sub, sid}
+	return true, nil
+}
+
+func (s *memRevocable) ReplaceSession(_ context.Context, id string, version uint64, data []byte, sub, sid string, _ time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.recs[id]; !ok || r.version != version {
+		return false, nil
+	}
+	s.next++
+	s.recs[id] = memRevocableRec{append([]byte(nil), data...), s.next, sub, sid}
+	return true, nil
+}
+
+func (s *memRevocable) DeleteSession(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.recs, id)
+	return nil
+}
+
+func (s *memRevocable) revoke(match func(memRevocableRec) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, r := range s.recs {
+		if match(r) {
+			delete(s.recs, id)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *memRevocable) RevokeSID(_ context.Context, sid string) (int, error) {
+	return s.revoke(func(r memRevocableRec) bool { return r.sid == sid }), nil
+}
+
+func (s *memRevocable) RevokeSubject(_ context.Context, sub string) (int, error) {
+	return s.revoke(func(r memRevocableRec) bool { return r.sub == sub }), nil
+}
+
+func (s *memRevocable) Remember(_ context.Context, key string, _ time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[key] {
+		return false, nil
+	}
+	s.seen[key] = true
+	return true, nil
+}
+
+func (s *memRevocable) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs)
+}
+
+var errGorillaCalled = errors.New("memRevocable: a gorilla method was called on a RevocableStore")
+
+func (*memRevocable) Get(*http.Request, string) (*sessions.Session, error) {
+	return nil, errGorillaCalled
+}
+func (*memRevocable) New(*http.Request, string) (*sessions.Session, error) {
+	return nil, errGorillaCalled
+}
+func (*memRevocable) Save(*http.Request, http.ResponseWriter, *sessions.Session) error {
+	return errGorillaCalled
+}
+
+// Two browsers of alice and one of bob; back-channel logout by alice's sub
+// ends both of hers and only them; refused tokens end nothing.
+func TestBackChannelLogoutRevocableStore(t *testing.T) {
+	store := newMemRevocable()
+	b := newBCL(t, false, setup{plainHTTP: true, configure: func(cfg *pipaauth.Config) { cfg.SessionStore = store }})
+	app := b.h.app
+	alice1, alice2 := app.newBrowser(), app.newBrowser()
+	alice1.login("/private")
+	alice2.login("/private")
+	b.h.provider.SetUser(pipatest.User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: true})
+	bob := app.newBrowser()
+	bob.login("/private")
+	for _, br := range []*browser{alice1, alice2, bob} {
+		br.mustUser()
+	}
+	if n := store.len(); n != 3 {
+		t.Fatalf("the store holds %d sessions, want 3", n)
+	}
+
+	aliceSub := b.h.subject("alice")
+	refused := []struct {
+		name string
+		opts pipatest.LogoutTokenOptions
+	}{
+		{"wrong key", pipatest.LogoutTokenOptions{User: "alice", WrongKey: true}},
+		{"other audience", pipatest.LogoutTokenOptions{User: "alice", Audience: []string{"someone-else"}}},
+		{"nonce", pipatest.LogoutTokenOptions{User: "alice", Nonce: "n"}},
+		{"no events", pipatest.LogoutTokenOptions{User: "alice", OmitEvents: true}},
+		{"old", pipatest.LogoutTokenOptions{User: "alice", IssuedAt: time.Now().Add(-time.Hour)}},
+	}
+	for _, tt := range refused {
+		wantRefusal(t, b.send(t, b.token(tt.opts)), http.StatusBadRequest, "invalid_request")
+		if n := store.len(); n != 3 {
+			t.Fatalf("%s: a refused token ended sessions (%d left, want 3)", tt.name, n)
+		}
+	}
+	for _, br := range []*browser{alice1, alice2, bob} {
+		br.mustUser()
+	}
+
+	tok := b.token(pipatest.LogoutTokenOptions{User: "alice"})
+	if r := b.send(t, tok); r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("back-channel logout by sub %s: %d (Cache-Control %q) %s; want 200, no-store", aliceSub, r.status, r.header.Get("Cache-Control"), r.body)
+	}
+	alice1.mustBeLoggedOut()
+	alice2.mustBeLoggedOut()
+	if u := bob.mustUser(); u.ID != b.h.subject("bob") {
+		t.Errorf("bob's browser holds %+v", u)
+	}
+	// The same token again is a replay: refused.
+	wantRefusal(t, b.send(t, tok), http.StatusBadRequest, "invalid_request")
+}
