@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,4 +180,62 @@ func TestBackChannelLogoutRevocableStore(t *testing.T) {
 	}
 	// The same token again is a replay: refused.
 	wantRefusal(t, b.send(t, tok), http.StatusBadRequest, "invalid_request")
+}
+
+// The session records the ID token's sid, so that a logout token naming it
+// ends that login only, on the store's sid index; another login of the same
+// user (another provider session) stays.
+func TestBackChannelLogoutBySID(t *testing.T) {
+	store := newMemRevocable()
+	b := newBCL(t, false, setup{plainHTTP: true, configure: func(cfg *pipaauth.Config) { cfg.SessionStore = store }})
+	app := b.h.app
+	loginWithSID := func(sid string) *browser {
+		br := app.newBrowser()
+		auth := br.startLogin("/private")
+		b.h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sid"] = sid }})
+		defer b.h.setBehavior(pipatest.Behavior{})
+		if r := br.finish(auth); r.status != http.StatusSeeOther {
+			t.Fatalf("login with sid %q: %d %s", sid, r.status, r.body)
+		}
+		br.mustUser()
+		return br
+	}
+	one, two := loginWithSID("op-session-1"), loginWithSID("op-session-2")
+	store.mu.Lock()
+	sids := map[string]int{}
+	for _, r := range store.recs {
+		sids[r.sid]++
+	}
+	store.mu.Unlock()
+	if sids["op-session-1"] != 1 || sids["op-session-2"] != 1 {
+		t.Fatalf("the store recorded sids %v, want op-session-1 and op-session-2 once each", sids)
+	}
+
+	wantRefusal(t, b.send(t, b.token(pipatest.LogoutTokenOptions{OmitSubject: true, SID: "op-session-1", Nonce: "n"})), http.StatusBadRequest, "invalid_request")
+	one.mustUser()
+	if r := b.send(t, b.token(pipatest.LogoutTokenOptions{OmitSubject: true, SID: "op-session-1"})); r.status != http.StatusOK {
+		t.Fatalf("back-channel logout by sid: %d %s", r.status, r.body)
+	}
+	one.mustBeLoggedOut()
+	two.mustUser()
+}
+
+// An ID token whose sid is not a short string is refused: the session could
+// not record it, and a sid-less session would escape back-channel logout.
+func TestIDTokenSIDRefused(t *testing.T) {
+	h := newHarness(t, setup{plainHTTP: true})
+	for name, sid := range map[string]any{
+		"too long":     strings.Repeat("s", 2049),
+		"not a string": 42,
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := h.app.newBrowser()
+			auth := b.startLogin("/private")
+			h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sid"] = sid }})
+			defer h.setBehavior(pipatest.Behavior{})
+			r := b.finish(auth)
+			expectFailure(t, h, r, http.StatusBadRequest, pipaauth.ErrInvalidToken, -1)
+			b.mustBeLoggedOut()
+		})
+	}
 }

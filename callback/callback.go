@@ -155,14 +155,14 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
-	user, tokens, e := f.exchange(r.Context(), q.code, attempt)
+	user, tokens, sid, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.fail(w, r, e)
 		return
 	}
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, SID: sid}
 	if f.cfg.KeepTokens {
 		next.Tokens = tokens
 	}

@@ -26,9 +26,9 @@ const (
 	maxEmail   = 254 // RFC 5321's path limit, less the angle brackets
 )
 
-// exchange trades the code for tokens and returns who logged in. Its errors
-// never hold the code or a token.
-func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (session.User, *session.Tokens, *errs.Error) {
+// exchange trades the code for tokens and returns who logged in, and the ID
+// token's sid ("" when none). Its errors never hold the code or a token.
+func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (session.User, *session.Tokens, string, *errs.Error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.cfg.Client)
@@ -40,7 +40,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 	}
 	tok, err := f.cfg.OAuth2.Exchange(ctx, code, opts...)
 	if err != nil {
-		return session.User{}, nil, exchangeError(err)
+		return session.User{}, nil, "", exchangeError(err)
 	}
 	if t := tok.TokenType; t != "" && !strings.EqualFold(t, "bearer") {
 		return refused(fmt.Errorf("token_type %q is not Bearer", t))
@@ -49,9 +49,9 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 	if err != nil {
 		return refused(err)
 	}
-	user := session.User{ID: userID}
+	user, sid := session.User{ID: userID}, ""
 	if f.openid {
-		user, err = f.verifyIDToken(ctx, tok, a.Nonce, userID)
+		user, sid, err = f.verifyIDToken(ctx, tok, a.Nonce, userID)
 		if err != nil {
 			return refused(err)
 		}
@@ -67,7 +67,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (se
 		TokenType:    tok.TokenType,
 		Expiry:       Expiry(tok, f.cfg.Now()),
 	}
-	return user, tokens, nil
+	return user, tokens, sid, nil
 }
 
 // Expiry returns when tok's access token expires, counted from now by the
@@ -84,8 +84,8 @@ func Expiry(tok *oauth2.Token, now time.Time) time.Time {
 	return time.Time{}
 }
 
-func refused(err error) (session.User, *session.Tokens, *errs.Error) {
-	return session.User{}, nil, errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", err)
+func refused(err error) (session.User, *session.Tokens, string, *errs.Error) {
+	return session.User{}, nil, "", errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", err)
 }
 
 // exchangeError describes a failed token request without the response body,
@@ -144,64 +144,78 @@ type idClaims struct {
 	AZP           *string         `json:"azp"`
 	Email         *string         `json:"email"`
 	EmailVerified json.RawMessage `json:"email_verified"`
+	SID           *string         `json:"sid"`
 }
+
+// maxSID bounds the sid claim as the session bounds its fields.
+const maxSID = 2048
 
 // verifyIDToken checks the ID token: go-oidc for signature, iss, aud and exp;
 // this package for nonce, sub, iat, aud, azp, at_hash and user_id agreement.
-func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, userID string) (session.User, error) {
+// It returns the user and the token's sid claim ("" when none: OpenID
+// Connect Back-Channel Logout 1.0 section 2.4), which the session records so
+// that a logout token naming that sid ends it.
+func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, userID string) (session.User, string, error) {
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
-		return session.User{}, errors.New("the token response has no id_token although the openid scope was asked for")
+		return session.User{}, "", errors.New("the token response has no id_token although the openid scope was asked for")
 	}
 	idt, err := f.cfg.Verifier.Verify(ctx, raw)
 	if err != nil {
-		return session.User{}, fmt.Errorf("id_token: %w", err)
+		return session.User{}, "", fmt.Errorf("id_token: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return session.User{}, errors.New("id_token nonce does not match the login attempt")
+		return session.User{}, "", errors.New("id_token nonce does not match the login attempt")
 	}
 	if idt.Subject == "" {
-		return session.User{}, errors.New("id_token has no sub")
+		return session.User{}, "", errors.New("id_token has no sub")
 	}
 	now := f.cfg.Now()
 	switch {
 	case idt.IssuedAt.IsZero():
-		return session.User{}, errors.New("id_token has no iat")
+		return session.User{}, "", errors.New("id_token has no iat")
 	case idt.IssuedAt.After(now.Add(f.cfg.ClockSkew)):
-		return session.User{}, fmt.Errorf("id_token iat %s is in the future", idt.IssuedAt.UTC().Format("2006-01-02T15:04:05Z"))
+		return session.User{}, "", fmt.Errorf("id_token iat %s is in the future", idt.IssuedAt.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
-		return session.User{}, fmt.Errorf("id_token claims: %w", err)
+		return session.User{}, "", fmt.Errorf("id_token claims: %w", err)
 	}
 	clientID := f.cfg.OAuth2.ClientID
 	for _, aud := range idt.Audience {
 		if aud != clientID {
 			// OpenID Connect Core 3.1.3.7: reject audiences the client does not trust.
-			return session.User{}, fmt.Errorf("id_token audience %q is not this client", aud)
+			return session.User{}, "", fmt.Errorf("id_token audience %q is not this client", aud)
 		}
 	}
 	if c.AZP != nil && *c.AZP != clientID {
-		return session.User{}, fmt.Errorf("id_token azp %q is not this client", *c.AZP)
+		return session.User{}, "", fmt.Errorf("id_token azp %q is not this client", *c.AZP)
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return session.User{}, fmt.Errorf("id_token at_hash: %w", err)
+			return session.User{}, "", fmt.Errorf("id_token at_hash: %w", err)
 		}
 	}
 	if userID != "" && userID != idt.Subject {
-		return session.User{}, errors.New("the token response's user_id differs from the id_token's sub")
+		return session.User{}, "", errors.New("the token response's user_id differs from the id_token's sub")
+	}
+	if c.SID != nil && len(*c.SID) > maxSID {
+		return session.User{}, "", fmt.Errorf("id_token sid is %d bytes, more than %d", len(*c.SID), maxSID)
 	}
 	u := session.User{ID: idt.Subject}
 	if c.Email != nil && *c.Email != "" {
 		if !validEmail(*c.Email) {
-			return session.User{}, errors.New("id_token email is malformed")
+			return session.User{}, "", errors.New("id_token email is malformed")
 		}
 		u.Email = *c.Email
 		// Only a JSON true verifies; a string "true" or anything else does not.
 		u.EmailVerified = string(c.EmailVerified) == "true"
 	}
-	return u, nil
+	sid := ""
+	if c.SID != nil {
+		sid = *c.SID
+	}
+	return u, sid, nil
 }
 
 // validEmail accepts what could be an address: at most 254 bytes, one or
