@@ -200,9 +200,7 @@ func (b *recordBackend) replace(r *http.Request, d *Data, raw []byte, sub string
 		if ok {
 			return nil
 		}
-		ctx = b.ctx(r)
-		curRaw, curVersion, err := b.store.LoadSession(ctx, id)
-		ctx.release()
+		curRaw, curVersion, err := b.reload(r, id, version)
 		if err != nil {
 			return storeErr("save", err)
 		}
@@ -227,6 +225,32 @@ func (b *recordBackend) replace(r *http.Request, d *Data, raw []byte, sub string
 		version = curVersion
 	}
 	return fmt.Errorf("%w: the session kept changing while this request ran", ErrInvalid)
+}
+
+// staleWait bounds how long reload waits for a store's local cache to stop
+// serving a version the store has just refused to replace.
+const staleWait = 100 * time.Millisecond
+
+// reload reads the record under id after a compare-and-set on version
+// refused failed. A store with a local cache (redisstore) may serve that
+// version for a moment longer, until the invalidation of the write that won
+// reaches it: such a read is stale by definition, so reload reads again,
+// every millisecond for at most staleWait, instead of merging onto it and
+// failing again.
+func (b *recordBackend) reload(r *http.Request, id string, refused uint64) ([]byte, uint64, error) {
+	deadline := time.Now().Add(staleWait)
+	for {
+		ctx := b.ctx(r)
+		raw, version, err := b.store.LoadSession(ctx, id)
+		ctx.release()
+		if err != nil || version != refused {
+			return raw, version, err
+		}
+		if time.Now().After(deadline) {
+			return nil, 0, fmt.Errorf("the store still serves version %d of the session %s after refusing to replace it", refused, staleWait)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // sameLogin reports whether a and b hold the same login: the same user,

@@ -586,3 +586,76 @@ func TestRevokeAndRemember(t *testing.T) {
 		t.Errorf("Remember with ttl 0 = %v, want ErrConfig", err)
 	}
 }
+
+// staleRecords serves, for its next n loads of an id, the record as it was
+// when it was armed: a local cache whose invalidation is still on its way.
+type staleRecords struct {
+	*memRecords
+	mu    sync.Mutex
+	stale map[string]memRec
+	n     int
+}
+
+func (s *staleRecords) arm(id string, n int) {
+	rec, _ := s.record(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stale, s.n = map[string]memRec{id: rec}, n
+}
+
+func (s *staleRecords) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
+	s.mu.Lock()
+	if rec, ok := s.stale[id]; ok && s.n > 0 {
+		s.n--
+		s.mu.Unlock()
+		return append([]byte(nil), rec.data...), rec.version, nil
+	}
+	s.mu.Unlock()
+	return s.memRecords.LoadSession(ctx, id)
+}
+
+// A write-back that lost its compare-and-set to another write of the same
+// login, on a store whose cache still serves the version it lost on for a
+// few reads, waits for the current version and merges onto it, instead of
+// failing (which would end the user's request as if the session were gone).
+func TestRecordWriteBackStaleCache(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s, kp := &staleRecords{memRecords: newMemRecords()}, keys(1)
+	m := newManager(t, c, func(o *Options) { o.Store = s; o.KeyPairs = kp; o.StoreTimeout = time.Second })
+	r := roundTrip(t, m, loggedIn(c.t))
+	d, err := m.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.arm(idOf(t, kp, r), 5) // the cache keeps serving this version 5 more times
+	other := d.Clone()
+	other.LastSeen = c.t.Add(time.Second)
+	if err := m.Save(httptest.NewRecorder(), r, other); err != nil {
+		t.Fatal(err) // the other write wins
+	}
+	mine := d.Clone()
+	mine.Tokens = &Tokens{AccessToken: "new", RefreshToken: "rotated", Expiry: c.t.Add(time.Hour)}
+	if err := m.Save(httptest.NewRecorder(), r, mine); err != nil {
+		t.Fatalf("a write-back racing another of the same login, stale cache: %v, want it merged", err)
+	}
+	s.mu.Lock()
+	s.n = 0
+	s.mu.Unlock()
+	got, err := m.Load(r)
+	if err != nil || got.Tokens == nil || got.Tokens.RefreshToken != "rotated" || !got.LastSeen.Equal(c.t.Add(time.Second)) {
+		t.Errorf("after the merge: %+v, %v; want the rotated tokens and the other write's LastSeen", got, err)
+	}
+
+	// A cache that never catches up is a store failure, not a lost session.
+	d, err = m.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.arm(idOf(t, kp, r), 1<<30)
+	if err := m.Save(httptest.NewRecorder(), r, other); err != nil {
+		t.Fatal(err) // another write wins again
+	}
+	if err := m.Save(httptest.NewRecorder(), r, d.Clone()); !errors.Is(err, errs.ErrSessionStore) {
+		t.Errorf("a store that keeps serving the refused version: %v, want ErrSessionStore", err)
+	}
+}
