@@ -180,12 +180,6 @@ func TestOverlappingCallbacks(t *testing.T) {
 	}
 }
 
-// callbackWith sends a callback with cookie c alone, as a tab whose request
-// left before another tab's response changed the cookie.
-func (f *fleet) callbackWith(rawURL string, c *http.Cookie) (response, error) {
-	return f.getWithCookie(rawURL, c, false)
-}
-
 // getWithCookie GETs rawURL carrying cookie c alone, following redirects
 // only when follow is set.
 func (f *fleet) getWithCookie(rawURL string, c *http.Cookie, follow bool) (response, error) {
