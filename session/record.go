@@ -234,7 +234,9 @@ const staleWait = 100 * time.Millisecond
 // reload reads the record under id after a compare-and-set on version
 // refused failed. A store with a local cache (redisstore) may serve that
 // version for a moment longer, until the invalidation of the write that won
-// reaches it: such a read is stale by definition, so reload reads again,
+// reaches it (with rueidis, even when this process wrote: the write may go
+// out on another connection than the cached read): such a read is stale by
+// definition, so reload reads again,
 // every millisecond for at most staleWait, instead of merging onto it and
 // failing again.
 func (b *recordBackend) reload(r *http.Request, id string, refused uint64) ([]byte, uint64, error) {
