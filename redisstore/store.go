@@ -11,6 +11,8 @@
 //     decoding. Redis tells every instance the moment a session key changes
 //     or is deleted, and rueidis drops its entry, so a logout or revocation
 //     on one instance is refused by the others within a network round trip.
+//     An instance reads a session it wrote or deleted from Redis for 100 ms
+//     after, so it always sees its own writes.
 //   - Write-backs (token refresh, idle-timeout slide) are compare-and-set on
 //     a version field in a Lua script, so they never undo a logout or a
 //     revocation.
@@ -55,6 +57,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -114,6 +117,7 @@ type Store struct {
 	client  rueidis.Client
 	prefix  string
 	ttl     time.Duration // client-side cache TTL, 0 for none
+	written recentWrites  // ids this Store wrote within ttl: read from Redis, not the cache
 	codecs  []securecookie.Codec
 	options sessions.Options
 	timeout time.Duration
@@ -189,7 +193,7 @@ func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
 // client-side cache without a round trip. See pipaauth.RevocableStore.
 func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
 	var res rueidis.RedisResult
-	if s.ttl > 0 {
+	if s.ttl > 0 && !s.written.since(id, ownWriteWindow) {
 		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Cache(), s.ttl)
 	} else {
 		res = s.client.Do(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Build())
@@ -304,6 +308,7 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // CreateSession stores a new session under id, indexed by sub and sid when
 // not empty; created is false when id exists. See pipaauth.RevocableStore.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	s.written.mark(id, ownWriteWindow)
 	n, err := createScript.Exec(ctx, s.client,
 		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
 		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
@@ -316,6 +321,7 @@ func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, 
 // ReplaceSession overwrites the session under id if its version is still
 // version (compare-and-set in a Lua script). See pipaauth.RevocableStore.
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	s.written.mark(id, ownWriteWindow)
 	n, err := replaceScript.Exec(ctx, s.client,
 		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
 		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), s.prefix}).AsInt64()
@@ -327,6 +333,7 @@ func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, d
 
 // DeleteSession deletes the session under id and its index entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	s.written.mark(id, ownWriteWindow)
 	if err := deleteScript.Exec(ctx, s.client, []string{s.sessionKey(id)}, []string{id, s.prefix}).Error(); err != nil {
 		return fmt.Errorf("redisstore: deleting a session: %w", err)
 	}
@@ -366,6 +373,59 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) (bo
 		return false, fmt.Errorf("redisstore: remembering a key: %w", err)
 	}
 	return true, nil
+}
+
+// ownWriteWindow is how long after writing or deleting a session id a Store
+// reads it from Redis rather than from the client-side cache: long enough
+// for the invalidation of its own write to arrive (about a millisecond on
+// a LAN), short enough to leave the cache on for sessions written now and
+// then (a login, a token refresh, an idle-timeout slide).
+const ownWriteWindow = 100 * time.Millisecond
+
+// recentWrites remembers, for ownWriteWindow, the session ids this Store
+// wrote or deleted, so that its own next loads of them go to Redis instead
+// of the client-side cache: rueidis pipelines commands over several
+// connections, and a write sent on another connection than the cached read
+// is announced to the reading one asynchronously, a moment after the
+// write's reply. Without this, a request right after this instance's own
+// token refresh could read the previous tokens and spend the rotated-out
+// refresh token. Entries are swept at most once per window, so the map
+// holds about the ids written in the last two windows.
+type recentWrites struct {
+	mu        sync.RWMutex
+	at        map[string]time.Time
+	lastSweep time.Time
+}
+
+// mark records that id is being written now. Called before the write, so
+// that a load racing the write's reply goes to Redis too.
+func (w *recentWrites) mark(id string, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at == nil {
+		w.at = make(map[string]time.Time)
+	}
+	if now.Sub(w.lastSweep) > ttl {
+		for k, t := range w.at {
+			if now.Sub(t) > ttl {
+				delete(w.at, k)
+			}
+		}
+		w.lastSweep = now
+	}
+	w.at[id] = now
+}
+
+// since reports whether id was written within ttl.
+func (w *recentWrites) since(id string, ttl time.Duration) bool {
+	w.mu.RLock()
+	t, ok := w.at[id]
+	w.mu.RUnlock()
+	return ok && time.Since(t) <= ttl
 }
 
 // Interface checks.
