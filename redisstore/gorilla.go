@@ -96,7 +96,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	if session.ID == "" {
 		session.ID = rand.Text()
 	}
-	s.written.mark(session.ID, ownWriteWindow)
+	s.written.mark(session.ID)
 	err := upsertScript.Exec(ctx, s.client, []string{s.sessionKey(session.ID)},
 		[]string{buf.String(), strconv.FormatInt(int64(maxAge)*1000, 10)}).Error()
 	if err != nil {

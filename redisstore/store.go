@@ -54,10 +54,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -117,7 +119,7 @@ type Store struct {
 	client  rueidis.Client
 	prefix  string
 	ttl     time.Duration // client-side cache TTL, 0 for none
-	written recentWrites  // ids this Store wrote within ttl: read from Redis, not the cache
+	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
 	codecs  []securecookie.Codec
 	options sessions.Options
 	timeout time.Duration
@@ -134,7 +136,7 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: the rueidis client is nil: create one with rueidis.NewClient")
 	}
-	s := &Store{client: client, prefix: opt.KeyPrefix, timeout: opt.Timeout}
+	s := &Store{client: client, prefix: opt.KeyPrefix, timeout: opt.Timeout, written: newRecentWrites()}
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
@@ -193,7 +195,7 @@ func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
 // client-side cache without a round trip. See pipaauth.RevocableStore.
 func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
 	var res rueidis.RedisResult
-	if s.ttl > 0 && !s.written.since(id, ownWriteWindow) {
+	if s.ttl > 0 && !s.written.recent(id) {
 		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Cache(), s.ttl)
 	} else {
 		res = s.client.Do(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Build())
@@ -308,7 +310,7 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // CreateSession stores a new session under id, indexed by sub and sid when
 // not empty; created is false when id exists. See pipaauth.RevocableStore.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
-	s.written.mark(id, ownWriteWindow)
+	s.written.mark(id)
 	n, err := createScript.Exec(ctx, s.client,
 		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
 		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
@@ -321,7 +323,7 @@ func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, 
 // ReplaceSession overwrites the session under id if its version is still
 // version (compare-and-set in a Lua script). See pipaauth.RevocableStore.
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
-	s.written.mark(id, ownWriteWindow)
+	s.written.mark(id)
 	n, err := replaceScript.Exec(ctx, s.client,
 		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
 		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), s.prefix}).AsInt64()
@@ -333,7 +335,7 @@ func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, d
 
 // DeleteSession deletes the session under id and its index entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	s.written.mark(id, ownWriteWindow)
+	s.written.mark(id)
 	if err := deleteScript.Exec(ctx, s.client, []string{s.sessionKey(id)}, []string{id, s.prefix}).Error(); err != nil {
 		return fmt.Errorf("redisstore: deleting a session: %w", err)
 	}
@@ -389,43 +391,56 @@ const ownWriteWindow = 100 * time.Millisecond
 // is announced to the reading one asynchronously, a moment after the
 // write's reply. Without this, a request right after this instance's own
 // token refresh could read the previous tokens and spend the rotated-out
-// refresh token. Entries are swept at most once per window, so the map
-// holds about the ids written in the last two windows.
+// refresh token.
+//
+// Loads, on every guarded request, must not contend: each shard's map is
+// never changed once published, so a lookup is an atomic load and a map
+// read. A write (rare: a login, a refresh, a slide, a logout) copies its
+// shard's map, leaving out the entries older than the window.
 type recentWrites struct {
-	mu        sync.RWMutex
-	at        map[string]time.Time
-	lastSweep time.Time
+	seed   maphash.Seed
+	shards [writeShards]writeShard
+}
+
+const writeShards = 64
+
+type writeShard struct {
+	mu sync.Mutex                           // serializes writers
+	m  atomic.Pointer[map[string]time.Time] // id -> when its write began; read-only once stored
+}
+
+func newRecentWrites() *recentWrites { return &recentWrites{seed: maphash.MakeSeed()} }
+
+func (w *recentWrites) shard(id string) *writeShard {
+	return &w.shards[maphash.String(w.seed, id)%writeShards]
 }
 
 // mark records that id is being written now. Called before the write, so
 // that a load racing the write's reply goes to Redis too.
-func (w *recentWrites) mark(id string, ttl time.Duration) {
-	if ttl <= 0 {
-		return
-	}
+func (w *recentWrites) mark(id string) {
+	sh := w.shard(id)
 	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.at == nil {
-		w.at = make(map[string]time.Time)
-	}
-	if now.Sub(w.lastSweep) > ttl {
-		for k, t := range w.at {
-			if now.Sub(t) > ttl {
-				delete(w.at, k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	next := map[string]time.Time{id: now}
+	if old := sh.m.Load(); old != nil {
+		for k, t := range *old {
+			if now.Sub(t) <= ownWriteWindow && k != id {
+				next[k] = t
 			}
 		}
-		w.lastSweep = now
 	}
-	w.at[id] = now
+	sh.m.Store(&next)
 }
 
-// since reports whether id was written within ttl.
-func (w *recentWrites) since(id string, ttl time.Duration) bool {
-	w.mu.RLock()
-	t, ok := w.at[id]
-	w.mu.RUnlock()
-	return ok && time.Since(t) <= ttl
+// recent reports whether id was written within ownWriteWindow.
+func (w *recentWrites) recent(id string) bool {
+	m := w.shard(id).m.Load()
+	if m == nil {
+		return false
+	}
+	t, ok := (*m)[id]
+	return ok && time.Since(t) <= ownWriteWindow
 }
 
 // Interface checks.
