@@ -160,7 +160,7 @@ func TestSimultaneousLoginsInOneBrowser(t *testing.T) {
 						store = mode.store()
 					}
 					h := newHarness(t, setupFor(store))
-					b := h.app.newBrowser()
+					b := h.app.newBrowser(t)
 					b.c.Transport = newBarrier(b.c.Transport, n, func(r *http.Request) bool { return r.URL.Path == "/private" && r.URL.Query().Has("tab") })
 					b.fatal = func(format string, args ...any) {
 						t.Errorf(format, args...)
@@ -214,7 +214,7 @@ const maxCookieHeader = 8190
 func TestCookieHeaderAfterManyStarts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	session := len(h.app.cookieName) + 1 + len(b.cookie())
 	longest := "/private?pad=" + strings.Repeat("x", 1024-len("/private?pad="))
@@ -244,7 +244,7 @@ func TestCookieHeaderAfterManyStarts(t *testing.T) {
 	if got := b.finish(b.startLogin("/login?return_to=" + url.QueryEscape(longest+"x"))); got.location() != "/" {
 		t.Errorf("a %d-byte return path lands on %.40q…, want /", len(longest)+1, got.location())
 	}
-	if got := h.app.newBrowser().login(longest); got != longest {
+	if got := h.app.newBrowser(t).login(longest); got != longest {
 		t.Errorf("RequireLogin from a %d-byte path lands on %.40q…, want itself", len(longest), got)
 	}
 }
@@ -262,7 +262,7 @@ func TestLoginStartIsSameOrigin(t *testing.T) {
 				store = mode.store()
 			}
 			h := newHarness(t, setupFor(store))
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			before := b.cookie()
 			for _, hdr := range [][]string{
@@ -309,7 +309,7 @@ func TestStoreUntouchedByAnonymousTraffic(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
 	h := newHarness(t, setupFor(store))
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	for i := range 100 {
 		b.startLogin(fmt.Sprintf("/private?n=%d", i))
 		b.startLogin(fmt.Sprintf("/login?return_to=%%2Fprivate%%3Fn%%3D%d", i))
@@ -354,7 +354,7 @@ func TestExpiredSessionWithPendingLogin(t *testing.T) {
 					}
 				}
 				h := newHarness(t, s)
-				b := h.app.newBrowser()
+				b := h.app.newBrowser(t)
 				b.login("/private")
 				lifetime := 20 * time.Minute
 				if idle > 0 {
@@ -391,7 +391,7 @@ func TestStalePreLoginRequestKeepsNewSession(t *testing.T) {
 				store = mode.store()
 			}
 			h := newHarness(t, setupFor(store))
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			b.login("/private")
 			stale := h.app.cookieName + "=" + b.cookie()
 			auth := b.startLogin("/login?return_to=%2Fprivate")
@@ -405,7 +405,7 @@ func TestStalePreLoginRequestKeepsNewSession(t *testing.T) {
 				stale = stale[:len(stale)-4] + "AAAA"
 			}
 			for _, hdr := range [][]string{{"Accept", "application/json"}, {"Sec-Fetch-Mode", "cors"}, {}} {
-				other := h.app.newBrowser()
+				other := h.app.newBrowser(t)
 				r := other.get("/private", append([]string{"Cookie", stale}, hdr...)...)
 				if c := r.setCookie(h.app.cookieName); c != nil {
 					t.Errorf("request %v with the stale cookie: %d sets the session cookie %v; want it left alone", hdr, r.status, c)
@@ -429,7 +429,7 @@ func TestStoreUnreadableCookie(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
 	h := newHarness(t, setupFor(store))
-	b := h.app.newBrowser()
+	b := h.app.newBrowser(t)
 	b.login("/private")
 	good := b.cookie()
 	foreign, err := securecookie.EncodeMulti(h.app.cookieName, "id-1", securecookie.CodecsFromPairs(securecookie.GenerateRandomKey(32))...)
@@ -444,11 +444,11 @@ func TestStoreUnreadableCookie(t *testing.T) {
 		"garbage":   "x",
 	} {
 		cookie := h.app.cookieName + "=" + value
-		nav := h.app.newBrowser().get("/private", "Cookie", cookie)
+		nav := h.app.newBrowser(t).get("/private", "Cookie", cookie)
 		if nav.status != http.StatusFound || !strings.HasPrefix(nav.location(), h.provider.URL+"/authorize?") {
 			t.Errorf("%s: navigation %d to %q, want 302 to PiPA", name, nav.status, nav.location())
 		}
-		api := h.app.newBrowser().get("/private", "Cookie", cookie, "Accept", "application/json")
+		api := h.app.newBrowser(t).get("/private", "Cookie", cookie, "Accept", "application/json")
 		if api.status != http.StatusUnauthorized || len(api.header.Values("Set-Cookie")) != 0 {
 			t.Errorf("%s: API call %d, Set-Cookie %q; want 401 and no cookie", name, api.status, api.header.Values("Set-Cookie"))
 		}
@@ -471,7 +471,7 @@ func TestDuplicateCallbackInFlight(t *testing.T) {
 			}
 			h := newHarness(t, setupFor(store))
 			h.setBehavior(pipatest.Behavior{TokenDelay: 500 * time.Millisecond})
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			cb := b.authorize(b.startLogin("/private"))
 			before := h.provider.TokenRequests()
 			first := make(chan *response, 1)

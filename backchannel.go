@@ -44,20 +44,19 @@ type revoker interface {
 	Remember(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
 }
 
-// backChannel is what BackChannelLogoutHandler needs, set up by New.
+// backChannel is what BackChannelLogoutHandler needs: the revoker, set up
+// by New; the verifier comes from the applied discovery document
+// (provider.logoutTokens) on each request.
 type backChannel struct {
 	verifier *oidc.IDTokenVerifier // the provider's keys, iss and aud; exp is checked here, as it may be absent
 	revoker  revoker
 }
 
-// setupBackChannel prepares BackChannelLogoutHandler with the provider's
-// keys and the session Manager, and logs, once, whether the session store
-// can end sessions by sid or sub (without it the handler answers 501).
-func (a *Auth) setupBackChannel(ctx context.Context, provider *oidc.Provider) {
-	a.bcLogout = backChannel{
-		verifier: provider.Verifier(&oidc.Config{ClientID: a.cfg.ClientID, SkipExpiryCheck: true, Now: a.cfg.Now}),
-		revoker:  a.sessions,
-	}
+// setupBackChannel prepares BackChannelLogoutHandler with the session
+// Manager, and logs, once, whether the session store can end sessions by
+// sid or sub (without it the handler answers 501).
+func (a *Auth) setupBackChannel(ctx context.Context) {
+	a.bcLogout = backChannel{revoker: a.sessions}
 	if !a.sessions.CanRevoke() {
 		a.log.LogAttrs(ctx, slog.LevelInfo, "pipaauth: back-channel logout is not available: the session store cannot end sessions by sid or sub (cookie sessions, plain gorilla stores), so BackChannelLogoutHandler answers 501; use a RevocableStore such as redisstore")
 	}
@@ -67,7 +66,7 @@ func (a *Auth) setupBackChannel(ctx context.Context, provider *oidc.Provider) {
 // back-channel logout (Back-Channel Logout 1.0 section 2.1:
 // backchannel_logout_supported, backchannel_logout_session_supported) and
 // logs it. It only informs: the handler verifies what arrives either way.
-// Call it wherever a discovery document is applied.
+// applyDiscovery calls it, for New's document and LazyDiscovery's alike.
 func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 	msg := "pipaauth: the provider announces back-channel logout"
 	if !d.BackChannelLogout {
@@ -150,6 +149,14 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", "The body must carry exactly one non-empty logout_token.", nil)
 		return
 	}
+	p, err := a.provider(r.Context())
+	if err != nil {
+		// LazyDiscovery before PiPA's document arrived: no keys to verify
+		// the token with yet. The provider retries.
+		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider's discovery document is not available yet; try again.", err)
+		return
+	}
+	b.verifier = p.logoutTokens
 	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
 	if bad != nil {
 		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", bad.reason, bad.err)

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -135,11 +137,11 @@ func TestBackChannelLogoutRevocableStore(t *testing.T) {
 	store := newMemRevocable()
 	b := newBCL(t, false, setup{plainHTTP: true, configure: func(cfg *pipaauth.Config) { cfg.SessionStore = store }})
 	app := b.h.app
-	alice1, alice2 := app.newBrowser(), app.newBrowser()
+	alice1, alice2 := app.newBrowser(t), app.newBrowser(t)
 	alice1.login("/private")
 	alice2.login("/private")
 	b.h.provider.SetUser(pipatest.User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: true})
-	bob := app.newBrowser()
+	bob := app.newBrowser(t)
 	bob.login("/private")
 	for _, br := range []*browser{alice1, alice2, bob} {
 		br.mustUser()
@@ -190,7 +192,7 @@ func TestBackChannelLogoutBySID(t *testing.T) {
 	b := newBCL(t, false, setup{plainHTTP: true, configure: func(cfg *pipaauth.Config) { cfg.SessionStore = store }})
 	app := b.h.app
 	loginWithSID := func(sid string) *browser {
-		br := app.newBrowser()
+		br := app.newBrowser(t)
 		auth := br.startLogin("/private")
 		b.h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sid"] = sid }})
 		defer b.h.setBehavior(pipatest.Behavior{})
@@ -229,7 +231,7 @@ func TestIDTokenSIDRefused(t *testing.T) {
 		"not a string": 42,
 	} {
 		t.Run(name, func(t *testing.T) {
-			b := h.app.newBrowser()
+			b := h.app.newBrowser(t)
 			auth := b.startLogin("/private")
 			h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sid"] = sid }})
 			defer h.setBehavior(pipatest.Behavior{})
@@ -237,5 +239,61 @@ func TestIDTokenSIDRefused(t *testing.T) {
 			expectFailure(t, h, r, http.StatusBadRequest, pipaauth.ErrInvalidToken, -1)
 			b.mustBeLoggedOut()
 		})
+	}
+}
+
+// With LazyDiscovery, a logout token that arrives before PiPA's discovery
+// document does is answered 503 (no keys to verify it with yet; the provider
+// retries) and ends nothing; once the document is applied, the same kind of
+// token is verified and ends the sessions, and the provider's announcement
+// is logged then.
+func TestBackChannelLogoutBeforeLazyDiscovery(t *testing.T) {
+	t.Parallel()
+	p := newFlakyPiPA(t)
+	p.down.Store(true)
+	store := newMemRevocable()
+	app := newLazyApp(t, p, nil, true, func(cfg *pipaauth.Config) { cfg.SessionStore = store })
+	mux := http.NewServeMux()
+	mux.Handle("/backchannel-logout", app.auth.BackChannelLogoutHandler())
+	bcl := httptest.NewTLSServer(mux)
+	t.Cleanup(bcl.Close)
+	send := func(tok string) *http.Response {
+		t.Helper()
+		resp, err := bcl.Client().PostForm(bcl.URL+"/backchannel-logout", url.Values{"logout_token": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	// The token is signed with the provider's key, as it would be.
+	tok := p.provider.LogoutToken(clientID, pipatest.LogoutTokenOptions{User: "alice", Issuer: p.front.URL})
+	if resp := send(tok); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a logout token before discovery: %d, want 503", resp.StatusCode)
+	}
+	if strings.Contains(app.logs.String(), "backchannel_logout_supported") {
+		t.Error("the provider's back-channel announcement was logged before its document arrived")
+	}
+
+	p.down.Store(false)
+	eventually(t, "discovery did not succeed after PiPA came back", func() bool { return p.served.Load() >= 1 })
+	select {
+	case <-pipaauth.BackgroundDone(app.auth):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the background retries go on after discovery succeeded")
+	}
+	b := newLazyBrowser(t, p)
+	b.login(app, p)
+	if n := store.len(); n != 1 {
+		t.Fatalf("the store holds %d sessions after the login, want 1", n)
+	}
+	if !strings.Contains(app.logs.String(), "backchannel_logout_supported=true") {
+		t.Errorf("the applied document's back-channel announcement was not logged:\n%s", app.logs.String())
+	}
+	if resp := send(p.provider.LogoutToken(clientID, pipatest.LogoutTokenOptions{User: "alice", Issuer: p.front.URL})); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a logout token after discovery: %d, want 200", resp.StatusCode)
+	}
+	if n := store.len(); n != 0 {
+		t.Errorf("the store holds %d sessions after the back-channel logout, want 0", n)
 	}
 }

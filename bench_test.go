@@ -31,7 +31,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
 	provider := pipatest.NewServer()
 	b.Cleanup(provider.Close)
-	pa := newPlainApp(b, provider, nil)
+	pa := newTestApp(b, provider, nil)
 	app, mux, auth := pa.srv, pa.mux, pa.auth
 	mux.Handle("/login", auth.LoginHandler())
 	mux.Handle("/callback", auth.CallbackHandler())

@@ -68,12 +68,14 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 }
 
 // Retryable reports whether starting a new login may fix err: the provider
-// refused or failed the login, the callback was stale or malformed, or the
-// tokens could not be verified. Error handlers use it to offer "try again".
+// refused or failed the login, the callback was stale or malformed, the
+// tokens could not be verified, or (LazyDiscovery) PiPA's discovery document
+// was not there yet. Error handlers use it to offer "try again".
 func Retryable(err error) bool {
 	var pe *ProviderError
 	return errors.As(err, &pe) || errors.Is(err, errs.ErrInvalidState) || errors.Is(err, errs.ErrInvalidCallback) ||
-		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken) || errors.Is(err, errs.ErrLoginRequired)
+		errors.Is(err, errs.ErrExchange) || errors.Is(err, errs.ErrInvalidToken) || errors.Is(err, errs.ErrLoginRequired) ||
+		errors.Is(err, errs.ErrDiscovery)
 }
 
 // WantsJSON reports whether r asks for JSON and not HTML (its Accept header

@@ -11,7 +11,7 @@ import (
 // Config.ErrorHandler wraps one of them: test with errors.Is.
 var (
 	ErrConfig          = errs.ErrConfig          // New: a Config field is missing or wrong
-	ErrDiscovery       = errs.ErrDiscovery       // New: the issuer's discovery document could not be used
+	ErrDiscovery       = errs.ErrDiscovery       // New (with LazyDiscovery: a login, callback or refresh, as a 503): the issuer's discovery document could not be used
 	ErrInvalidState    = errs.ErrInvalidState    // callback: state missing, unknown, expired or already used
 	ErrInvalidCallback = errs.ErrInvalidCallback // callback: malformed query (repeated parameters, no code, wrong iss)
 	ErrExchange        = errs.ErrExchange        // callback: the token request failed or was refused
@@ -19,6 +19,7 @@ var (
 	ErrCookieTooLarge  = errs.ErrCookieTooLarge  // the session would not fit a 4096-byte cookie
 	ErrSessionStore    = errs.ErrSessionStore    // the session store failed or timed out
 	ErrForbidden       = errs.ErrForbidden       // RequireUser: logged in, but not allowed
+	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user; the session is left as it was
 	ErrMethod          = errs.ErrMethod          // a handler was called with a method it does not serve
 	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler: a POST from another site
 )

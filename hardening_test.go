@@ -28,7 +28,7 @@ func TestForcedPendingLoginsDoNotBreakLogin(t *testing.T) {
 		TokenHook:  func(resp map[string]any) { resp["access_token"] = strings.Repeat("A", 1400) },
 		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") },
 	})
-	pa := newPlainApp(t, provider, func(c *pipaauth.Config) { c.KeepTokens = true })
+	pa := newTestApp(t, provider, func(c *pipaauth.Config) { c.KeepTokens = true })
 	app, mux, auth := pa.srv, pa.mux, pa.auth
 	mux.Handle("/login", auth.LoginHandler())
 	mux.Handle("/callback", auth.CallbackHandler())
@@ -77,7 +77,7 @@ func TestClientRefusesCrossOriginRedirect(t *testing.T) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 	}))
 	t.Cleanup(api.Close)
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	call := func(path string) (string, error) {
 		var out string
 		var callErr error
@@ -150,7 +150,7 @@ func (failingStore) Save(*http.Request, http.ResponseWriter, *sessions.Session) 
 func TestStoreDownIs503(t *testing.T) {
 	provider := pipatest.NewServer()
 	t.Cleanup(provider.Close)
-	auth := newPlainApp(t, provider, func(c *pipaauth.Config) { c.SessionStore = failingStore{} }).auth
+	auth := newTestApp(t, provider, func(c *pipaauth.Config) { c.SessionStore = failingStore{} }).auth
 	for _, tt := range []struct {
 		name string
 		h    http.Handler

@@ -4,18 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
-	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
@@ -43,11 +45,17 @@ const (
 	// oldest attempt cookies beyond it. Logins started at the same instant
 	// may leave more, each expiring after LoginAttemptTTL.
 	MaxPendingLogins = 4
-	// ClockSkew is how far in the future an ID token's iat may be.
-	ClockSkew = time.Minute
+	// DefaultClockSkew is the default of Config.ClockSkew.
+	DefaultClockSkew = time.Minute
+	// ClockSkew is the former name of DefaultClockSkew.
+	//
+	// Deprecated: use DefaultClockSkew, or set Config.ClockSkew.
+	ClockSkew = DefaultClockSkew
 	// DefaultClientTimeout is the timeout of the client behind Client when
 	// Config.HTTPClient is nil.
 	DefaultClientTimeout = 30 * time.Second
+	// RevocationTimeout bounds the token revocation a logout makes.
+	RevocationTimeout = 2 * time.Second
 )
 
 // Config configures an Auth. The zero value of every optional field is the
@@ -65,6 +73,9 @@ type Config struct {
 	RedirectURL string
 	// Scopes asked for. Default {"openid", "email"}. Without "openid" there
 	// is no ID token and the user id comes from the token response alone.
+	// With "offline_access" the authorize request carries prompt=consent
+	// (OpenID Connect Core 11: providers drop offline_access otherwise), so
+	// PiPA shows its consent page at every login.
 	Scopes []string
 	// SessionKeys are securecookie key pairs: hashKey, blockKey[, hashKey,
 	// blockKey ...]. Hash keys are at least 32 bytes, block keys 16, 24 or 32
@@ -96,12 +107,21 @@ type Config struct {
 	// to API clients in 401 answers. Default "/login".
 	LoginPath string
 	// PostLogoutRedirectURL is sent to PiPA's end-session endpoint as
-	// post_logout_redirect_uri (register it in the console). Default: none,
-	// and PiPA shows its own page.
+	// post_logout_redirect_uri (register it in the console), together with
+	// the login's ID token as id_token_hint. When the session holds no ID
+	// token (no openid scope, or a cookie without room for it) it is not
+	// sent, since strict providers refuse it without id_token_hint: PiPA
+	// then ends its session and shows its own page. Default: none, and PiPA
+	// shows its own page.
 	PostLogoutRedirectURL string
-	// ExchangeTimeout bounds the code exchange and ID token verification of
-	// a callback. Default 10s.
+	// ExchangeTimeout bounds the code exchange, ID token verification and
+	// UserInfo request of a callback, and each refresh. Default 10s.
 	ExchangeTimeout time.Duration
+	// ClockSkew is how far this application's clock may be from PiPA's,
+	// either way: an ID token is accepted up to ClockSkew after its exp,
+	// and its iat, nbf and auth_time may be up to ClockSkew in the future.
+	// Default DefaultClockSkew (1 minute); negative is an error.
+	ClockSkew time.Duration
 	// ErrorHandler renders failures. err is an *Error with a status and a
 	// safe reason, wrapping a sentinel (errors.Is) or, for a refusal sent by
 	// PiPA, a *ProviderError (errors.As). Default: a small HTML page (JSON
@@ -138,12 +158,39 @@ type Config struct {
 	// session, for Token, TokenSource and Client. In the cookie they cost
 	// their length twice over (encryption, then base64 twice); a login whose
 	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
-	// SessionStore then. Default false: tokens are dropped after login.
+	// SessionStore then. Logout revokes the kept refresh token when
+	// discovery lists a revocation_endpoint (RFC 7009). Default false:
+	// tokens are dropped after login.
 	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
 	// Default false: both URLs must be https.
 	InsecureAllowHTTP bool
+	// LazyDiscovery lets an application start while PiPA is down: New
+	// checks the Config without contacting PiPA and returns at once, and the
+	// discovery document is fetched in the background, retried from
+	// DiscoveryRetryMin to DiscoveryRetryMax apart with jitter, and by the
+	// first request that needs it (a login start, a callback, a logout, a
+	// refresh); concurrent needs share one fetch. The document gets every
+	// check New makes; a bad one is logged and retried, never half-applied.
+	// Until it is applied, a login start or callback answers 503 with
+	// Retry-After (ErrDiscovery), a logout ends the local session and
+	// redirects to "/", and requests with a session pass RequireLogin as
+	// usual. The background retries stop when discovery succeeds or when
+	// the ctx given to New is done: give New a context that lives as long as
+	// the Auth. Default false: New fetches discovery and fails when it
+	// cannot.
+	LazyDiscovery bool
+	// OnEvent, when set, is called once per login, failed login, logout,
+	// refresh, failed refresh and session store error (see Event and the
+	// Reason constants), for metrics and traces. It is called synchronously
+	// on the request's goroutine with the request's context, after the
+	// response is decided and with no lock held: keep it fast, and hand
+	// slow work to another goroutine. A panic in it is recovered and
+	// logged. Default nil: no events, at no cost.
+	OnEvent func(ctx context.Context, e Event)
+
+	discoveryRetry retryPolicy // LazyDiscovery's backoff; tests shorten it
 }
 
 // User is a logged-in PiPA user, as RequireLogin puts it in the request
@@ -181,75 +228,30 @@ type RevocableStore = session.RevocableStore
 type Auth struct {
 	cfg        Config
 	log        *slog.Logger
+	client     *http.Client // discovery, JWKS and token requests
 	sessions   *session.Manager
-	flow       *callback.Flow
+	prov       atomic.Pointer[provider] // the applied discovery document; nil until then (LazyDiscovery)
+	lazy       *lazyDiscovery           // nil without LazyDiscovery
 	guard      *middleware.Guard
-	endSession string       // provider's end_session_endpoint, "" when none
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
 	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 }
 
-// discovery holds the discovery fields go-oidc does not read for us.
-type discovery struct {
-	ResponseTypes    []string `json:"response_types_supported"`
-	CodeChallenge    []string `json:"code_challenge_methods_supported"`
-	TokenAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	EndSession       string   `json:"end_session_endpoint"`
-	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
-	JWKSURI          string   `json:"jwks_uri"`
-	// Back-Channel Logout 1.0 section 2.1, read to be logged.
-	BackChannelLogout        bool `json:"backchannel_logout_supported"`
-	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
-}
-
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
 // Errors wrap ErrConfig (the message names the field and the fix) or
-// ErrDiscovery.
+// ErrDiscovery. ctx bounds the fetch (with DefaultDiscoveryTimeout).
+//
+// With cfg.LazyDiscovery, New checks cfg without contacting PiPA and
+// returns at once; errors then wrap ErrConfig only. Discovery runs in the
+// background until it succeeds or ctx is done, so give it a context that
+// lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	client := httpx.Client(cfg.HTTPClient)
-	dctx, cancel := context.WithTimeout(ctx, DefaultDiscoveryTimeout)
-	defer cancel()
-	provider, err := oidc.NewProvider(oidc.ClientContext(dctx, client), cfg.Issuer)
-	if err != nil {
-		var mismatch *oidc.IssuerMismatchError
-		if errors.As(err, &mismatch) {
-			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
-		}
-		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(cfg.Issuer, "/"), err)
-	}
-	var d discovery
-	if err := provider.Claims(&d); err != nil {
-		return nil, fmt.Errorf("%w: reading the discovery document: %w", errs.ErrDiscovery, err)
-	}
-	ep := provider.Endpoint()
-	for _, u := range []struct{ name, value string }{
-		{"authorization_endpoint", ep.AuthURL},
-		{"token_endpoint", ep.TokenURL},
-		{"jwks_uri", d.JWKSURI},
-	} {
-		if err := cfg.checkURL(u.value); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errs.ErrDiscovery, u.name, err)
-		}
-	}
-	if len(d.ResponseTypes) > 0 && !slices.Contains(d.ResponseTypes, "code") {
-		return nil, fmt.Errorf("%w: the provider does not support response_type=code", errs.ErrDiscovery)
-	}
-	pkce := slices.Contains(d.CodeChallenge, "S256")
-	if !pkce && !slices.Contains(cfg.Scopes, oidc.ScopeOpenID) {
-		// Neither a nonce nor PKCE would bind the code to the browser that
-		// asked for it: a stolen code could be injected.
-		return nil, fmt.Errorf("%w: the provider does not advertise PKCE (S256) and Scopes lacks openid, so nothing would bind a code to its login: add the openid scope", errs.ErrConfig)
-	}
-	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
-	if err != nil {
-		return nil, err
-	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
 	if a.apiClient == nil {
 		a.apiClient = &http.Client{Timeout: DefaultClientTimeout}
 	}
@@ -259,17 +261,12 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	a.loginCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log in from a page of this site.", nil))
 	}))
-	if d.EndSession != "" {
-		if err := cfg.checkURL(d.EndSession); err != nil {
-			return nil, fmt.Errorf("%w: end_session_endpoint: %w", errs.ErrDiscovery, err)
-		}
-		a.endSession = d.EndSession
-	}
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
 	name := cfg.CookieName
 	if secure && !strings.HasPrefix(name, "__Host-") {
 		name = "__Host-" + name
 	}
+	var err error
 	a.sessions, err = session.NewManager(session.Options{
 		Name:             name,
 		Secure:           secure,
@@ -286,44 +283,68 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.setupBackChannel(ctx, provider)
-	a.logBackChannelDiscovery(ctx, d)
-	a.flow, err = callback.New(callback.Config{
-		OAuth2: &oauth2.Config{
-			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
-			Endpoint:     ep,
-			RedirectURL:  cfg.RedirectURL,
-			Scopes:       cfg.Scopes,
-		},
-		Verifier:   provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now}),
-		Issuer:     cfg.Issuer,
-		Sessions:   a.sessions,
-		Client:     client,
-		OnError:    a.renderError,
-		PKCE:       pkce,
-		RequireIss: d.IssParameter,
-		KeepTokens: cfg.KeepTokens,
-		AttemptTTL: LoginAttemptTTL,
-		Timeout:    cfg.ExchangeTimeout,
-		ClockSkew:  ClockSkew,
-		Now:        cfg.Now,
-		Logger:     cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
+	a.setupBackChannel(ctx)
 	a.guard, err = middleware.New(middleware.Config{
-		Sessions:  a.sessions,
-		Start:     a.flow.Start,
-		LoginPath: cfg.LoginPath,
-		OnError:   a.renderError,
-		Logger:    cfg.Logger,
+		Sessions:    a.sessions,
+		Start:       a.start,
+		StartStepUp: a.startStepUp,
+		Now:         cfg.Now,
+		ClockSkew:   cfg.ClockSkew,
+		LoginPath:   cfg.LoginPath,
+		OnError:     a.renderError,
+		Logger:      cfg.Logger,
+		Events:      a.sink(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if cfg.LazyDiscovery {
+		retry := cfg.discoveryRetry
+		if retry.min <= 0 || retry.max < retry.min {
+			retry = retryPolicy{DiscoveryRetryMin, DiscoveryRetryMax}
+		}
+		a.lazy = &lazyDiscovery{ctx: ctx, retry: retry, done: make(chan struct{})}
+		go a.background()
+		return a, nil
+	}
+	p, err := a.fetchProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.prov.Store(p)
 	return a, nil
+}
+
+// start begins a login for the guard and LoginHandler; with LazyDiscovery,
+// before discovery succeeded, it answers 503.
+func (a *Auth) start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	r = a.timed(r)
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	p.flow.Start(w, r, returnTo)
+}
+
+// startStepUp begins a RequireRecentLogin login, as start does.
+func (a *Auth) startStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
+	r = a.timed(r)
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	p.flow.StartStepUp(w, r, returnTo, maxAge, subject)
+}
+
+// unavailable answers a request that needs the discovery document before
+// it could be fetched: 503 with Retry-After, a failed login.
+func (a *Auth) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter()))
+	e := &errs.Error{Status: http.StatusServiceUnavailable, Reason: "Logging in is unavailable right now: PiPA cannot be reached. Please try again in a moment.", Err: err}
+	a.fail(w, r, e)
+	a.emit(r, EventLoginFailed, "", sinceStart(r), e)
 }
 
 // authStyle picks the token endpoint's client authentication: PiPA documents
@@ -399,6 +420,7 @@ func (c *Config) setDefaults() error {
 		{"ExchangeTimeout", c.ExchangeTimeout < 0, c.ExchangeTimeout},
 		{"SessionStoreTimeout", c.SessionStoreTimeout < 0, c.SessionStoreTimeout},
 		{"SessionStoreMaxWaiting", c.SessionStoreMaxWaiting < 0, c.SessionStoreMaxWaiting},
+		{"ClockSkew", c.ClockSkew < 0, c.ClockSkew},
 	} {
 		if f.negative {
 			return bad("%s is %v: it must not be negative; leave it 0 for the default", f.name, f.value)
@@ -409,6 +431,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ExchangeTimeout == 0 {
 		c.ExchangeTimeout = DefaultExchangeTimeout
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
 	}
 	if c.ErrorHandler == nil {
 		c.ErrorHandler = DefaultErrorHandler(c.LoginPath)
@@ -453,6 +478,37 @@ func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 	return a.guard.RequireLogin(next)
 }
 
+// RequireRecentLogin is RequireLogin for pages that need a recent login: a session
+// whose user authenticated at PiPA more than maxAge ago gets a new login with
+// max_age (a navigation: 302 to PiPA; any other request: 401 JSON as today), and
+// the ID token of that login must carry an auth_time within maxAge (plus the clock
+// skew), else the login is refused. It composes with RequireUser in either order.
+//
+// In detail (OpenID Connect Core 3.1.2.1): a session counts as recent while
+// its User.AuthTime is at most maxAge plus Config.ClockSkew ago. A stale
+// session, or none, on a navigation starts a login whose authorization
+// request carries max_age (maxAge in whole seconds, rounded down); the
+// attempt cookie remembers maxAge and, for a stale session, its user. The
+// callback of that login refuses (ErrStepUp; the session is left as it
+// was, neither upgraded nor ended) an ID token without auth_time, with an
+// auth_time older than maxAge plus ClockSkew (providers may ignore
+// max_age), or, for a stale session, naming another user (a step-up never
+// switches accounts). A successful step-up replaces the session with the
+// new login's, updating User.AuthTime. Other requests get 401: with a
+// stale session the JSON error is "insufficient_user_authentication" with
+// max_age (seconds), as RFC 9470 names them, and the WWW-Authenticate
+// header carries both.
+//
+// maxAge below one second panics: it is a wiring mistake, like a nil
+// handler. RequireRecentLogin also panics when Scopes lacks openid, since
+// only an ID token's auth_time can prove a recent sign-in.
+func (a *Auth) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http.Handler {
+	if !slices.Contains(a.cfg.Scopes, oidc.ScopeOpenID) {
+		panic("pipaauth: RequireRecentLogin needs the openid scope in Config.Scopes: only an ID token's auth_time proves a recent sign-in")
+	}
+	return a.guard.RequireRecentLogin(maxAge)
+}
+
 // RequireUser is RequireLogin followed by allow: a logged-in user for whom
 // allow returns false gets 403. See AllowEmails, AllowEmailDomains and
 // AllowUserIDs.
@@ -483,20 +539,37 @@ func (a *Auth) LoginHandler() http.Handler {
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["return_to"]) == 1 {
 			returnTo = q.Get("return_to")
 		}
-		a.flow.Start(w, r, returnTo)
+		a.start(w, r, returnTo)
 	}))
 }
 
 // CallbackHandler finishes a login: mount it at the path of
 // Config.RedirectURL. It checks the state, exchanges the code, verifies the
 // ID token, replaces the session and redirects to the page the login started
-// from. Failures go to Config.ErrorHandler.
-func (a *Auth) CallbackHandler() http.Handler { return a.flow }
+// from. Failures go to Config.ErrorHandler. With LazyDiscovery, before
+// discovery succeeded, it answers 503 with Retry-After.
+func (a *Auth) CallbackHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = a.timed(r)
+		p, err := a.provider(r.Context())
+		if err != nil {
+			a.unavailable(w, r, err)
+			return
+		}
+		p.flow.ServeHTTP(w, r)
+	})
+}
 
-// LogoutHandler ends the session: POST only (from a form on the same site),
-// it clears the session cookie and redirects to PiPA's end-session endpoint
-// when the provider has one (with client_id and PostLogoutRedirectURL), to
-// "/" otherwise.
+// LogoutHandler ends the session: POST only (from a form on the same site).
+// It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
+// kept and discovery lists a revocation_endpoint, bounded by
+// RevocationTimeout; a failed or slow revocation is logged and never stops
+// the logout. It then clears the session and redirects to PiPA's
+// end-session endpoint when the provider has one (OpenID Connect
+// RP-Initiated Logout 1.0: client_id, the login's ID token as
+// id_token_hint, and PostLogoutRedirectURL when there is an ID token to
+// send with it), to "/" otherwise (also, with LazyDiscovery, while the
+// discovery document is not there yet: the local session ends either way).
 func (a *Auth) LogoutHandler() http.Handler {
 	logout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -504,17 +577,80 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "Log out with a POST request.", nil))
 			return
 		}
-		if d, _ := a.sessions.Load(r); d.LoggedIn() {
-			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", d.User.ID))
+		start := time.Now()
+		user := ""
+		d, _ := a.sessions.Load(r)
+		if d.LoggedIn() {
+			user = d.User.ID
+			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
+			a.revoke(r.Context(), d.Tokens)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
-			a.fail(w, r, errs.StoreUnavailable(err))
+			e := errs.StoreUnavailable(err)
+			a.fail(w, r, e)
+			a.emit(r, EventStoreError, user, 0, e)
 			return
 		}
+		idToken := ""
+		if d.LoggedIn() {
+			idToken = d.IDToken
+		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, a.logoutURL(), http.StatusSeeOther)
+		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
+		http.Redirect(w, r, a.logoutURL(r, idToken), http.StatusSeeOther)
+		if user != "" {
+			a.emit(r, EventLogout, user, time.Since(start), nil)
+		}
 	})
 	return a.logoutCSRF.Handler(logout)
+}
+
+// revoke asks PiPA to revoke the refresh token of t (the access token when
+// there is none), RFC 7009, authenticated as the token request is. It
+// waits at most RevocationTimeout and only logs a failure: the logout goes
+// on whatever PiPA answers.
+func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
+	p := a.prov.Load() // with LazyDiscovery and no document yet: nothing known to revoke at
+	if p == nil || p.revocation == "" || t == nil {
+		return
+	}
+	token, hint := t.RefreshToken, "refresh_token"
+	if token == "" {
+		token, hint = t.AccessToken, "access_token"
+	}
+	if token == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RevocationTimeout)
+	defer cancel()
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	if p.authStyle == oauth2.AuthStyleInParams {
+		form.Set("client_id", a.cfg.ClientID)
+		form.Set("client_secret", a.cfg.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.revocation, strings.NewReader(form.Encode()))
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed", slog.String("error", err.Error()))
+		return
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.authStyle == oauth2.AuthStyleInHeader {
+		// RFC 6749 2.3.1: form-encode the credentials before Basic, as
+		// x/oauth2 does for the token request.
+		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(a.cfg.ClientSecret))
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed; the token stays valid at PiPA until it expires",
+			slog.String("token_type_hint", hint), slog.String("error", err.Error()))
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout refused; the token stays valid at PiPA until it expires",
+			slog.String("token_type_hint", hint), slog.Int("status", resp.StatusCode))
+	}
 }
 
 // fail logs err with its reason and hands it to the error handler.
@@ -530,18 +666,32 @@ func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	a.cfg.ErrorHandler(w, r, publicError(err))
 }
 
-func (a *Auth) logoutURL() string {
-	if a.endSession == "" {
+// logoutURL is the end-session redirect. Without an ID token it carries
+// client_id only: a post_logout_redirect_uri without id_token_hint makes
+// strict providers (Ory Hydra) refuse the whole logout and keep their
+// session, and lets others ignore it (RP-Initiated Logout 1.0, section 2),
+// whereas client_id alone still ends PiPA's session, on PiPA's own page.
+// No state is sent: the page PiPA returns to acts on nothing.
+func (a *Auth) logoutURL(r *http.Request, idToken string) string {
+	p, err := a.provider(r.Context())
+	if err != nil {
+		a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ended the local session only: PiPA's end-session endpoint is not known yet", slog.String("error", err.Error()))
 		return "/"
 	}
-	u, err := url.Parse(a.endSession)
+	if p.endSession == "" {
+		return "/"
+	}
+	u, err := url.Parse(p.endSession)
 	if err != nil { // checked in New
 		return "/"
 	}
 	q := u.Query()
 	q.Set("client_id", a.cfg.ClientID)
-	if a.cfg.PostLogoutRedirectURL != "" {
-		q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+		if a.cfg.PostLogoutRedirectURL != "" {
+			q.Set("post_logout_redirect_uri", a.cfg.PostLogoutRedirectURL)
+		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
@@ -556,6 +706,9 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 		return u, true
 	}
 	d, err := a.sessions.Load(r)
+	if errors.Is(err, errs.ErrSessionStore) {
+		a.emit(r, EventStoreError, "", 0, err)
+	}
 	if err != nil || !d.LoggedIn() {
 		return User{}, false
 	}

@@ -24,24 +24,81 @@ var ErrNoTokens = errors.New("pipaauth: the session holds no tokens (set Config.
 // cleared, and the next protected request starts a new login.
 var ErrLoginRequired = errs.ErrLoginRequired
 
-// expiryDelta is how early an access token counts as expired, so that it
-// does not expire on its way to the API.
+// expiryDelta is how early a long-lived access token counts as expired, so
+// that it does not expire on its way to the API.
 const expiryDelta = 30 * time.Second
 
-// Token returns the access token of r's session, refreshed first when it
-// has expired: the new tokens (with a rotated refresh token) are written back
-// to the session through w, so call Token before writing the response.
-// Within this process, concurrent requests of one session spend the refresh
-// token once and share the result. A refused refresh ends the session and
-// returns an error wrapping ErrLoginRequired. It needs Config.KeepTokens.
+// refreshDue reports whether t should be refreshed at now. A token is
+// refreshed once its remaining life is below the margin: 30 seconds, or a
+// quarter of the token's lifetime when that is shorter. So a token is never
+// refreshed before it has lived three quarters of its lifetime (a 20-second
+// token after 15 seconds, a 1-hour token 30 seconds before it expires). A
+// session from before the lifetime was kept uses the 30 seconds.
+func refreshDue(t *session.Tokens, now time.Time) bool {
+	if t.Expiry.IsZero() {
+		return false
+	}
+	margin := expiryDelta
+	if !t.IssuedAt.IsZero() {
+		margin = min(margin, t.Expiry.Sub(t.IssuedAt)/4)
+	}
+	return !now.Before(t.Expiry.Add(-margin))
+}
+
+// maxRefreshChain bounds the refreshes one Token call makes: a refresh
+// whose result was kept unsaved (see callback.Flow.KeepUnsaved) may hand
+// back tokens that are themselves due.
+const maxRefreshChain = 3
+
+// Token returns the access token of r's session, refreshed first when it is
+// due (see the README's refresh rules: when less than 30 seconds or a quarter
+// of its lifetime is left): the new tokens (with a rotated refresh token) are
+// written back to the session through w, so call Token before writing the
+// response. Within this process, concurrent requests of one session spend
+// the refresh token once and share the result.
+//
+// A refresh PiPA refuses (an OAuth error such as invalid_grant, whatever the
+// HTTP status; a refreshed ID token for another iss, sub or aud) ends the
+// session and returns an error wrapping ErrLoginRequired. A network failure,
+// a timeout or a 5xx is temporary: the session stays and the error wraps
+// ErrExchange. When the refreshed tokens cannot be saved, the error says so
+// and the old token is not returned; this process keeps what PiPA issued
+// for the next request of the session, and new tokens too large for the
+// cookie (ErrCookieTooLarge) end the session. It needs Config.KeepTokens.
 // Errors other than ErrNoTokens are an *Error (errors.As) with the status and
-// the reason to show.
+// the reason to show. With LazyDiscovery, a refresh needed before discovery
+// succeeded returns an error wrapping ErrDiscovery and leaves the session as
+// it was.
 func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
-	tok, err := a.token(w, r)
+	var o refreshOutcome
+	tok, err := a.token(w, r, &o)
+	if a.cfg.OnEvent != nil {
+		a.reportToken(r, &o, err)
+	}
 	return tok, publicError(err)
 }
 
-func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+// refreshOutcome is what Token did, for its event.
+type refreshOutcome struct {
+	needed bool          // the access token had expired
+	user   string        // the session's user
+	took   time.Duration // the refresh call
+}
+
+// reportToken emits Token's outcome: refresh or refresh_failed when a
+// refresh was needed, session_store_error when the store failed before.
+func (a *Auth) reportToken(r *http.Request, o *refreshOutcome, err error) {
+	switch {
+	case o.needed && err == nil:
+		a.emit(r, EventRefresh, o.user, o.took, nil)
+	case o.needed:
+		a.emit(r, EventRefreshFailed, o.user, o.took, err)
+	case errors.Is(err, errs.ErrSessionStore):
+		a.emit(r, EventStoreError, o.user, 0, err)
+	}
+}
+
+func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
 		return nil, err
@@ -49,36 +106,68 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 	if !d.LoggedIn() {
 		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
+	o.user = d.User.ID
 	t := d.Tokens
 	if t == nil {
 		return nil, ErrNoTokens
 	}
 	tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
-	if t.Expiry.IsZero() || a.cfg.Now().Add(expiryDelta).Before(t.Expiry) {
+	if !refreshDue(t, a.cfg.Now()) {
 		return tok, nil
 	}
-	if t.RefreshToken == "" {
-		return nil, a.dropSession(w, r, errors.New("the access token expired and there is no refresh token"))
-	}
-	fresh, err := a.flow.Refresh(r.Context(), t.RefreshToken)
-	if errors.Is(err, callback.ErrRefreshRefused) {
-		return nil, a.dropSession(w, r, err)
-	}
+	o.needed = true
+	p, err := a.provider(r.Context())
 	if err != nil {
-		return nil, err
+		return nil, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "PiPA cannot be reached right now. Please try again in a moment.", Err: err}
+	}
+	var spent []string // refresh tokens this call spent (or found spent in the memo)
+	cur := *t
+	var fresh *oauth2.Token
+	start := time.Now()
+	for range maxRefreshChain {
+		if cur.RefreshToken == "" {
+			return nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
+		}
+		spent = append(spent, cur.RefreshToken)
+		fresh, err = p.flow.Refresh(r.Context(), cur.RefreshToken, d.User.ID)
+		o.took = time.Since(start)
+		if errors.Is(err, callback.ErrRefreshRefused) {
+			return nil, a.dropSession(w, r, err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		now := a.cfg.Now()
+		cur = session.Tokens{
+			AccessToken:  fresh.AccessToken,
+			TokenType:    fresh.TokenType,
+			RefreshToken: fresh.RefreshToken,
+			Expiry:       callback.Expiry(fresh, now),
+			IssuedAt:     now,
+		}
+		if !refreshDue(&cur, now) {
+			break // a result kept from an unsaved refresh may be due itself
+		}
 	}
 	next := d.Clone()
-	next.Tokens.AccessToken = fresh.AccessToken
-	next.Tokens.TokenType = fresh.TokenType
-	next.Tokens.RefreshToken = fresh.RefreshToken
-	next.Tokens.Expiry = callback.Expiry(fresh, a.cfg.Now())
+	next.Tokens = &cur
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
 	if err := a.sessions.Save(w, r, next); err != nil {
 		if errors.Is(err, session.ErrInvalid) {
 			// The session was ended (logout) while the refresh ran.
 			return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", err)
 		}
-		return nil, err
+		if errors.Is(err, errs.ErrCookieTooLarge) {
+			// The rotated tokens will never fit: end the session cleanly
+			// rather than let the next request spend the old token again.
+			return nil, a.dropSession(w, r, err)
+		}
+		// PiPA rotated the refresh token but the session still holds the
+		// old one: keep the results for the next request of this session.
+		for _, rt := range spent {
+			p.flow.KeepUnsaved(rt)
+		}
+		return nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
 	}
 	return fresh, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,83 +17,15 @@ import (
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
-// tokenApp is an application with KeepTokens whose /token route answers
-// with the access token Token returns, and whose /userinfo route calls the
-// provider through Client.
-type tokenApp struct {
-	provider *pipatest.Server
-	app      *httptest.Server
-	auth     *pipaauth.Auth
-	offset   atomic.Int64 // nanoseconds added to the clock
-	jar      http.CookieJar
-	client   *http.Client
-}
-
-func newTokenApp(t *testing.T, keep bool) *tokenApp {
-	t.Helper()
-	ta := &tokenApp{provider: pipatest.NewServer()}
-	t.Cleanup(ta.provider.Close)
-	pa := newPlainApp(t, ta.provider, func(c *pipaauth.Config) {
-		c.KeepTokens = keep
-		c.Now = func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) }
-	})
-	ta.app, ta.auth = pa.srv, pa.auth
-	mux := pa.mux
-	mux.Handle("/login", ta.auth.LoginHandler())
-	mux.Handle("/callback", ta.auth.CallbackHandler())
-	mux.Handle("/token", ta.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, err := ta.auth.Token(w, r)
-		switch {
-		case errors.Is(err, pipaauth.ErrNoTokens):
-			http.Error(w, "no tokens", http.StatusConflict)
-		case errors.Is(err, pipaauth.ErrLoginRequired):
-			http.Error(w, "login required", http.StatusUnauthorized)
-		case errors.Is(err, pipaauth.ErrExchange):
-			http.Error(w, "provider failed", http.StatusBadGateway)
-		case err != nil:
-			http.Error(w, "other: "+err.Error(), http.StatusInternalServerError)
-		default:
-			io.WriteString(w, tok.AccessToken)
-		}
-	})))
-	mux.Handle("/userinfo", ta.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := ta.auth.Client(w, r).Get(ta.provider.URL + "/userinfo")
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	})))
-	ta.jar, _ = cookiejar.New(nil)
-	ta.client = &http.Client{Jar: ta.jar}
-	ta.get(t, "/login") // log in through the provider
-	return ta
-}
-
-func (ta *tokenApp) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := ta.client.Get(ta.app.URL + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func (ta *tokenApp) advance(d time.Duration) { ta.offset.Add(int64(d)) }
-
 func TestTokenNotKept(t *testing.T) {
-	ta := newTokenApp(t, false)
+	ta := newTokenApp(t, false, nil, nil)
 	if code, body := ta.get(t, "/token"); code != http.StatusConflict {
 		t.Errorf("Token without KeepTokens: %d %q, want 409 (ErrNoTokens)", code, body)
 	}
 }
 
 func TestTokenRefresh(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	code, first := ta.get(t, "/token")
 	if code != 200 || first == "" {
 		t.Fatalf("Token: %d %q", code, first)
@@ -127,7 +58,7 @@ func TestTokenRefresh(t *testing.T) {
 }
 
 func TestTokenConcurrentRefreshSpendsOnce(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	ta.advance(2 * time.Hour)
 	before := ta.provider.TokenRequests()
 	// Ten requests carrying the same pre-refresh cookie, as parallel
@@ -176,7 +107,7 @@ func TestTokenConcurrentRefreshSpendsOnce(t *testing.T) {
 }
 
 func TestTokenRefreshRefusedEndsSession(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	ta.provider.RevokeRefreshTokens("alice")
 	ta.advance(2 * time.Hour)
 	ta.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -190,7 +121,7 @@ func TestTokenRefreshRefusedEndsSession(t *testing.T) {
 }
 
 func TestTokenRefreshProviderDownKeepsSession(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	ta.advance(2 * time.Hour)
 	ta.provider.SetBehavior(pipatest.Behavior{TokenStatus: http.StatusInternalServerError})
 	if code, body := ta.get(t, "/token"); code != http.StatusBadGateway {
@@ -205,7 +136,7 @@ func TestTokenRefreshProviderDownKeepsSession(t *testing.T) {
 }
 
 func TestClientCallsAPIAsUser(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	code, body := ta.get(t, "/userinfo")
 	if code != 200 {
 		t.Fatalf("userinfo through Client: %d %q", code, body)
@@ -231,12 +162,11 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 		},
 		ClaimsHook: func(claims map[string]any) { delete(claims, "at_hash") }, // at_hash would catch the swap
 	})
-	var logs strings.Builder
-	var mu sync.Mutex
+	logs := &syncBuffer{}
 	var got error
-	pa := newPlainApp(t, provider, func(c *pipaauth.Config) {
+	pa := newTestApp(t, provider, func(c *pipaauth.Config) {
 		c.KeepTokens = true
-		c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		c.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			pipaauth.DefaultErrorHandler("/login")(w, r, err)
@@ -259,8 +189,6 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 			t.Errorf("a %d-byte cookie was written", len(sc))
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "SessionStore") {
 		t.Errorf("the log does not point at SessionStore:\n%s", logs.String())
 	}
@@ -269,21 +197,10 @@ func TestKeepTokensCookieTooLarge(t *testing.T) {
 	}
 }
 
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // Token's errors are this package's *Error, with the status to answer and a
 // safe reason, still wrapping the sentinel.
 func TestTokenErrorIsPublicType(t *testing.T) {
-	ta := newTokenApp(t, true)
+	ta := newTokenApp(t, true, nil, nil)
 	_, err := ta.auth.Token(httptest.NewRecorder(), httptest.NewRequest("GET", "/token", nil)) // no session cookie
 	var e *pipaauth.Error
 	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || e.Reason == "" || !errors.Is(err, pipaauth.ErrLoginRequired) {

@@ -14,7 +14,7 @@ import (
 )
 
 func TestAuthUserOnPublicPage(t *testing.T) {
-	ta := newTokenApp(t, false)
+	ta := newTokenApp(t, false, nil, nil)
 	probe := func(r *http.Request) string {
 		u, ok := ta.auth.User(r)
 		if !ok {
@@ -46,7 +46,7 @@ func TestAuthUserOnPublicPage(t *testing.T) {
 // A link to the callback with an error but no matching state is anyone's to
 // craft: its text must not reach the page.
 func TestForgedProviderErrorIsNotEchoed(t *testing.T) {
-	ta := newTokenApp(t, false)
+	ta := newTokenApp(t, false, nil, nil)
 	for _, tt := range []struct {
 		name, query string
 		status      int

@@ -8,6 +8,7 @@
 package callback
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -15,12 +16,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/returnto"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -29,7 +32,7 @@ import (
 // For wiring only: applications use package pipaauth.
 type Config struct {
 	OAuth2   *oauth2.Config                                  // client id and secret, endpoints with a fixed AuthStyle, redirect URL, scopes
-	Verifier *oidc.IDTokenVerifier                           // checks signature, iss, aud and exp
+	Verifier *oidc.IDTokenVerifier                           // checks signature, iss and aud; build it with SkipExpiryCheck: the Flow checks exp with ClockSkew
 	Issuer   string                                          // expected in the callback's iss parameter
 	Sessions *session.Manager                                //
 	Client   *http.Client                                    // token and JWKS requests
@@ -40,10 +43,16 @@ type Config struct {
 	KeepTokens bool             // store the provider's tokens in the session
 	AttemptTTL time.Duration    // how long a started login may take; spent states are remembered this long
 	Timeout    time.Duration    // bound on the code exchange and ID token verification
-	ClockSkew  time.Duration    // tolerated skew for iat
+	ClockSkew  time.Duration    // tolerated skew for exp, iat, nbf and auth_time, either way
+	UserInfo   UserInfoFunc     // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
 	Now        func() time.Time //
 	Logger     *slog.Logger     //
+	Events     events.Sink      // optional: one login or login_failed per start failure and per callback
 }
+
+// UserInfoFunc fetches the UserInfo of the token source's access token, as
+// (*oidc.Provider).UserInfo does, through the client in ctx.
+type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
@@ -82,13 +91,39 @@ func New(cfg Config) (*Flow, error) {
 // returnTo is where the browser lands after the login; anything but a
 // same-origin path is replaced by "/".
 func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	f.start(w, r, returnTo, 0, "")
+}
+
+// StartStepUp begins a login for a page that needs a recent one
+// (RequireRecentLogin): the authorization request carries max_age, maxAge
+// in whole seconds rounded down (OpenID Connect Core 3.1.2.1), and the
+// attempt remembers it and subject, the user id of the session that asked
+// ("" for anyone). Its callback then refuses an ID token without an
+// auth_time within that max_age plus ClockSkew, or for another user, and
+// leaves the session as it was. maxAge must be at least one second.
+// For wiring only: applications use package pipaauth.
+func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
+	f.start(w, r, returnTo, maxAge.Truncate(time.Second), subject)
+}
+
+func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	a := session.Attempt{
 		State:    random(),
 		Nonce:    random(),
 		ReturnTo: returnto.Or(returnTo, "/"),
 		Started:  f.cfg.Now(),
+		MaxAge:   maxAge,
+		Subject:  subject,
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(a.Nonce)}
+	if maxAge > 0 {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(int64(maxAge/time.Second), 10)))
+	}
+	if slices.Contains(f.cfg.OAuth2.Scopes, oidc.ScopeOfflineAccess) {
+		// OpenID Connect Core 11: offline_access is ignored unless the
+		// user is asked for consent, so no refresh token would come.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
 	if f.cfg.PKCE {
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
@@ -113,6 +148,7 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: login failed",
 		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()))
 	f.cfg.OnError(w, r, e)
+	f.cfg.Events.Emit(r, events.LoginFailed, "", e)
 }
 
 // ServeHTTP handles PiPA's redirect back to the application.
@@ -155,18 +191,28 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
-	user, tokens, sid, e := f.exchange(r.Context(), q.code, attempt)
+	login, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.fail(w, r, e)
 		return
 	}
+	user := login.User
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now, SID: sid}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID}
 	if f.cfg.KeepTokens {
-		next.Tokens = tokens
+		next.Tokens = login.Tokens
 	}
 	err = f.cfg.Sessions.Renew(w, r, next)
+	if errors.Is(err, errs.ErrCookieTooLarge) && next.IDToken != "" {
+		// The ID token only makes the logout better (id_token_hint): a
+		// cookie without room for it logs in without it, and the logout
+		// then goes to PiPA without id_token_hint.
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: the ID token does not fit the session cookie; logout will go without id_token_hint",
+			slog.Int("id_token_bytes", len(next.IDToken)))
+		next.IDToken = ""
+		err = f.cfg.Sessions.Renew(w, r, next)
+	}
 	if errors.Is(err, errs.ErrSessionStore) {
 		f.fail(w, r, errs.StoreUnavailable(err))
 		return
@@ -177,6 +223,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
+	f.cfg.Events.Emit(r, events.Login, user.ID, nil)
 }
 
 // unknownState answers a callback whose state this browser has no usable
@@ -223,9 +270,9 @@ func (f *Flow) providerError(w http.ResponseWriter, r *http.Request, q callbackQ
 func (f *Flow) checkIssuer(q callbackQuery) error {
 	switch {
 	case q.iss == "" && f.cfg.RequireIss:
-		return errors.New("the provider promised an iss parameter and sent none")
+		return errs.Coded(errs.CodeIssuerMismatch, errors.New("the provider promised an iss parameter and sent none"))
 	case q.iss != "" && q.iss != f.cfg.Issuer:
-		return fmt.Errorf("callback iss %q is not the configured issuer", q.iss)
+		return errs.Coded(errs.CodeIssuerMismatch, fmt.Errorf("callback iss %q is not the configured issuer", q.iss))
 	}
 	return nil
 }

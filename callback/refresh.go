@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
@@ -23,6 +24,13 @@ var ErrRefreshRefused = errors.New("pipaauth: refresh token refused")
 // whose cookie predates the refresh).
 const refreshMemo = 2 * time.Minute
 
+// unsavedMemo is how long the result of a refresh whose new tokens could not
+// be saved (KeepUnsaved) is kept: the next request of that session still
+// carries the spent refresh token, and must get what PiPA last issued rather
+// than spend the old token again, which a provider with reuse detection
+// punishes by revoking the whole token family.
+const unsavedMemo = 24 * time.Hour
+
 // refreshes makes sure that, within this process, a refresh token is spent
 // once: concurrent callers share one request, and later callers holding the
 // same (now rotated) token get its result, or its refusal, for refreshMemo.
@@ -37,14 +45,22 @@ type refreshCall struct {
 	tok  *oauth2.Token
 	err  error
 	end  time.Time // when the call finished
+	keep time.Duration
 }
 
 // Refresh trades refreshToken for new tokens. Concurrent and recent calls
-// with the same refresh token share one request to the provider. Its errors
-// wrap ErrRefreshRefused when the provider refused the token, and
-// errs.ErrExchange otherwise.
+// with the same refresh token share one request to the provider. subject is
+// the session's user id: a refreshed ID token must name the same sub (and the
+// same iss and aud, OpenID Connect Core 12.2).
+//
+// Its errors wrap ErrRefreshRefused when the session is over: an OAuth error
+// in the answer, whatever its status line (but server_error and
+// temporarily_unavailable), any other 4xx, a refreshed ID token that does
+// not pass, or an answer that cannot be read (the refresh token may be spent
+// and its successor unknown). Only a network failure, a timeout or a 5xx
+// without a refusal code is temporary, wrapping errs.ErrExchange only.
 // For wiring only: applications use package pipaauth.
-func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
 	key := sha256.Sum256([]byte(refreshToken))
 	now := f.cfg.Now()
 	f.refresh.mu.Lock()
@@ -52,7 +68,7 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token,
 		f.refresh.calls = make(map[[sha256.Size]byte]*refreshCall)
 	}
 	for k, c := range f.refresh.calls {
-		if !c.end.IsZero() && now.Sub(c.end) > refreshMemo {
+		if keep := max(c.keep, refreshMemo); !c.end.IsZero() && now.Sub(c.end) > keep {
 			delete(f.refresh.calls, k)
 		}
 	}
@@ -65,7 +81,7 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token,
 	if !ok {
 		// The request runs to its end even if this caller goes away: others
 		// may be waiting for it, and a spent refresh token is gone.
-		c.tok, c.err = f.refreshNow(context.WithoutCancel(ctx), refreshToken)
+		c.tok, c.err = f.refreshNow(context.WithoutCancel(ctx), refreshToken, subject)
 		f.refresh.mu.Lock()
 		c.end = f.cfg.Now()
 		if c.err != nil && !errors.Is(c.err, ErrRefreshRefused) {
@@ -85,17 +101,46 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token,
 	}
 }
 
-func (f *Flow) refreshNow(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+// KeepUnsaved marks the refresh of refreshToken as not saved: its result is
+// kept for unsavedMemo instead of refreshMemo, so that the next request
+// still carrying refreshToken gets the tokens PiPA issued for it.
+func (f *Flow) KeepUnsaved(refreshToken string) {
+	key := sha256.Sum256([]byte(refreshToken))
+	f.refresh.mu.Lock()
+	defer f.refresh.mu.Unlock()
+	if c, ok := f.refresh.calls[key]; ok && c.err == nil {
+		c.keep = unsavedMemo
+	}
+}
+
+func (f *Flow) refreshNow(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.cfg.Client)
+	ctx = oidc.ClientContext(ctx, f.cfg.Client)
 	tok, err := f.cfg.OAuth2.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
-	if err == nil {
-		return tok, nil
+	if err != nil {
+		e := exchangeError(err)
+		if e.Status == http.StatusBadRequest || e.Reason == reasonUnreadable {
+			return nil, sessionOver(e)
+		}
+		return nil, e
 	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
-		return nil, errs.New(http.StatusUnauthorized, ErrRefreshRefused, "Your PiPA session has ended. Please log in again.", exchangeError(err))
+	if err := readable(tok); err != nil {
+		return nil, sessionOver(unreadable(err))
 	}
-	return nil, exchangeError(err)
+	if raw, ok := tok.Extra("id_token").(string); ok && raw != "" && f.openid {
+		idt, _, err := f.checkIDToken(ctx, raw, tok.AccessToken, false)
+		if err == nil && idt.Subject != subject {
+			err = errors.New("the refreshed id_token names another sub (OpenID Connect Core 12.2)")
+		}
+		if err != nil {
+			return nil, sessionOver(refused(err))
+		}
+	}
+	return tok, nil
+}
+
+func sessionOver(cause error) error {
+	return errs.New(http.StatusUnauthorized, ErrRefreshRefused, "Your PiPA session has ended. Please log in again.", cause)
 }

@@ -10,12 +10,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
 	"github.com/pipaauth/pipaauth/session"
@@ -28,14 +32,20 @@ type Sessions interface {
 	Touch(w http.ResponseWriter, r *http.Request, d *session.Data) error
 }
 
-// Config wires a Guard. Every field is required.
+// Config wires a Guard. Every field is required but Events.
 // For wiring only: applications use package pipaauth.
 type Config struct {
-	Sessions  Sessions
-	Start     func(w http.ResponseWriter, r *http.Request, returnTo string) // begins a login with a redirect
-	LoginPath string                                                        // where the login handler is mounted, for the 401 body
-	OnError   func(http.ResponseWriter, *http.Request, error)               // renders an *errs.Error
-	Logger    *slog.Logger
+	Sessions Sessions
+	Start    func(w http.ResponseWriter, r *http.Request, returnTo string) // begins a login with a redirect
+	// StartStepUp begins a login with max_age for RequireRecentLogin;
+	// subject is the session's user ("" without one).
+	StartStepUp func(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string)
+	Now         func() time.Time                                // the clock RequireRecentLogin compares auth_time with
+	ClockSkew   time.Duration                                   // tolerated difference from PiPA's clock, as at the callback
+	LoginPath   string                                          // where the login handler is mounted, for the 401 body
+	OnError     func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
+	Logger      *slog.Logger
+	Events      events.Sink // session store failures, reported as session_store_error
 }
 
 // Guard is the middleware. It is safe for concurrent use.
@@ -47,7 +57,8 @@ type Guard struct {
 // New returns a Guard.
 // For wiring only: applications use package pipaauth.
 func New(cfg Config) (*Guard, error) {
-	if cfg.Sessions == nil || cfg.Start == nil || cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
+	if cfg.Sessions == nil || cfg.Start == nil || cfg.StartStepUp == nil || cfg.Now == nil || cfg.ClockSkew < 0 ||
+		cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
 		return nil, errors.New("pipaauth: middleware configuration incomplete")
 	}
 	return &Guard{cfg: cfg}, nil
@@ -78,17 +89,50 @@ func ContextWithUser(ctx context.Context, u session.User) context.Context {
 // holding a login URL.
 // For wiring only: applications use package pipaauth.
 func (g *Guard) RequireLogin(next http.Handler) http.Handler {
+	return g.require(next, 0)
+}
+
+// RequireRecentLogin is RequireLogin for a session whose user authenticated
+// at PiPA at most maxAge (plus ClockSkew) ago: an older session, or none, is
+// sent to log in with max_age (a navigation) or gets 401 (any other request,
+// with error "insufficient_user_authentication" and max_age, as RFC 9470's
+// challenge names them). maxAge must be at least one second.
+// For wiring only: applications use package pipaauth.
+func (g *Guard) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http.Handler {
+	if maxAge < time.Second {
+		panic(fmt.Sprintf("pipaauth: RequireRecentLogin(%v): maxAge must be at least one second", maxAge))
+	}
+	return func(next http.Handler) http.Handler { return g.require(next, maxAge) }
+}
+
+// require is the guard; maxAge > 0 also requires a recent authentication.
+func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
 		d, err := g.cfg.Sessions.Load(r)
+		if d.LoggedIn() && maxAge > 0 && g.cfg.Now().Sub(d.User.AuthTime) > maxAge+g.cfg.ClockSkew {
+			// A live session, but not a recent enough sign-in: step up,
+			// leaving the session as it is until the new login succeeds.
+			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: a recent login is required", slog.String("user", d.User.ID), slog.String("path", r.URL.Path))
+			if isNavigation(r) {
+				g.cfg.StartStepUp(w, r, returnto.FromRequest(r), maxAge, d.User.ID)
+				return
+			}
+			g.unauthorized(w, r, maxAge)
+			return
+		}
 		if d.LoggedIn() {
-			if err := g.cfg.Sessions.Touch(w, r, d); err != nil {
+			terr := g.cfg.Sessions.Touch(w, r, d)
+			if terr != nil {
 				// The idle timeout does not slide this time; the request is fine.
-				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", err.Error()))
+				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
 			}
 			// d is shared and never changed, so its User can be handed out by
 			// pointer; UserFromContext copies it.
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
+			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
+				g.cfg.Events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
+			}
 			return
 		}
 		if errors.Is(err, errs.ErrSessionStore) && errors.Is(r.Context().Err(), context.Canceled) {
@@ -100,6 +144,7 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
 			g.cfg.OnError(w, r, errs.StoreUnavailable(err))
+			g.cfg.Events.Emit(r, events.StoreError, "", err)
 			return
 		}
 		if err != nil {
@@ -110,11 +155,14 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 		// may be answered after it, and deleting "its" cookie would then
 		// delete the new session. A login replaces the cookie, a logout
 		// clears it, and it expires on its own.
-		if isNavigation(r) {
+		switch {
+		case isNavigation(r) && maxAge > 0:
+			g.cfg.StartStepUp(w, r, returnto.FromRequest(r), maxAge, "")
+		case isNavigation(r):
 			g.cfg.Start(w, r, returnto.FromRequest(r))
-			return
+		default:
+			g.unauthorized(w, r, 0) // no session: login_required, step-up or not
 		}
-		g.unauthorized(w, r)
 	})
 }
 
@@ -154,9 +202,12 @@ func isNavigation(r *http.Request) bool {
 type unauthorizedBody struct {
 	Error    string `json:"error"`
 	LoginURL string `json:"login_url"`
+	MaxAge   int64  `json:"max_age,omitempty"` // seconds, for RequireRecentLogin
 }
 
-func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request) {
+// unauthorized answers 401 with a login URL; maxAge > 0 (RequireRecentLogin)
+// names the error and max_age as RFC 9470's step-up challenge does.
+func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request, maxAge time.Duration) {
 	login := g.cfg.LoginPath
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if p := returnto.FromRequest(r); p != "/" {
@@ -167,7 +218,13 @@ func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("WWW-Authenticate", `PiPA realm="pipaauth", login_url="`+login+`"`)
+	body := unauthorizedBody{Error: "login_required", LoginURL: login}
+	challenge := `PiPA realm="pipaauth", login_url="` + login + `"`
+	if maxAge > 0 {
+		body.Error, body.MaxAge = "insufficient_user_authentication", int64(maxAge/time.Second)
+		challenge += `, error="insufficient_user_authentication", max_age=` + strconv.FormatInt(body.MaxAge, 10)
+	}
+	h.Set("WWW-Authenticate", challenge)
 	w.WriteHeader(http.StatusUnauthorized)
-	json.NewEncoder(w).Encode(unauthorizedBody{Error: "login_required", LoginURL: login})
+	json.NewEncoder(w).Encode(body)
 }

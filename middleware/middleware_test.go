@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,11 @@ func newFixture(tb testing.TB, cacheSize int) *fixture {
 			f.started = append(f.started, returnTo)
 			http.Redirect(w, r, "https://pipa.example/authorize", http.StatusFound)
 		},
+		StartStepUp: func(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
+			f.started = append(f.started, returnTo)
+			http.Redirect(w, r, "https://pipa.example/authorize?max_age="+strconv.Itoa(int(maxAge/time.Second)), http.StatusFound)
+		},
+		Now:       time.Now,
 		LoginPath: "/login",
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
 			f.errors = append(f.errors, err)

@@ -7,12 +7,27 @@ import (
 	"net/mail"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Scopes the provider knows, in canonical order.
-var knownScopes = []string{"openid", "email"}
+var knownScopes = []string{"openid", "email", "offline_access"}
+
+// SessionCookie names the cookie of the provider's own session (single
+// sign-on), set on the provider's host with Path=/. Browsers do not tell
+// ports apart for cookies: an application on the same host (127.0.0.1)
+// receives it too.
+const SessionCookie = "pipatest_session"
+
+// providerSession is a browser signed in at the provider (single sign-on).
+type providerSession struct {
+	id       string
+	user     User // with ShareEmail as consented
+	authTime time.Time
+	ended    bool
+}
 
 // authRequest is a validated authorization request.
 type authRequest struct {
@@ -24,11 +39,15 @@ type authRequest struct {
 	nonce               string
 	codeChallenge       string
 	codeChallengeMethod string
+	prompt              string
+	maxAge              string // max_age as sent: "" or a non-negative integer of seconds
 }
+
+func (a authRequest) hasPrompt(p string) bool { return slices.Contains(strings.Fields(a.prompt), p) }
 
 // authParams are the authorization request parameters the interactive page
 // carries in hidden fields, in order.
-var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"}
+var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"}
 
 func (a authRequest) values() url.Values {
 	v := url.Values{}
@@ -36,6 +55,7 @@ func (a authRequest) values() url.Values {
 		{"client_id", a.clientID}, {"redirect_uri", a.redirectURI}, {"response_type", a.responseType},
 		{"scope", a.scope}, {"state", a.state}, {"nonce", a.nonce},
 		{"code_challenge", a.codeChallenge}, {"code_challenge_method", a.codeChallengeMethod},
+		{"prompt", a.prompt}, {"max_age", a.maxAge},
 	} {
 		if p.v != "" {
 			v.Set(p.k, p.v)
@@ -45,12 +65,13 @@ func (a authRequest) values() url.Values {
 }
 
 // grantedScopes returns the known scopes among the requested ones, in
-// canonical order.
-func grantedScopes(scope string) []string {
+// canonical order. offline_access counts only with prompt=consent (OpenID
+// Connect Core 11).
+func grantedScopes(scope string, consent bool) []string {
 	req := strings.Fields(scope)
 	var out []string
 	for _, k := range knownScopes {
-		if slices.Contains(req, k) {
+		if slices.Contains(req, k) && (k != "offline_access" || consent) {
 			out = append(out, k)
 		}
 	}
@@ -65,6 +86,8 @@ type grant struct {
 	nonce       string
 	challenge   string
 	user        User // with ShareEmail as consented
+	sid         string
+	authTime    time.Time
 }
 
 func (g *grant) has(scope string) bool { return slices.Contains(g.scopes, scope) }
@@ -129,8 +152,28 @@ func (s *Server) authorizeGET(w http.ResponseWriter, r *http.Request) {
 		redirectError(w, r, req, iss, &authzError{b, "pipatest: Behavior.AuthorizeError"})
 		return
 	}
-	if !interactive {
-		s.redirectCode(w, r, req, iss, user)
+	ps := s.liveSession(r)
+	if req.hasPrompt("login") || s.tooOld(ps, req) {
+		ps = nil // sign in again
+	}
+	switch {
+	case ps != nil && !req.hasPrompt("consent") && (interactive || ps.user.Name == user.Name):
+		// Single sign-on: the browser's provider session answers (in
+		// automatic mode for the user set now, who may have changed).
+		u := ps.user
+		if !interactive {
+			u = user
+		}
+		s.redirectCode(w, r, req, iss, u, ps)
+		return
+	case req.hasPrompt("none"):
+		redirectError(w, r, req, iss, &authzError{"login_required", "the browser has no session at the provider"})
+		return
+	case !interactive:
+		if ps != nil && ps.user.Name != user.Name {
+			ps = nil
+		}
+		s.redirectCode(w, r, req, iss, user, ps)
 		return
 	}
 
@@ -235,7 +278,11 @@ func (s *Server) authorizePOST(w http.ResponseWriter, r *http.Request) {
 			s.page(w, http.StatusForbidden, "Form expired", "This sign-in form has already been used.")
 			return
 		}
-		s.redirectCode(w, r, req, iss, u)
+		ps := s.liveSession(r)
+		if ps != nil && (ps.user.Name != u.Name || req.hasPrompt("login") || s.tooOld(ps, req)) {
+			ps = nil
+		}
+		s.redirectCode(w, r, req, iss, u, ps)
 	default:
 		s.consentPage(w, http.StatusBadRequest, req, csrf, form.Get("user"), form.Get("email"), share,
 			"Choose Approve or Deny.")
@@ -318,6 +365,8 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	req.nonce = v.Get("nonce")
 	req.codeChallenge = v.Get("code_challenge")
 	req.codeChallengeMethod = v.Get("code_challenge_method")
+	req.prompt = v.Get("prompt")
+	req.maxAge = v.Get("max_age")
 
 	switch {
 	case v.Has("request"):
@@ -329,7 +378,20 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	case req.responseType != "code":
 		return req, "", &authzError{"unsupported_response_type", "only response_type=code is supported"}
 	}
-	scopes := grantedScopes(req.scope)
+	for _, p := range strings.Fields(req.prompt) {
+		if p != "none" && p != "login" && p != "consent" && p != "select_account" {
+			return req, "", &authzError{"invalid_request", fmt.Sprintf("unknown prompt value %q", p)}
+		}
+	}
+	if v.Has("max_age") {
+		if n, err := strconv.ParseUint(req.maxAge, 10, 31); err != nil || strconv.FormatUint(n, 10) != req.maxAge {
+			return req, "", &authzError{"invalid_request", "max_age must be a non-negative integer number of seconds"}
+		}
+	}
+	if req.hasPrompt("none") && len(strings.Fields(req.prompt)) > 1 {
+		return req, "", &authzError{"invalid_request", "prompt=none cannot be combined with other values"}
+	}
+	scopes := grantedScopes(req.scope, req.hasPrompt("consent"))
 	if len(scopes) == 0 {
 		return req, "", &authzError{"invalid_scope", "the scope must include openid or email"}
 	}
@@ -405,12 +467,52 @@ func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss 
 	http.Redirect(w, r, appendQuery(req.redirectURI, params), http.StatusFound)
 }
 
+// tooOld reports whether the provider session ps signed in longer ago than
+// the request's max_age allows (OpenID Connect Core 3.1.2.1: the user must
+// then sign in again), unless Behavior.IgnoreMaxAge.
+func (s *Server) tooOld(ps *providerSession, req authRequest) bool {
+	if ps == nil || req.maxAge == "" {
+		return false
+	}
+	s.mu.Lock()
+	ignore, now := s.behavior.IgnoreMaxAge, s.now()
+	s.mu.Unlock()
+	n, _ := strconv.Atoi(req.maxAge) // checked by parseAuthorize
+	return !ignore && now.Sub(ps.authTime) > time.Duration(n)*time.Second
+}
+
+// liveSession returns the provider session named by r's cookie, or nil.
+func (s *Server) liveSession(r *http.Request) *providerSession {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, ok := s.sessions[c.Value]
+	if !ok || ps.ended {
+		return nil
+	}
+	return ps
+}
+
+// sessionCookieFor returns the provider session cookie; maxAge -1 deletes it.
+func sessionCookieFor(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
+}
+
 // redirectCode issues a code for the request and user and redirects to the
-// client with it.
-func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRequest, iss string, u User) {
+// client with it. ps is the provider session that signed the user in, nil
+// to start a new one (a new sign-in).
+func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRequest, iss string, u User, ps *providerSession) {
 	code := randomToken()
 	s.mu.Lock()
 	now := s.now()
+	if ps == nil {
+		ps = &providerSession{id: randomToken(), user: u, authTime: now}
+		s.sessions[ps.id] = ps
+		http.SetCookie(w, sessionCookieFor(r, ps.id, 0))
+	}
 	for k, c := range s.codes {
 		if now.After(c.expires) && c.family == nil {
 			delete(s.codes, k)
@@ -420,10 +522,12 @@ func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRe
 		grant: &grant{
 			clientID:    req.clientID,
 			redirectURI: req.redirectURI,
-			scopes:      grantedScopes(req.scope),
+			scopes:      grantedScopes(req.scope, req.hasPrompt("consent")),
 			nonce:       req.nonce,
 			challenge:   req.codeChallenge,
 			user:        u,
+			sid:         ps.id,
+			authTime:    ps.authTime,
 		},
 		expires: now.Add(codeLifetime),
 	}
@@ -464,8 +568,10 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	clientID := v.Get("client_id")
+	hintSID := ""
 	if hint := v.Get("id_token_hint"); hint != "" {
-		aud, ok := s.hintAudience(hint)
+		aud, sid, ok := s.hintClaims(hint)
+		hintSID = sid
 		switch {
 		case !ok:
 			s.page(w, http.StatusBadRequest, "Bad request", "The id_token_hint is not an ID token issued by this provider.")
@@ -490,18 +596,26 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	target := v.Get("post_logout_redirect_uri")
 	if target == "" {
+		s.endSessions(w, r, hintSID)
 		s.page(w, http.StatusOK, "signed out", "You are signed out of PiPA.")
 		return
 	}
-	if clientID == "" {
+	s.mu.Lock()
+	strict := s.behavior.RequireIDTokenHint
+	s.mu.Unlock()
+	switch {
+	case strict && v.Get("id_token_hint") == "":
+		s.page(w, http.StatusBadRequest, "Bad request", "The post_logout_redirect_uri is set but id_token_hint is missing.")
+		return
+	case clientID == "":
 		s.page(w, http.StatusBadRequest, "Bad request", "A post_logout_redirect_uri needs a client_id or an id_token_hint.")
 		return
-	}
-	if !allowedURL(target, c.PostLogoutRedirectURLs, false) {
+	case !allowedURL(target, c.PostLogoutRedirectURLs, false):
 		s.page(w, http.StatusBadRequest, "Bad request",
 			fmt.Sprintf("The post_logout_redirect_uri %q is not registered for the client %q.", target, clientID))
 		return
 	}
+	s.endSessions(w, r, hintSID)
 	params := url.Values{}
 	if st := v.Get("state"); st != "" {
 		params.Set("state", st)
@@ -511,4 +625,20 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// endSessions ends the provider session of r's cookie and the one named by
+// an id_token_hint's sid, and deletes the cookie.
+func (s *Server) endSessions(w http.ResponseWriter, r *http.Request, hintSID string) {
+	s.mu.Lock()
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if ps, ok := s.sessions[c.Value]; ok {
+			ps.ended = true
+		}
+	}
+	if ps, ok := s.sessions[hintSID]; ok && hintSID != "" {
+		ps.ended = true
+	}
+	s.mu.Unlock()
+	http.SetCookie(w, sessionCookieFor(r, "", -1))
 }

@@ -3,8 +3,4 @@ package pipatest
 import "time"
 
 // SetNow replaces the server's clock, for tests of expiry.
-func SetNow(s *Server, now func() time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.now = now
-}
+func SetNow(s *Server, now func() time.Time) { s.SetClock(now) }

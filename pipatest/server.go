@@ -41,8 +41,8 @@ const (
 //
 // The provider offers the authorization code flow (with PKCE S256), refresh
 // tokens with rotation and reuse detection, pairwise subjects, RS256-signed ID
-// tokens, RP-initiated logout and a userinfo endpoint at these paths below
-// the issuer URL:
+// tokens, RP-initiated logout, token revocation (RFC 7009) and a userinfo
+// endpoint at these paths below the issuer URL:
 //
 //	/.well-known/openid-configuration
 //	/authorize
@@ -50,6 +50,13 @@ const (
 //	/jwks
 //	/end_session
 //	/userinfo
+//	/revoke
+//
+// Like a real provider it keeps a session of its own per browser (a cookie
+// named "pipatest_session" on the provider's host): a browser that signed in
+// once is not asked again until its session ends at the end-session
+// endpoint. ID tokens name that session in their sid claim and its sign-in
+// time in auth_time.
 type Server struct {
 	// URL is the issuer URL of the provider, of the form
 	// http://127.0.0.1:PORT or https://127.0.0.1:PORT, with no trailing
@@ -78,6 +85,8 @@ type Server struct {
 	pending       map[string]*pendingAuth
 	refreshTokens map[string]*refreshToken
 	accessTokens  map[string]*accessToken
+	sessions      map[string]*providerSession
+	revocations   []Revocation
 	tokenRequests int
 	lastTokenReq  TokenRequest
 	haveLastReq   bool
@@ -158,6 +167,57 @@ type Behavior struct {
 	// or until the request is canceled or the server closed.
 	TokenDelay time.Duration
 
+	// RequireIDTokenHint makes the end-session endpoint refuse a
+	// post_logout_redirect_uri that comes without id_token_hint, as Ory
+	// Hydra does ("post_logout_redirect_uri is set but id_token_hint is
+	// missing"): it shows an error page and keeps the provider session.
+	RequireIDTokenHint bool
+
+	// RefreshError, when not empty, makes the token endpoint answer every
+	// authenticated refresh_token grant with {"error": RefreshError} and
+	// the status RefreshErrorStatus (0 means 200, as some providers send
+	// errors), before looking at the refresh token: it is not consumed.
+	RefreshError       string
+	RefreshErrorStatus int
+	// OfflineAccessOnly issues refresh tokens only to grants that include
+	// the offline_access scope, as oidc-provider does. (offline_access is
+	// granted only with prompt=consent, OpenID Connect Core 11, whatever
+	// the Behavior.) By default every grant gets a refresh token.
+	OfflineAccessOnly bool
+	// TokenContentType, when not empty, is the Content-Type of successful
+	// token responses instead of application/json (e.g. "text/plain"); the
+	// body stays JSON, except for "application/x-www-form-urlencoded",
+	// which gets a form-encoded body.
+	TokenContentType string
+	// ExpiresIn, when non-nil, is the expires_in of successful token
+	// responses instead of the access token lifetime (e.g. 1.5, -60).
+	ExpiresIn any
+
+	// IgnoreMaxAge makes the authorization endpoint ignore max_age, as
+	// some providers do: a browser signed in at the provider longer ago
+	// than max_age is not asked to sign in again, and ID tokens carry the
+	// old auth_time. (By default a sign-in older than max_age seconds is
+	// done again, OpenID Connect Core 3.1.2.1.) To test a provider that
+	// sends no auth_time at all, delete it in ClaimsHook.
+	IgnoreMaxAge bool
+
+	// EmailOnlyAtUserInfo leaves email and email_verified out of ID
+	// tokens: clients find them at the userinfo endpoint only, as with
+	// providers that follow OpenID Connect Core 5.4 for the code flow.
+	EmailOnlyAtUserInfo bool
+	// UserInfoWrongSubject makes the userinfo endpoint answer with a sub
+	// that is not the user's (OpenID Connect Core 5.3.2 says to refuse it).
+	UserInfoWrongSubject bool
+	// UserInfoHook, when set, makes the last edit of userinfo responses.
+	UserInfoHook func(info map[string]any)
+
+	// RevocationStatus, when non-zero, makes the revocation endpoint
+	// answer every request with this status and {"error":"server_error"}
+	// without revoking anything. RevocationDelay makes it wait this long
+	// first, or until the request is canceled or the server closed.
+	RevocationStatus int
+	RevocationDelay  time.Duration
+
 	// ClaimsHook, when set, makes the last edit of the ID token claims
 	// before signing.
 	ClaimsHook func(claims map[string]any)
@@ -235,6 +295,7 @@ func NewUnstartedServer() *Server {
 		pending:       map[string]*pendingAuth{},
 		refreshTokens: map[string]*refreshToken{},
 		accessTokens:  map[string]*accessToken{},
+		sessions:      map[string]*providerSession{},
 	}
 	alice := User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true}
 	bob := User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: false}
@@ -361,6 +422,21 @@ func (s *Server) Subject(clientID, userName string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))[:22]
 }
 
+// SetClock replaces the server's clock (time.Now by default): the times in
+// its ID tokens, the lifetimes of its codes and tokens, and the age of its
+// sign-ins that max_age is compared with. A test that moves the
+// application's clock (for example to make a session stale for
+// RequireRecentLogin) gives the provider the same clock. A nil now
+// restores time.Now.
+func (s *Server) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
+}
+
 // SetBehavior sets how the server misbehaves from now on; the zero
 // Behavior makes it a correct provider again.
 func (s *Server) SetBehavior(b Behavior) {
@@ -401,6 +477,11 @@ func (s *Server) LastTokenRequest() (TokenRequest, bool) {
 // one picks one of Users or types an email address (making a verified user
 // named after it), chooses whether to share the email address, and approves
 // or denies.
+//
+// In both modes a sign-in starts a provider session (the SessionCookie): a
+// browser that has one is not asked again (single sign-on) unless the
+// request says prompt=login or prompt=consent, and prompt=none without one
+// gets error=login_required. The session ends at the end-session endpoint.
 func (s *Server) SetInteractive(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -418,6 +499,41 @@ func (s *Server) RevokeRefreshTokens(userName string) {
 			rt.family.revoked = true
 		}
 	}
+}
+
+// A Revocation is a request the revocation endpoint accepted.
+type Revocation struct {
+	Token         string // the token parameter
+	TokenTypeHint string // the token_type_hint parameter, "" when absent
+	// Kind is what the token was: "refresh_token" or "access_token", or
+	// "" when the server did not know it (RFC 7009 answers 200 anyway).
+	Kind string
+	// ClientAuth is "client_secret_post" or "client_secret_basic".
+	ClientAuth string
+}
+
+// Revocations returns the revocation requests accepted so far, oldest
+// first. A revoked refresh token stops working, and so do the access and
+// refresh tokens of its grant; a revoked access token stops working at the
+// userinfo endpoint.
+func (s *Server) Revocations() []Revocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.revocations)
+}
+
+// ActiveSessions returns how many provider sessions (signed-in browsers)
+// the named user has: sessions end at the end-session endpoint.
+func (s *Server) ActiveSessions(userName string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ps := range s.sessions {
+		if !ps.ended && ps.user.Name == userName {
+			n++
+		}
+	}
+	return n
 }
 
 // SetAccessTokenLifetime sets the lifetime of access tokens issued from now
@@ -441,6 +557,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/jwks", s.handleJWKS)
 	mux.HandleFunc("/end_session", s.handleEndSession)
 	mux.HandleFunc("/userinfo", s.handleUserinfo)
+	mux.HandleFunc("/revoke", s.handleRevoke)
 	return mux
 }
 

@@ -86,7 +86,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.PostForm
 
-	basicID, basicSecret, hasBasic := r.BasicAuth()
+	_, _, hasBasic := r.BasicAuth()
 	tr := TokenRequest{
 		GrantType:   form.Get("grant_type"),
 		HasVerifier: form.Has("code_verifier"),
@@ -139,43 +139,24 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Client authentication (RFC 6749 section 2.3.1).
-	var clientID, secret string
-	switch {
-	case hasBasic && hasPost:
-		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "use one client authentication method, not several"})
-		return
-	case hasBasic:
-		var err1, err2 error
-		clientID, err1 = url.QueryUnescape(basicID)
-		secret, err2 = url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil {
-			writeOAuthError(w, &oauthError{http.StatusUnauthorized, "invalid_client", "malformed HTTP Basic client credentials"})
-			return
-		}
-		if id := form.Get("client_id"); id != "" && id != clientID {
-			writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "client_id differs from the HTTP Basic user"})
-			return
-		}
-	case hasPost:
-		clientID, secret = form.Get("client_id"), form.Get("client_secret")
-	default:
-		writeOAuthError(w, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication is required (client_secret_basic or client_secret_post)"})
+	clientID, oerr := s.authenticateClient(r, form, hasBasic, hasPost)
+	if oerr != nil {
+		writeOAuthError(w, oerr)
 		return
 	}
-	s.mu.Lock()
-	c, ok := s.clients[clientID]
-	s.mu.Unlock()
-	if !ok || c.Secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
-		writeOAuthError(w, &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"})
+	if tr.GrantType == "refresh_token" && b.RefreshError != "" {
+		st := b.RefreshErrorStatus
+		if st == 0 {
+			st = http.StatusOK
+		}
+		writeOAuthError(w, &oauthError{st, b.RefreshError, "pipatest: Behavior.RefreshError"})
 		return
 	}
 
 	var (
-		g    *grant
-		at   string
-		rt   string
-		oerr *oauthError
+		g  *grant
+		at string
+		rt string
 	)
 	switch tr.GrantType {
 	case "authorization_code":
@@ -194,13 +175,22 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	ttl := s.accessTTL
+	if b.OfflineAccessOnly && !g.has("offline_access") {
+		delete(s.refreshTokens, rt)
+		rt = ""
+	}
 	s.mu.Unlock()
 	resp := map[string]any{
-		"access_token":  at,
-		"token_type":    "Bearer",
-		"expires_in":    int64((ttl + time.Second - 1) / time.Second),
-		"refresh_token": rt,
-		"scope":         strings.Join(g.scopes, " "),
+		"access_token": at,
+		"token_type":   "Bearer",
+		"expires_in":   int64((ttl + time.Second - 1) / time.Second),
+		"scope":        strings.Join(g.scopes, " "),
+	}
+	if rt != "" {
+		resp["refresh_token"] = rt
+	}
+	if b.ExpiresIn != nil {
+		resp["expires_in"] = b.ExpiresIn
 	}
 	switch {
 	case b.OmitUserID:
@@ -220,7 +210,53 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if b.TokenHook != nil {
 		b.TokenHook(resp)
 	}
+	if b.TokenContentType != "" {
+		w.Header().Set("Content-Type", b.TokenContentType)
+		body, _ := json.Marshal(resp)
+		if mt, _, _ := mime.ParseMediaType(b.TokenContentType); mt == "application/x-www-form-urlencoded" {
+			form := url.Values{}
+			for k, v := range resp {
+				form.Set(k, fmt.Sprint(v))
+			}
+			body = []byte(form.Encode())
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(body)
+		return
+	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// authenticateClient checks the client credentials of a token or
+// revocation request (RFC 6749 section 2.3.1) and returns the client id.
+func (s *Server) authenticateClient(r *http.Request, form url.Values, hasBasic, hasPost bool) (string, *oauthError) {
+	var clientID, secret string
+	switch {
+	case hasBasic && hasPost:
+		return "", &oauthError{http.StatusBadRequest, "invalid_request", "use one client authentication method, not several"}
+	case hasBasic:
+		basicID, basicSecret, _ := r.BasicAuth()
+		var err1, err2 error
+		clientID, err1 = url.QueryUnescape(basicID)
+		secret, err2 = url.QueryUnescape(basicSecret)
+		if err1 != nil || err2 != nil {
+			return "", &oauthError{http.StatusUnauthorized, "invalid_client", "malformed HTTP Basic client credentials"}
+		}
+		if id := form.Get("client_id"); id != "" && id != clientID {
+			return "", &oauthError{http.StatusBadRequest, "invalid_request", "client_id differs from the HTTP Basic user"}
+		}
+	case hasPost:
+		clientID, secret = form.Get("client_id"), form.Get("client_secret")
+	default:
+		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication is required (client_secret_basic or client_secret_post)"}
+	}
+	s.mu.Lock()
+	c, ok := s.clients[clientID]
+	s.mu.Unlock()
+	if !ok || c.Secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+		return "", &oauthError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
+	}
+	return clientID, nil
 }
 
 // redeemCode checks an authorization code grant and issues tokens for it.
@@ -350,7 +386,11 @@ func (s *Server) idToken(issuer string, g *grant, accessToken string, b Behavior
 		"nonce":   g.nonce,
 		"at_hash": base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]),
 	}
-	if g.has("email") && g.user.ShareEmail && g.user.Email != "" {
+	if g.sid != "" {
+		claims["sid"] = g.sid
+		claims["auth_time"] = g.authTime.Unix()
+	}
+	if g.has("email") && g.user.ShareEmail && g.user.Email != "" && !b.EmailOnlyAtUserInfo {
 		claims["email"] = g.user.Email
 		claims["email_verified"] = g.user.EmailVerified
 	}
@@ -429,13 +469,13 @@ func sign(priv *rsa.PrivateKey, kid string, claims map[string]any) (string, erro
 	return jws.CompactSerialize()
 }
 
-// hintAudience returns the client an id_token_hint was issued to, if it
-// carries a valid signature of one of the server's keys, past or present.
-// Expired hints are fine.
-func (s *Server) hintAudience(hint string) (string, bool) {
+// hintClaims returns the client an id_token_hint was issued to and its sid,
+// if it carries a valid signature of one of the server's keys, past or
+// present. Expired hints are fine.
+func (s *Server) hintClaims(hint string) (aud, sid string, ok bool) {
 	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
-		return "", false
+		return "", "", false
 	}
 	s.mu.Lock()
 	keys := append(slices.Clone(s.pastKeys), s.key)
@@ -448,24 +488,25 @@ func (s *Server) hintAudience(hint string) (string, bool) {
 		var c struct {
 			AZP string          `json:"azp"`
 			Aud json.RawMessage `json:"aud"`
+			SID string          `json:"sid"`
 		}
 		if json.Unmarshal(payload, &c) != nil {
-			return "", false
+			return "", "", false
 		}
 		if c.AZP != "" {
-			return c.AZP, true
+			return c.AZP, c.SID, true
 		}
 		var one string
 		if json.Unmarshal(c.Aud, &one) == nil && one != "" {
-			return one, true
+			return one, c.SID, true
 		}
 		var many []string
 		if json.Unmarshal(c.Aud, &many) == nil && len(many) == 1 {
-			return many[0], true
+			return many[0], c.SID, true
 		}
-		return "", false
+		return "", "", false
 	}
-	return "", false
+	return "", "", false
 }
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -482,11 +523,14 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                                       iss + "/jwks",
 		"end_session_endpoint":                           iss + "/end_session",
 		"userinfo_endpoint":                              iss + "/userinfo",
+		"revocation_endpoint":                            iss + "/revoke",
 		"response_types_supported":                       []string{"code"},
 		"subject_types_supported":                        []string{"pairwise"},
 		"id_token_signing_alg_values_supported":          []string{"RS256"},
-		"scopes_supported":                               []string{"openid", "email"},
-		"claims_supported":                               []string{"iss", "sub", "aud", "azp", "exp", "iat", "nonce", "at_hash", "email", "email_verified"},
+		"scopes_supported":                               []string{"openid", "email", "offline_access"},
+		"claims_supported":                               []string{"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "email", "email_verified"},
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_post", "client_secret_basic"},
 		"token_endpoint_auth_methods_supported":          []string{"client_secret_post", "client_secret_basic"},
 		"code_challenge_methods_supported":               []string{"S256"},
 		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
@@ -549,5 +593,99 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		info["email"] = g.user.Email
 		info["email_verified"] = g.user.EmailVerified
 	}
+	s.mu.Lock()
+	b := s.behavior
+	s.mu.Unlock()
+	if b.UserInfoWrongSubject {
+		info["sub"] = s.Subject(g.clientID, g.user.Name+"\x00other")
+	}
+	if b.UserInfoHook != nil {
+		b.UserInfoHook(info)
+	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "the revocation endpoint accepts POST only"})
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body"})
+		return
+	}
+	form := r.PostForm
+	s.mu.Lock()
+	b := s.behavior
+	s.mu.Unlock()
+	if b.RevocationDelay > 0 {
+		t := time.NewTimer(b.RevocationDelay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-s.done:
+			t.Stop()
+			writeOAuthError(w, &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "the server is shutting down"})
+			return
+		}
+	}
+	if b.RevocationStatus != 0 {
+		st := b.RevocationStatus
+		if st < 200 || st > 599 {
+			st = http.StatusInternalServerError
+		}
+		writeOAuthError(w, &oauthError{st, "server_error", "pipatest: Behavior.RevocationStatus"})
+		return
+	}
+	for k, vs := range form {
+		if len(vs) > 1 {
+			writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("the %s parameter is repeated", k)})
+			return
+		}
+	}
+	_, _, hasBasic := r.BasicAuth()
+	hasPost := form.Has("client_secret")
+	clientID, oerr := s.authenticateClient(r, form, hasBasic, hasPost)
+	if oerr != nil {
+		writeOAuthError(w, oerr)
+		return
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the token parameter is missing"})
+		return
+	}
+	rev := Revocation{Token: tok, TokenTypeHint: form.Get("token_type_hint"), ClientAuth: "client_secret_post"}
+	if hasBasic {
+		rev.ClientAuth = "client_secret_basic"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rt, ok := s.refreshTokens[tok]; ok {
+		if rt.grant.clientID != clientID {
+			writeOAuthError(w, &oauthError{http.StatusBadRequest, "unauthorized_client", "the token was issued to another client"})
+			return
+		}
+		rt.family.revoked = true // the whole grant, as RFC 7009 section 2.1 suggests
+		rev.Kind = "refresh_token"
+	} else if at, ok := s.accessTokens[tok]; ok {
+		if at.grant.clientID != clientID {
+			writeOAuthError(w, &oauthError{http.StatusBadRequest, "unauthorized_client", "the token was issued to another client"})
+			return
+		}
+		delete(s.accessTokens, tok)
+		rev.Kind = "access_token"
+	}
+	s.revocations = append(s.revocations, rev)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }

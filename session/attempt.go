@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,9 +52,13 @@ const (
 	// further ones are left alone, to expire on their own.
 	maxCarried = 32
 
-	attemptV1       = 1
+	attemptV1 = 1
+	attemptV2 = 2 // attemptV1, then the step-up's max_age and expected subject
+
 	attemptTagBytes = 12
 	attemptInfix    = "-login-"
+	// maxStepUpSeconds bounds a step-up's max_age (about 68 years).
+	maxStepUpSeconds = 1<<31 - 1
 	// MaxReturnToBytes is the longest return path an attempt cookie holds.
 	MaxReturnToBytes = 1024
 )
@@ -233,9 +238,10 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 //
 // Format attemptV1: the version byte, then state, nonce, verifier and return
 // path (each a uvarint length and the bytes) and the start time (a varint
-// of Unix seconds). To add a field (a step-up login's max_age or expected
-// subject), write a new version that appends it and keep reading the older
-// ones, as the session codec does.
+// of Unix seconds). Format attemptV2 appends a step-up's max_age (a uvarint
+// of whole seconds) and expected subject; it is written only for step-ups,
+// and version 1 is still read (attempt cookies live 10 minutes, so that is
+// for the attempts in flight during an upgrade).
 type attemptSerializer struct{}
 
 func (attemptSerializer) Serialize(src any) ([]byte, error) {
@@ -243,7 +249,7 @@ func (attemptSerializer) Serialize(src any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("session: cannot serialize %T", src)
 	}
-	for _, f := range []string{a.State, a.Nonce, a.Verifier} {
+	for _, f := range []string{a.State, a.Nonce, a.Verifier, a.Subject} {
 		if len(f) > maxField {
 			return nil, fmt.Errorf("session: an attempt field of %d bytes, more than %d", len(f), maxField)
 		}
@@ -252,12 +258,23 @@ func (attemptSerializer) Serialize(src any) ([]byte, error) {
 		return nil, fmt.Errorf("session: a return path of %d bytes, more than %d", len(a.ReturnTo), MaxReturnToBytes)
 	}
 	b := make([]byte, 0, 16+len(a.State)+len(a.Nonce)+len(a.Verifier)+len(a.ReturnTo))
-	b = append(b, attemptV1)
+	if a.MaxAge < 0 || a.MaxAge%time.Second != 0 {
+		return nil, fmt.Errorf("session: a step-up max_age of %v, not a whole, non-negative number of seconds", a.MaxAge)
+	}
+	version := byte(attemptV1)
+	if a.MaxAge > 0 || a.Subject != "" {
+		version = attemptV2
+	}
+	b = append(b, version)
 	b = appendString(b, a.State)
 	b = appendString(b, a.Nonce)
 	b = appendString(b, a.Verifier)
 	b = appendString(b, a.ReturnTo)
 	b = appendTime(b, a.Started)
+	if version == attemptV2 {
+		b = binary.AppendUvarint(b, uint64(a.MaxAge/time.Second))
+		b = appendString(b, a.Subject)
+	}
 	return b, nil
 }
 
@@ -267,7 +284,8 @@ func (attemptSerializer) Deserialize(src []byte, dst any) error {
 		return fmt.Errorf("session: cannot deserialize into %T", dst)
 	}
 	r := reader{b: src}
-	if r.byte() != attemptV1 {
+	version := r.byte()
+	if version != attemptV1 && version != attemptV2 {
 		return errAttemptFormat
 	}
 	*a = Attempt{
@@ -276,6 +294,14 @@ func (attemptSerializer) Deserialize(src []byte, dst any) error {
 		Verifier: r.string(),
 		ReturnTo: r.stringMax(MaxReturnToBytes),
 		Started:  r.time(),
+	}
+	if version == attemptV2 {
+		if secs := r.uvarint(); secs <= maxStepUpSeconds {
+			a.MaxAge = time.Duration(secs) * time.Second
+		} else {
+			r.err = true
+		}
+		a.Subject = r.string()
 	}
 	if r.err || len(r.b) != 0 || a.State == "" {
 		*a = Attempt{}

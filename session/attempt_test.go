@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -280,18 +281,65 @@ func TestAttemptCodecRejectsMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := map[string][]byte{
-		"empty":          {},
-		"bad version":    append([]byte{9}, good[1:]...),
-		"truncated":      good[:len(good)-1],
-		"trailing bytes": append(bytes.Clone(good), 0),
-		"no state":       {attemptV1, 0, 0, 0, 0, 0},
-		"long return":    appendString([]byte{attemptV1, 1, 's', 0, 0}, strings.Repeat("p", MaxReturnToBytes+1)),
+		"empty":                     {},
+		"bad version":               append([]byte{9}, good[1:]...),
+		"truncated":                 good[:len(good)-1],
+		"trailing bytes":            append(bytes.Clone(good), 0),
+		"no state":                  {attemptV1, 0, 0, 0, 0, 0},
+		"long return":               appendString([]byte{attemptV1, 1, 's', 0, 0}, strings.Repeat("p", MaxReturnToBytes+1)),
+		"v2 without step-up fields": append([]byte{attemptV2}, good[1:]...),
+		"v2, max_age too large": func() []byte {
+			b := append([]byte{attemptV2}, good[1:]...)
+			b = binary.AppendUvarint(b, maxStepUpSeconds+1)
+			return appendString(b, "sub")
+		}(),
+		"v2, subject too long": func() []byte {
+			b := append([]byte{attemptV2}, good[1:]...)
+			b = binary.AppendUvarint(b, 300)
+			return appendString(b, strings.Repeat("s", maxField+1))
+		}(),
 	}
 	for name, b := range tests {
 		var a Attempt
 		if err := (attemptSerializer{}).Deserialize(b, &a); err == nil {
 			t.Errorf("%s: Deserialize(%x) accepted malformed data: %+v", name, b, a)
 		}
+	}
+}
+
+// A step-up attempt keeps its max_age and expected subject; a plain one is
+// still written as version 1, and a max_age that is not whole seconds is
+// refused rather than rounded.
+func TestAttemptCodecStepUp(t *testing.T) {
+	base := Attempt{State: "s", Nonce: "n", ReturnTo: "/admin", Started: time.Unix(1_800_000_000, 0)}
+	for _, a := range []Attempt{
+		base,
+		func() Attempt { a := base; a.MaxAge = 5 * time.Minute; a.Subject = "user-1"; return a }(),
+		func() Attempt { a := base; a.MaxAge = time.Second; return a }(),
+	} {
+		b, err := attemptSerializer{}.Serialize(&a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := byte(attemptV1); a.MaxAge > 0 {
+			if b[0] != attemptV2 {
+				t.Errorf("a step-up attempt written as version %d", b[0])
+			}
+		} else if b[0] != want {
+			t.Errorf("a plain attempt written as version %d, want %d", b[0], want)
+		}
+		var got Attempt
+		if err := (attemptSerializer{}).Deserialize(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got != a {
+			t.Errorf("round trip: got %+v, want %+v", got, a)
+		}
+	}
+	bad := base
+	bad.MaxAge = 1500 * time.Millisecond
+	if _, err := (attemptSerializer{}).Serialize(&bad); err == nil {
+		t.Error("a max_age of 1.5 s was serialized")
 	}
 }
 

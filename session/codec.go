@@ -22,6 +22,7 @@ import (
 const (
 	formatV1 = 1
 	formatV2 = 2
+	formatV3 = 3 // version 2 and the access token's issue time
 
 	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
@@ -87,7 +88,7 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV2)
+	b = append(b, formatV3)
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
@@ -100,6 +101,7 @@ func (d *Data) appendBinary(b []byte) []byte {
 		b = appendString(b, t.RefreshToken)
 		b = appendString(b, t.TokenType)
 		b = appendTime(b, t.Expiry)
+		b = appendTime(b, t.IssuedAt)
 	}
 	b = appendString(b, d.IDToken)
 	b = appendString(b, d.SID)
@@ -109,7 +111,7 @@ func (d *Data) appendBinary(b []byte) []byte {
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
 	version := r.byte()
-	if version != formatV1 && version != formatV2 {
+	if version < formatV1 || version > formatV3 {
 		return errFormat
 	}
 	*d = Data{}
@@ -142,8 +144,11 @@ func (d *Data) unmarshalBinary(src []byte) error {
 			TokenType:    r.string(),
 			Expiry:       r.time(),
 		}
+		if version >= formatV3 {
+			d.Tokens.IssuedAt = r.time()
+		}
 	}
-	if version == formatV2 {
+	if version >= formatV2 {
 		d.IDToken = r.stringMax(maxIDToken)
 		d.SID = r.string()
 	}

@@ -25,6 +25,10 @@ type Attempt struct {
 	Verifier string    // PKCE code verifier; empty when the provider has no S256
 	ReturnTo string    // same-origin path to land on after login
 	Started  time.Time // the attempt expires AttemptTTL after this
+
+	// A step-up login (RequireRecentLogin) also remembers:
+	MaxAge  time.Duration // the page's maxAge: the ID token's auth_time must be within it (plus the clock skew); 0 for a plain login
+	Subject string        // the user id of the session that asked for it, who must log in again; "" for anyone
 }
 
 // Tokens are the provider's tokens, kept only when the application asks.
@@ -34,6 +38,7 @@ type Tokens struct {
 	RefreshToken string
 	TokenType    string
 	Expiry       time.Time // zero when the provider gave no expires_in
+	IssuedAt     time.Time // when the access token was received; with Expiry it gives the token's lifetime (zero in sessions from before it was kept)
 }
 
 // Data is everything a session holds. A *Data returned by a Manager may be

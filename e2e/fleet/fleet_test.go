@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,37 +115,22 @@ func newFleet(t testing.TB, s setup) *fleet {
 	t.Cleanup(f.client.CloseIdleConnections)
 
 	for i, name := range []string{"a", "b"} {
-		mux := http.NewServeMux()
-		app := &instance{name: name, srv: httptest.NewUnstartedServer(mux)}
-		if s.tls {
-			app.srv.StartTLS()
-		} else {
-			app.srv.Start()
-		}
-		t.Cleanup(app.srv.Close)
-		cfg := pipaauth.Config{
-			Issuer:                 f.provider.URL,
-			ClientID:               pipatest.DefaultClientID,
-			ClientSecret:           pipatest.DefaultClientSecret,
-			RedirectURL:            f.url + "/callback",
-			SessionKeys:            f.keys,
-			InsecureAllowHTTP:      !s.tls,
-			Logger:                 slog.New(slog.NewTextHandler(f.logs, nil)).With("instance", name),
-			SessionStoreTimeout:    s.timeout,
-			SessionStoreMaxWaiting: s.maxWaiting,
-			KeepTokens:             s.keepTokens,
-			Now:                    s.now,
-		}
-		if s.tls {
-			cfg.HTTPClient = f.provider.Client()
-		}
-		if s.store != nil {
-			cfg.SessionStore = s.store(t, i, f.keys)
-		}
-		var err error
-		if app.auth, err = pipaauth.New(context.Background(), cfg); err != nil {
-			t.Fatalf("instance %s: %v", name, err)
-		}
+		// Each instance is an e2etest.App (TLS when the provider is) whose
+		// Config differs only in the Logger.
+		a := e2etest.NewApp(t, f.provider, func(cfg *pipaauth.Config) {
+			cfg.RedirectURL = f.url + "/callback"
+			cfg.SessionKeys = f.keys
+			cfg.Logger = slog.New(slog.NewTextHandler(f.logs, nil)).With("instance", name)
+			cfg.SessionStoreTimeout = s.timeout
+			cfg.SessionStoreMaxWaiting = s.maxWaiting
+			cfg.KeepTokens = s.keepTokens
+			cfg.Now = s.now
+			if s.store != nil {
+				cfg.SessionStore = s.store(t, i, f.keys)
+			}
+		})
+		app := &instance{name: name, srv: a.Srv, auth: a.Auth}
+		mux := a.Mux
 		mux.Handle("/login", app.auth.LoginHandler())
 		mux.Handle("/callback", app.auth.CallbackHandler())
 		mux.Handle("POST /logout", app.auth.LogoutHandler())

@@ -108,7 +108,7 @@ func (f *fleet) waitRefused(t testing.TB, base string, c *http.Cookie, limit tim
 
 // A login that starts on one instance finishes on the other; the session
 // opens protected pages on both, from one record in Redis whose key and
-// sub index expire with the login.
+// sid and sub indexes expire with the login.
 func TestRedisstoreLoginAcrossInstances(t *testing.T) {
 	t.Parallel()
 	addr, prefix := sharedRedis(t)
@@ -137,9 +137,10 @@ func TestRedisstoreLoginAcrossInstances(t *testing.T) {
 		t.Errorf("served by %v, want both instances", seen)
 	}
 	ks := keys(t, addr, prefix)
-	sort.Strings(ks)
-	if len(ks) != 2 || !strings.HasPrefix(ks[0], prefix+"s:") || ks[1] != prefix+"sub:"+f.provider.Subject(pipatest.DefaultClientID, "alice") {
-		t.Fatalf("Redis holds %q for one login, want its session and its sub index", ks)
+	sort.Strings(ks) // s:, sid:, sub:
+	if len(ks) != 3 || !strings.HasPrefix(ks[0], prefix+"s:") || !strings.HasPrefix(ks[1], prefix+"sid:") ||
+		ks[2] != prefix+"sub:"+f.provider.Subject(pipatest.DefaultClientID, "alice") {
+		t.Fatalf("Redis holds %q for one login, want its session, its sid index (pipatest's ID tokens carry the provider session's sid) and its sub index", ks)
 	}
 	for _, k := range ks {
 		ttl, err := redis.Int64(conn(t, addr).Do("PTTL", k))

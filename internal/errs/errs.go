@@ -23,6 +23,7 @@ var (
 	ErrMethod          = errors.New("pipaauth: method not allowed")
 	ErrCrossOrigin     = errors.New("pipaauth: cross-origin request refused")
 	ErrLoginRequired   = errors.New("pipaauth: login required")
+	ErrStepUp          = errors.New("pipaauth: step-up login refused")
 )
 
 // Error is what the handlers hand to an error handler: an HTTP status, a short
@@ -32,6 +33,10 @@ type Error struct {
 	Status int    // HTTP status the default handler answers with
 	Reason string // short, safe to show: never holds codes, tokens or internal errors
 	Err    error  // the cause; wraps one of the sentinel errors
+	// Code is a stable reason code for events (see reasons.go), set where
+	// the error is created when its sentinel covers causes that operators
+	// want apart; "" lets the sentinel decide.
+	Code string
 }
 
 func (e *Error) Error() string {

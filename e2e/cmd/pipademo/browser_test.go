@@ -304,6 +304,11 @@ func TestBrowser(t *testing.T) {
 		wantConsentPage(t, ctx, issuer)
 		approve(t, ctx, "alice", true)
 		step(t, ctx, "waiting for /admin", chromedp.WaitVisible(chromedp.ID("welcome")))
+		// PiPA remembers the browser: a new login goes straight through.
+		step(t, ctx, "logging in again", chromedp.Navigate(app+"/login?return_to=/"), chromedp.WaitVisible(chromedp.ID("user-id")))
+		wantLocation(t, ctx, app+"/")
+		// Logging out ends PiPA's session too (the embedded PiPA, strict
+		// like Ory Hydra, needs id_token_hint to send the browser back).
 		step(t, ctx, "clicking Log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("status")))
 		wantLocation(t, ctx, app+"/")
 		if got := text(t, ctx, "status"); got != "You are not logged in." {
@@ -313,6 +318,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("after logout the home page's notice says %q, want %q", got, want)
 		}
 		shots.take(t, ctx, "logged-out")
+		// So the next login asks for the user again.
 		step(t, ctx, "opening /admin again", chromedp.Navigate(app+"/admin"))
 		wantConsentPage(t, ctx, issuer)
 	})

@@ -108,6 +108,9 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 		secret := rand.Text()
 		p := pipatest.NewUnstartedServer()
 		p.SetInteractive(true)
+		// As strict as Ory Hydra at logout: post_logout_redirect_uri only
+		// with id_token_hint.
+		p.SetBehavior(pipatest.Behavior{RequireIDTokenHint: true})
 		p.RegisterClient(pipatest.Client{
 			ID:                     demoClientID,
 			Secret:                 secret,

@@ -1,6 +1,6 @@
-// Package e2etest holds the test helpers the e2e module's packages share: an
-// application on a loopback server that logs in with a pipatest provider, and
-// a log sink safe for concurrent writers.
+// Package e2etest holds the test helpers the e2e module's packages share: the
+// one test application (on a loopback server, logging in with a pipatest
+// provider) and the one log sink safe for concurrent writers.
 package e2etest
 
 import (
@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -18,22 +19,28 @@ import (
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
-// App is an application on a plain-HTTP loopback server whose Auth logs in
-// with a pipatest provider. Tests mount their routes on Mux.
+// App is an application on a loopback server whose Auth logs in with a
+// pipatest provider. Tests mount their routes on Mux.
 type App struct {
 	Srv  *httptest.Server
 	Mux  *http.ServeMux
 	Auth *pipaauth.Auth
 }
 
-// NewApp starts an App for the test t, closed when t ends. The Config uses
-// pipatest's default client, fresh session keys, RedirectURL
-// Srv.URL+"/callback", InsecureAllowHTTP (the servers are plain-HTTP loopback
-// ones) and discards logs; edit, when not nil, changes it before New.
+// NewApp starts an App for the test t, closed when t ends: a TLS server when
+// the provider is one (the Config's HTTPClient then trusts its certificate),
+// else a plain-HTTP one with InsecureAllowHTTP. The Config uses pipatest's
+// default client, fresh session keys, RedirectURL Srv.URL+"/callback", and
+// discards logs; edit, when not nil, changes it before New.
 func NewApp(t testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)) *App {
 	t.Helper()
 	a := &App{Mux: http.NewServeMux()}
-	a.Srv = httptest.NewServer(a.Mux)
+	overTLS := strings.HasPrefix(provider.URL, "https://")
+	if overTLS {
+		a.Srv = httptest.NewTLSServer(a.Mux)
+	} else {
+		a.Srv = httptest.NewServer(a.Mux)
+	}
 	t.Cleanup(a.Srv.Close)
 	cfg := pipaauth.Config{
 		Issuer:            provider.URL,
@@ -41,8 +48,11 @@ func NewApp(t testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)
 		ClientSecret:      pipatest.DefaultClientSecret,
 		RedirectURL:       a.Srv.URL + "/callback",
 		SessionKeys:       NewKeys(),
-		InsecureAllowHTTP: true,
+		InsecureAllowHTTP: !overTLS,
 		Logger:            slog.New(slog.DiscardHandler),
+	}
+	if overTLS {
+		cfg.HTTPClient = provider.Client()
 	}
 	if edit != nil {
 		edit(&cfg)
