@@ -10,8 +10,10 @@ FUZZTIME   ?= 30s
 BENCHCOUNT ?= 6
 E2E        := e2e
 MODULES    := $(sort $(patsubst %/go.mod,%,$(shell find . -name go.mod -not -path '*/testdata/*' -not -path './.git/*')))
-# A command run in each module in turn, stopping at the first failure.
-each = set -e; for m in $(MODULES); do echo "== $$m: $(1)"; (cd $$m && $(1)); done
+# A command run in each module in turn; every module runs even when one
+# fails, and the failures are listed at the end.
+each = failed=; for m in $(MODULES); do echo "== $$m: $(1)"; (cd $$m && $(1)) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
 
 .PHONY: all test vet fmt-check lean bench fuzz fuzz-ci lint vulncheck load demo soak load-redis redis-install redis-start redis-stop modules
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // Retries of LazyDiscovery: the first after DiscoveryRetryMin, each later
@@ -74,7 +76,8 @@ func (a *Auth) fetchProvider(ctx context.Context) (*provider, error) {
 		if errors.As(err, &mismatch) {
 			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
 		}
-		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(a.cfg.Issuer, "/"), err)
+		brief, _ := httpx.Brief(err) // go-oidc's error holds PiPA's whole answer
+		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(a.cfg.Issuer, "/"), brief)
 	}
 	return a.applyDiscovery(p)
 }
@@ -139,6 +142,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		// with ClockSkew itself. Every other check stays go-oidc's.
 		Verifier:   op.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now, SkipExpiryCheck: true}),
 		UserInfo:   userInfo,
+		Revoke:     func(ctx context.Context, t *session.Tokens) { a.revoke(ctx, a.prov.Load(), t) },
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,
 		Client:     a.client,

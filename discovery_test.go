@@ -487,8 +487,10 @@ func TestLazyDiscoveryConcurrentNeedsShareOneFetch(t *testing.T) {
 			}
 			// All n requests and the background retries wait for the one
 			// fetch that PiPA holds.
+			// (The fetch reaches PiPA after its TLS handshake: wait for it
+			// too, or a loaded machine counts 0.)
 			eventually(t, "the requests are not all waiting for discovery", func() bool {
-				return stacksIn("pipaauth.(*Auth).discover(") >= n+1
+				return stacksIn("pipaauth.(*Auth).discover(") >= n+1 && p.fetches.Load() >= 1
 			})
 			if got := p.fetches.Load(); got != 1 {
 				t.Errorf("discovery requests while %d requests wait: %d, want 1", n, got)

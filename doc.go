@@ -38,8 +38,8 @@
 //
 //	var home = template.Must(template.New("home").Parse(`<!doctype html>
 //	<title>Example</title>
-//	{{if .Email}}
-//	<p>Hello {{.Email}}. <a href="/account">Your account</a></p>
+//	{{if .ID}}
+//	<p>Hello {{or .Email "there"}}. <a href="/account">Your account</a></p>
 //	<form method="post" action="/logout"><button>Log out</button></form>
 //	{{else}}
 //	<p><a href="/login?return_to=/account">Log in with PiPA</a></p>

@@ -14,12 +14,12 @@ var (
 	ErrDiscovery       = errs.ErrDiscovery       // New (with LazyDiscovery: a login, callback or refresh, as a 503): the issuer's discovery document could not be used
 	ErrInvalidState    = errs.ErrInvalidState    // callback: state missing, unknown, expired or already used
 	ErrInvalidCallback = errs.ErrInvalidCallback // callback: malformed query (repeated parameters, no code, wrong iss)
-	ErrExchange        = errs.ErrExchange        // callback: the token request failed or was refused
+	ErrExchange        = errs.ErrExchange        // callback (code exchange, UserInfo) or Token (refresh): the request to PiPA failed, was refused or could not be read
 	ErrInvalidToken    = errs.ErrInvalidToken    // callback: the token response or ID token failed verification
 	ErrCookieTooLarge  = errs.ErrCookieTooLarge  // the session would not fit a 4096-byte cookie
 	ErrSessionStore    = errs.ErrSessionStore    // the session store failed or timed out
 	ErrForbidden       = errs.ErrForbidden       // RequireUser: logged in, but not allowed
-	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user; the session is left as it was
+	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user (the session is left as it was); LoginHandler: a malformed max_age
 	ErrMethod          = errs.ErrMethod          // a handler was called with a method it does not serve
 	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler: a POST from another site
 )
@@ -32,11 +32,14 @@ var (
 //	if errors.As(err, &e) { status, reason = e.Status, e.Reason }
 type Error struct {
 	// Status is the HTTP status to answer with: 400 for a malformed or
-	// stale callback or a login PiPA refused, 401 when a login is
-	// required, 403 when the user declined the login (access_denied), for
-	// a user RequireUser refuses and for a cross-site logout, 405 for a
-	// wrong method, 502 or 504 when PiPA failed, 503 when the session
-	// store did.
+	// stale callback, a login PiPA refused or a malformed LoginHandler
+	// max_age; 401 when a login is required, or when a step-up's ID token
+	// shows no recent auth_time (ErrStepUp); 403 when the user declined the
+	// login (access_denied), for a user RequireUser refuses, for a step-up
+	// by another user (ErrStepUp) and for a cross-site login or logout;
+	// 405 for a wrong method; 500 for an internal error; 502 or 504 when
+	// PiPA failed; 503 when the session store did, or, with LazyDiscovery,
+	// while PiPA's discovery document is not there yet.
 	Status int
 	// Reason is one short sentence for the user, safe to show as is: it
 	// never holds a code, a token or an internal error.

@@ -39,26 +39,28 @@ type Event struct {
 // the same cause. New causes may add reasons; existing ones keep their
 // meaning.
 const (
-	ReasonStateUnknown      = "state_unknown"          // callback: state missing, unknown, expired or already used (ErrInvalidState)
-	ReasonCallbackMalformed = "callback_malformed"     // callback: repeated parameters, no code, wrong method (ErrInvalidCallback, ErrMethod)
-	ReasonIssuerMismatch    = errs.CodeIssuerMismatch  // callback: iss is another issuer's, or missing although promised (RFC 9207)
-	ReasonProviderDenied    = "provider_denied"        // PiPA answered error=access_denied: the user declined
-	ReasonProviderError     = "provider_error"         // PiPA answered another error code (*ProviderError)
-	ReasonExchangeRefused   = errs.CodeExchangeRefused // the token endpoint answered 4xx to the code exchange
-	ReasonExchangeFailed    = "exchange_failed"        // the token endpoint failed (5xx) or could not be reached (ErrExchange), at login or refresh
-	ReasonExchangeTimeout   = "exchange_timeout"       // the token endpoint did not answer within ExchangeTimeout, at login or refresh
-	ReasonNonceMismatch     = errs.CodeNonceMismatch   // the ID token's nonce is not the login attempt's
-	ReasonIDTokenExpired    = errs.CodeIDTokenExpired  // the ID token has expired (check the clocks)
-	ReasonIDTokenInvalid    = "id_token_invalid"       // any other failed check of the token response or ID token (ErrInvalidToken)
-	ReasonStepUpNotRecent   = errs.CodeStepUpNotRecent // RequireRecentLogin: the ID token has no auth_time, or one older than maxAge plus ClockSkew (ErrStepUp)
-	ReasonStepUpOtherUser   = errs.CodeStepUpOtherUser // RequireRecentLogin: PiPA logged in another user than the session's (ErrStepUp)
-	ReasonSessionStore      = "session_store"          // the session store failed or timed out (ErrSessionStore)
-	ReasonCookieTooLarge    = "cookie_too_large"       // the session would not fit a cookie (ErrCookieTooLarge)
-	ReasonDiscoveryFailed   = "discovery_failed"       // LazyDiscovery: PiPA's discovery document is not there yet (ErrDiscovery)
-	ReasonRefreshRefused    = "refresh_refused"        // PiPA refused the refresh token (revoked, expired, reused): the session ended
-	ReasonNoRefreshToken    = errs.CodeNoRefreshToken  // the access token expired and there is no refresh token: the session ended
-	ReasonSessionEnded      = "session_ended"          // the session was ended (logout) while its tokens were being refreshed
-	ReasonInternal          = "internal_error"         // anything else: see the log line of the same request
+	ReasonStateUnknown      = "state_unknown"       // callback: state missing, unknown, expired or already used (ErrInvalidState)
+	ReasonCallbackMalformed = "callback_malformed"  // callback: repeated parameters, no code, wrong method (ErrInvalidCallback, ErrMethod)
+	ReasonIssuerMismatch    = "issuer_mismatch"     // callback: iss is another issuer's, or missing although promised (RFC 9207)
+	ReasonProviderDenied    = "provider_denied"     // PiPA answered error=access_denied: the user declined
+	ReasonProviderError     = "provider_error"      // PiPA answered another error code (*ProviderError)
+	ReasonExchangeRefused   = "exchange_refused"    // the token endpoint answered 4xx to the code exchange
+	ReasonExchangeFailed    = "exchange_failed"     // the token endpoint failed (5xx) or could not be reached (ErrExchange), at login or refresh
+	ReasonExchangeTimeout   = "exchange_timeout"    // the token endpoint did not answer within ExchangeTimeout, at login or refresh
+	ReasonNonceMismatch     = "nonce_mismatch"      // the ID token's nonce is not the login attempt's
+	ReasonIDTokenExpired    = "id_token_expired"    // the ID token has expired (check the clocks)
+	ReasonUnreadable        = "response_unreadable" // PiPA answered the token or UserInfo request in a form this package cannot read (content type, JSON, expires_in, size), at login or refresh
+	ReasonUserInfoInvalid   = "userinfo_invalid"    // the UserInfo request was refused, or its answer names another sub or a malformed email
+	ReasonIDTokenInvalid    = "id_token_invalid"    // any other failed check of the token response or ID token (ErrInvalidToken)
+	ReasonStepUpNotRecent   = "step_up_not_recent"  // RequireRecentLogin: the ID token has no auth_time, or one older than maxAge plus ClockSkew (ErrStepUp)
+	ReasonStepUpOtherUser   = "step_up_other_user"  // RequireRecentLogin: PiPA logged in another user than the session's (ErrStepUp)
+	ReasonSessionStore      = "session_store"       // the session store failed or timed out (ErrSessionStore)
+	ReasonCookieTooLarge    = "cookie_too_large"    // the session would not fit a cookie (ErrCookieTooLarge)
+	ReasonDiscoveryFailed   = "discovery_failed"    // LazyDiscovery: PiPA's discovery document is not there yet (ErrDiscovery)
+	ReasonRefreshRefused    = "refresh_refused"     // PiPA refused the refresh token (revoked, expired, reused): the session ended
+	ReasonNoRefreshToken    = "no_refresh_token"    // the access token expired and there is no refresh token: the session ended
+	ReasonSessionEnded      = "session_ended"       // the session was ended (logout) while its tokens were being refreshed
+	ReasonInternal          = "internal_error"      // anything else: see the log line of the same request
 )
 
 // reasonOf derives an Event's reason from the error reported: a code set
@@ -69,6 +71,9 @@ func reasonOf(err error) string {
 		return ""
 	}
 	if errors.Is(err, callback.ErrRefreshRefused) { // wraps the token endpoint's 4xx, which is not the point
+		if errs.CodeOf(err) == errs.CodeUnreadable {
+			return ReasonUnreadable
+		}
 		return ReasonRefreshRefused
 	}
 	if c := errs.CodeOf(err); c != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log"
 	"log/slog"
@@ -118,7 +119,7 @@ func ExampleAuth_LogoutHandler() {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if user, ok := auth.User(r); ok {
 			// The page a logged-in user sees holds the logout form.
-			fmt.Fprintf(w, `%s <form method="post" action="/logout"><button>Log out</button></form>`, user.Email)
+			fmt.Fprintf(w, `%s <form method="post" action="/logout"><button>Log out</button></form>`, html.EscapeString(user.Email))
 			return
 		}
 		io.WriteString(w, `<a href="/login">Log in</a>`)

@@ -318,16 +318,11 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 // start begins a login for the guard and LoginHandler; with LazyDiscovery,
 // before discovery succeeded, it answers 503.
 func (a *Auth) start(w http.ResponseWriter, r *http.Request, returnTo string) {
-	r = a.timed(r)
-	p, err := a.provider(r.Context())
-	if err != nil {
-		a.unavailable(w, r, err)
-		return
-	}
-	p.flow.Start(w, r, returnTo)
+	a.startStepUp(w, r, returnTo, 0, "")
 }
 
-// startStepUp begins a RequireRecentLogin login, as start does.
+// startStepUp begins a login, a RequireRecentLogin one when maxAge > 0
+// (callback.Flow.StartStepUp).
 func (a *Auth) startStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	r = a.timed(r)
 	p, err := a.provider(r.Context())
@@ -485,8 +480,12 @@ func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 // skew), else the login is refused. It composes with RequireUser in either order.
 //
 // In detail (OpenID Connect Core 3.1.2.1): a session counts as recent while
-// its User.AuthTime is at most maxAge plus Config.ClockSkew ago. A stale
-// session, or none, on a navigation starts a login whose authorization
+// its User.AuthTime came from its ID token's auth_time claim and is at most
+// maxAge plus Config.ClockSkew ago. A session whose ID token had no
+// auth_time (AuthTime is then the login time, and single sign-on at PiPA may
+// have asked nobody for anything) is never recent. An auth_time up to
+// ClockSkew in the future is recorded as the login time, so the window is
+// maxAge plus one ClockSkew. A stale session, or none, on a navigation starts a login whose authorization
 // request carries max_age (maxAge in whole seconds, rounded down); the
 // attempt cookie remembers maxAge and, for a stale session, its user. The
 // callback of that login refuses (ErrStepUp; the session is left as it
@@ -526,6 +525,12 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
+//
+// The optional max_age parameter (whole seconds, at least 1) starts a
+// step-up, as RequireRecentLogin does: its 401 answers to API clients give
+// such a login_url. The ID token must then carry an auth_time within
+// max_age plus ClockSkew, and, when the request has a session, name its
+// user. A malformed max_age gets 400 wrapping ErrStepUp.
 func (a *Auth) LoginHandler() http.Handler {
 	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -536,11 +541,40 @@ func (a *Auth) LoginHandler() http.Handler {
 			return
 		}
 		returnTo := "/"
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && len(q["return_to"]) == 1 {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err == nil && len(q["return_to"]) == 1 {
 			returnTo = q.Get("return_to")
 		}
-		a.start(w, r, returnTo)
+		if !q.Has("max_age") {
+			a.start(w, r, returnTo)
+			return
+		}
+		maxAge, ok := parseMaxAge(q["max_age"])
+		if !ok {
+			a.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrStepUp, "The login link is malformed: max_age must be a whole number of seconds, at least 1.", nil))
+			return
+		}
+		// A step-up (the login_url of RequireRecentLogin's 401): the
+		// session's user, when there is one, must be the one to sign in.
+		subject := ""
+		if d, _ := a.sessions.Load(r); d.LoggedIn() {
+			subject = d.User.ID
+		}
+		a.startStepUp(w, r, returnTo, maxAge, subject)
 	}))
+}
+
+// parseMaxAge reads LoginHandler's max_age: one whole number of seconds,
+// from 1 to about 68 years, in plain decimal digits.
+func parseMaxAge(v []string) (time.Duration, bool) {
+	if len(v) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[0], 10, 31)
+	if err != nil || n < 1 || strconv.FormatUint(n, 10) != v[0] {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 // CallbackHandler finishes a login: mount it at the path of
@@ -551,6 +585,9 @@ func (a *Auth) LoginHandler() http.Handler {
 func (a *Auth) CallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = a.timed(r)
+		// Set before anything can answer: the URL holds a code and state.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		p, err := a.provider(r.Context())
 		if err != nil {
 			a.unavailable(w, r, err)
@@ -580,10 +617,16 @@ func (a *Auth) LogoutHandler() http.Handler {
 		start := time.Now()
 		user := ""
 		d, _ := a.sessions.Load(r)
+		// One look at the discovery document serves the revocation and the
+		// redirect (with LazyDiscovery it may arrive during the logout).
+		p, perr := a.provider(r.Context())
+		if perr != nil {
+			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ends the local session only: PiPA's discovery document is not there yet, so no token is revoked and PiPA's session stays", slog.String("error", perr.Error()))
+		}
 		if d.LoggedIn() {
 			user = d.User.ID
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
-			a.revoke(r.Context(), d.Tokens)
+			a.revoke(r.Context(), p, d.Tokens)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
@@ -597,7 +640,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
-		http.Redirect(w, r, a.logoutURL(r, idToken), http.StatusSeeOther)
+		http.Redirect(w, r, a.logoutURL(p, idToken), http.StatusSeeOther)
 		if user != "" {
 			a.emit(r, EventLogout, user, time.Since(start), nil)
 		}
@@ -608,9 +651,9 @@ func (a *Auth) LogoutHandler() http.Handler {
 // revoke asks PiPA to revoke the refresh token of t (the access token when
 // there is none), RFC 7009, authenticated as the token request is. It
 // waits at most RevocationTimeout and only logs a failure: the logout goes
-// on whatever PiPA answers.
-func (a *Auth) revoke(ctx context.Context, t *session.Tokens) {
-	p := a.prov.Load() // with LazyDiscovery and no document yet: nothing known to revoke at
+// on whatever PiPA answers. p is the applied discovery document, nil when
+// there is none yet (LazyDiscovery): nothing is known to revoke at.
+func (a *Auth) revoke(ctx context.Context, p *provider, t *session.Tokens) {
 	if p == nil || p.revocation == "" || t == nil {
 		return
 	}
@@ -672,13 +715,8 @@ func (a *Auth) renderError(w http.ResponseWriter, r *http.Request, err error) {
 // session, and lets others ignore it (RP-Initiated Logout 1.0, section 2),
 // whereas client_id alone still ends PiPA's session, on PiPA's own page.
 // No state is sent: the page PiPA returns to acts on nothing.
-func (a *Auth) logoutURL(r *http.Request, idToken string) string {
-	p, err := a.provider(r.Context())
-	if err != nil {
-		a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ended the local session only: PiPA's end-session endpoint is not known yet", slog.String("error", err.Error()))
-		return "/"
-	}
-	if p.endSession == "" {
+func (a *Auth) logoutURL(p *provider, idToken string) string {
+	if p == nil || p.endSession == "" {
 		return "/"
 	}
 	u, err := url.Parse(p.endSession)

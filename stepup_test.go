@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +262,178 @@ func TestRequireRecentLoginWiring(t *testing.T) {
 		}
 	}()
 	auth.RequireRecentLogin(time.Minute)
+}
+
+// Refused step-ups are login_failed events with their own reasons; a
+// successful one is a login.
+func TestRequireRecentLoginEvents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		edit   func(h *harness)
+		want   want
+		status int
+	}{
+		{"old sign-in", func(h *harness) { h.setBehavior(pipatest.Behavior{IgnoreMaxAge: true}) },
+			want{pipaauth.EventLoginFailed, pipaauth.ReasonStepUpNotRecent, "", true}, http.StatusUnauthorized},
+		{"another user", func(h *harness) { h.provider.SetUser(h.provider.Users()[1]) },
+			want{pipaauth.EventLoginFailed, pipaauth.ReasonStepUpOtherUser, "", true}, http.StatusForbidden},
+		{"recent sign-in", func(*harness) {}, want{pipaauth.EventLogin, "", "alice", true}, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, log := eventHarness(t, nil)
+			h.provider.SetClock(h.clock.Now)
+			b := h.app.newBrowser(t)
+			staleSession(t, h, b)
+			log.take()
+			auth := b.startLogin("/recent")
+			tt.edit(h)
+			if r := b.finish(auth); r.status != tt.status {
+				t.Fatalf("callback: %d, want %d", r.status, tt.status)
+			}
+			w := tt.want
+			if w.user != "" {
+				w.user = h.subject(w.user)
+			}
+			checkEvents(t, log.take(), w)
+			h.app.takeErrors()
+		})
+	}
+}
+
+// authTimeOnlyWithMaxAge makes the provider behave as OpenID Connect Core 2
+// allows: auth_time is REQUIRED only when max_age was asked for (or the
+// claim requested), so plain logins carry none. The hook tells the logins
+// apart by their nonce, read from the authorization URLs the test visits.
+type authTimeOnlyWithMaxAge struct {
+	mu         sync.Mutex
+	withMaxAge map[string]bool // nonce -> max_age was sent
+}
+
+func (p *authTimeOnlyWithMaxAge) saw(t *testing.T, authURL string) {
+	q := query(t, authURL)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.withMaxAge[q.Get("nonce")] = q.Has("max_age")
+}
+
+func (p *authTimeOnlyWithMaxAge) hook(c map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n, _ := c["nonce"].(string); !p.withMaxAge[n] {
+		delete(c, "auth_time")
+	}
+}
+
+// A plain login (LoginHandler) whose ID token has no auth_time (OpenID
+// Connect Core 2 requires it only with max_age) does not make a session
+// recent: its AuthTime is only the login time, and single sign-on at PiPA
+// may have asked nobody for anything. (Found by the security review.)
+func TestPlainLoginWithoutAuthTimeIsNotRecent(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	p := &authTimeOnlyWithMaxAge{withMaxAge: map[string]bool{}}
+	h.setBehavior(pipatest.Behavior{ClaimsHook: p.hook})
+	b := h.app.newBrowser(t)
+
+	// A fresh login, then the session (and PiPA's sign-in) grow stale.
+	auth := b.startLogin("/private")
+	p.saw(t, auth)
+	if r := b.finish(auth); r.status != http.StatusSeeOther {
+		t.Fatalf("first login: %d", r.status)
+	}
+	h.clock.Advance(stepUpMaxAge + 2*time.Minute)
+
+	// The step-up page asks for a recent login: 302 with max_age.
+	if r := b.get("/recent"); r.status != http.StatusFound || !strings.Contains(r.location(), "max_age=300") {
+		t.Fatalf("GET /recent with a stale session: %d to %q, want a step-up", r.status, r.location())
+	}
+	// The attacker does not follow it: a plain login, single sign-on at
+	// PiPA (no password typed), carrying no auth_time.
+	auth = b.startLogin("/login?return_to=/recent")
+	p.saw(t, auth)
+	if strings.Contains(auth, "max_age") {
+		t.Fatalf("plain login carries max_age: %s", auth)
+	}
+	r := b.finish(auth)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("plain login: %d %v", r.status, h.app.takeErrors())
+	}
+	if r := b.get("/recent"); r.status == http.StatusOK {
+		t.Errorf("GET /recent after a plain single-sign-on login without auth_time: 200; the user never re-authenticated (AuthTime %v)", b.mustUser().AuthTime)
+	}
+}
+
+// An auth_time up to ClockSkew in the future (PiPA's clock ahead) is
+// accepted and recorded as the login time, so that a step-up's window is
+// maxAge plus one ClockSkew.
+func TestFutureAuthTimeIsRecordedAsNow(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	h.setBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["auth_time"] = h.clock.Now().Add(50 * time.Second).Unix() }})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	if got, want := b.mustUser().AuthTime, h.clock.Now(); !got.Equal(want.Truncate(time.Second)) && got.Unix() != want.Unix() {
+		t.Errorf("AuthTime %v, want the login time %v", got, want)
+	}
+}
+
+// An API client with a stale session follows the 401's login_url: a
+// step-up (max_age) through LoginHandler, after which the API call passes.
+// A plain login there would get PiPA's old sign-in again (single sign-on)
+// and stay stale for ever.
+func TestRequireRecentLoginAPIClientFollowsLoginURL(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	b := h.app.newBrowser(t)
+	staleSession(t, h, b)
+	r := b.get("/recent", "Accept", "application/json")
+	var body struct {
+		LoginURL string `json:"login_url"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil || r.status != http.StatusUnauthorized {
+		t.Fatalf("stale session: %d %q", r.status, r.body)
+	}
+	if want := "/login?max_age=300&return_to=%2Frecent"; body.LoginURL != want {
+		t.Errorf("login_url %q, want %q", body.LoginURL, want)
+	}
+	auth := b.startLogin(body.LoginURL)
+	if got := query(t, auth).Get("max_age"); got != "300" {
+		t.Fatalf("the login_url's login sent max_age %q, want 300", got)
+	}
+	if r := b.finish(auth); r.status != http.StatusSeeOther || r.location() != "/recent" {
+		t.Fatalf("callback: %d to %q; errors %v", r.status, r.location(), h.app.takeErrors())
+	}
+	if r := b.get("/recent", "Accept", "application/json"); r.status != http.StatusOK {
+		t.Errorf("API call after the step-up: %d, want 200", r.status)
+	}
+}
+
+// LoginHandler's max_age: a step-up for the session's user; malformed
+// values are refused.
+func TestLoginHandlerMaxAge(t *testing.T) {
+	t.Parallel()
+	h := stepUpHarness(t)
+	b := h.app.newBrowser(t)
+	for _, v := range []string{"0", "-5", "1.5", "abc", "0300", "99999999999", "300&max_age=300"} {
+		r := b.get("/login?max_age=" + v)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("max_age=%s: %d, want 400", v, r.status)
+		}
+	}
+	if errs := h.app.takeErrors(); len(errs) != 7 || !errors.Is(errs[0], pipaauth.ErrStepUp) {
+		t.Errorf("errors %v, want 7 wrapping ErrStepUp", errs)
+	}
+	// With a stale session, the step-up must be its user's.
+	staleSession(t, h, b)
+	auth := b.startLogin("/login?max_age=60")
+	h.provider.SetUser(h.provider.Users()[1])
+	if r := b.finish(auth); r.status != http.StatusForbidden {
+		t.Errorf("step-up through LoginHandler by another user: %d, want 403", r.status)
+	}
+	if errs := h.app.takeErrors(); len(errs) != 1 || !errors.Is(errs[0], pipaauth.ErrStepUp) {
+		t.Errorf("errors %v, want one wrapping ErrStepUp", errs)
+	}
 }

@@ -51,8 +51,10 @@ func refreshDue(t *session.Tokens, now time.Time) bool {
 const maxRefreshChain = 3
 
 // Token returns the access token of r's session, refreshed first when it is
-// due (see the README's refresh rules: when less than 30 seconds or a quarter
-// of its lifetime is left): the new tokens (with a rotated refresh token) are
+// due: when less than 30 seconds or a quarter of its lifetime is left,
+// whichever is shorter (so never before it has lived three quarters of its
+// lifetime; its lifetime is expires_in, counted from its arrival by
+// Config.Now). The new tokens (with a rotated refresh token) are
 // written back to the session through w, so call Token before writing the
 // response. Within this process, concurrent requests of one session spend
 // the refresh token once and share the result.
@@ -169,7 +171,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		}
 		return nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
 	}
-	return fresh, nil
+	// The token as the session keeps it: Expiry by Config.Now (x/oauth2's
+	// counts from the wall clock), and the same fields as the next call's.
+	return &oauth2.Token{AccessToken: cur.AccessToken, TokenType: cur.TokenType, RefreshToken: cur.RefreshToken, Expiry: cur.Expiry}, nil
 }
 
 func (a *Auth) dropSession(w http.ResponseWriter, r *http.Request, cause error) error {

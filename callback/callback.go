@@ -38,16 +38,21 @@ type Config struct {
 	Client   *http.Client                                    // token and JWKS requests
 	OnError  func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
 
-	PKCE       bool             // send an S256 code challenge
-	RequireIss bool             // the provider promises an iss parameter on the callback (RFC 9207)
-	KeepTokens bool             // store the provider's tokens in the session
-	AttemptTTL time.Duration    // how long a started login may take; spent states are remembered this long
-	Timeout    time.Duration    // bound on the code exchange and ID token verification
-	ClockSkew  time.Duration    // tolerated skew for exp, iat, nbf and auth_time, either way
-	UserInfo   UserInfoFunc     // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
-	Now        func() time.Time //
-	Logger     *slog.Logger     //
-	Events     events.Sink      // optional: one login or login_failed per start failure and per callback
+	PKCE       bool          // send an S256 code challenge
+	RequireIss bool          // the provider promises an iss parameter on the callback (RFC 9207)
+	KeepTokens bool          // store the provider's tokens in the session
+	AttemptTTL time.Duration // how long a started login may take; spent states are remembered this long
+	Timeout    time.Duration // bound on the code exchange and ID token verification
+	ClockSkew  time.Duration // tolerated skew for exp, iat, nbf and auth_time, either way
+	UserInfo   UserInfoFunc  // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
+	// Revoke, optional, revokes tokens at the provider (RFC 7009),
+	// bounded and best effort: with KeepTokens, a login that replaces a
+	// session holding other tokens revokes those, which nothing would hold
+	// any more but a copy of the old cookie.
+	Revoke func(ctx context.Context, t *session.Tokens)
+	Now    func() time.Time //
+	Logger *slog.Logger     //
+	Events events.Sink      // optional: one login or login_failed per start failure and per callback
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -100,7 +105,8 @@ func (f *Flow) Start(w http.ResponseWriter, r *http.Request, returnTo string) {
 // attempt remembers it and subject, the user id of the session that asked
 // ("" for anyone). Its callback then refuses an ID token without an
 // auth_time within that max_age plus ClockSkew, or for another user, and
-// leaves the session as it was. maxAge must be at least one second.
+// leaves the session as it was. A maxAge below one second starts a plain
+// login, as Start does.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	f.start(w, r, returnTo, maxAge.Truncate(time.Second), subject)
@@ -197,9 +203,13 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := login.User
+	var old *session.Data // the session this login replaces, for its tokens
+	if f.cfg.KeepTokens && f.cfg.Revoke != nil {
+		old, _ = f.cfg.Sessions.Load(r)
+	}
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
-	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID}
+	next := &session.Data{User: user, LoginAt: now, LastSeen: now, IDToken: login.IDToken, SID: login.SID, AuthTimeClaimed: login.AuthTimeClaimed}
 	if f.cfg.KeepTokens {
 		next.Tokens = login.Tokens
 	}
@@ -222,8 +232,20 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
+	if f.cfg.KeepTokens && next.Tokens != nil && next.Tokens.RefreshToken == "" {
+		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: KeepTokens is set but PiPA issued no refresh token: the session ends when the access token expires (some providers issue one only with the offline_access scope)")
+	}
+	if old.LoggedIn() && old.Tokens != nil && !sameTokens(old.Tokens, next.Tokens) {
+		f.cfg.Revoke(r.Context(), old.Tokens)
+	}
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
 	f.cfg.Events.Emit(r, events.Login, user.ID, nil)
+}
+
+// sameTokens reports whether a and b hold the same refresh and access
+// tokens.
+func sameTokens(a, b *session.Tokens) bool {
+	return b != nil && a.RefreshToken == b.RefreshToken && a.AccessToken == b.AccessToken
 }
 
 // unknownState answers a callback whose state this browser has no usable

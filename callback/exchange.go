@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -36,7 +37,10 @@ type Login struct {
 	User    session.User    // ID, Email, EmailVerified and AuthTime
 	Tokens  *session.Tokens // the provider's tokens
 	IDToken string          // the raw ID token; "" without the openid scope
-	SID     string          // the ID token's sid claim; "" when it has none
+	// AuthTimeClaimed reports that User.AuthTime is the ID token's
+	// auth_time (else it is the login time).
+	AuthTimeClaimed bool
+	SID             string // the ID token's sid claim; "" when it has none
 }
 
 // exchange trades the code for tokens and returns who logged in. Its errors
@@ -79,6 +83,13 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 			return nil, e
 		}
 		login.User, login.IDToken, login.SID = idt.User, idt.Raw, idt.SID
+		login.AuthTimeClaimed = !idt.User.AuthTime.IsZero()
+		if login.User.AuthTime.After(now) {
+			// Up to ClockSkew ahead (checked above): PiPA's clock runs
+			// ahead. Recorded as now, so that a step-up's window is maxAge
+			// plus one ClockSkew, not two.
+			login.User.AuthTime = now
+		}
 		if f.wantsEmail() && login.User.Email == "" && f.cfg.UserInfo != nil {
 			if e := f.userInfo(ctx, tok, &login.User); e != nil {
 				return nil, e
@@ -115,7 +126,17 @@ func (f *Flow) wantsEmail() bool { return slices.Contains(f.cfg.OAuth2.Scopes, "
 func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User) *errs.Error {
 	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer"}))
 	if err != nil {
-		return requestError("userinfo endpoint", err)
+		if errors.Is(err, context.DeadlineExceeded) || isNetworkError(err) {
+			return requestError("userinfo endpoint", err)
+		}
+		// go-oidc's error holds PiPA's whole answer, which may echo the
+		// access token: keep the status only.
+		brief, status := httpx.Brief(err)
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			return errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused to give this application your account details. Please log in again.",
+				fmt.Errorf("userinfo endpoint: %w", brief)).WithCode(errs.CodeUserInfoInvalid)
+		}
+		return unreadable(fmt.Errorf("userinfo endpoint: %w", brief))
 	}
 	var c struct {
 		Sub           *string         `json:"sub"`
@@ -127,7 +148,7 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User)
 	}
 	if c.Sub == nil || *c.Sub != u.ID {
 		return errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.",
-			errors.New("the userinfo sub differs from the id_token's sub (OpenID Connect Core 5.3.2)"))
+			errors.New("the userinfo sub differs from the id_token's sub (OpenID Connect Core 5.3.2)")).WithCode(errs.CodeUserInfoInvalid)
 	}
 	var email string
 	if len(c.Email) > 0 && string(c.Email) != "null" {
@@ -139,7 +160,7 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User)
 		return nil // no email anywhere: log in without one
 	}
 	if !validEmail(email) {
-		return errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", errors.New("userinfo email is malformed"))
+		return errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", errors.New("userinfo email is malformed")).WithCode(errs.CodeUserInfoInvalid)
 	}
 	u.Email = email
 	// Only a JSON true verifies; a string "true" or anything else does not.
@@ -211,7 +232,7 @@ func refused(err error) *errs.Error {
 const reasonUnreadable = "PiPA sent an answer this application cannot read. Please try again later."
 
 func unreadable(err error) *errs.Error {
-	return errs.New(http.StatusBadGateway, errs.ErrExchange, reasonUnreadable, err)
+	return errs.New(http.StatusBadGateway, errs.ErrExchange, reasonUnreadable, err).WithCode(errs.CodeUnreadable)
 }
 
 // exchangeError describes a failed token request without the response body,
@@ -373,7 +394,8 @@ const maxField = 2048
 func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times bool) (*oidc.IDToken, *idClaims, error) {
 	idt, err := f.cfg.Verifier.Verify(ctx, raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("id_token: %w", err)
+		brief, _ := httpx.Brief(err) // a JWKS error holds PiPA's answer
+		return nil, nil, fmt.Errorf("id_token: %w", brief)
 	}
 	if idt.Subject == "" {
 		return nil, nil, errors.New("id_token has no sub")

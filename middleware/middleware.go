@@ -93,7 +93,9 @@ func (g *Guard) RequireLogin(next http.Handler) http.Handler {
 }
 
 // RequireRecentLogin is RequireLogin for a session whose user authenticated
-// at PiPA at most maxAge (plus ClockSkew) ago: an older session, or none, is
+// at PiPA at most maxAge (plus ClockSkew) ago, as its ID token's auth_time
+// says (session.Data.AuthTimeClaimed): an older session, one without an
+// auth_time, or none, is
 // sent to log in with max_age (a navigation) or gets 401 (any other request,
 // with error "insufficient_user_authentication" and max_age, as RFC 9470's
 // challenge names them). maxAge must be at least one second.
@@ -110,7 +112,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
 		d, err := g.cfg.Sessions.Load(r)
-		if d.LoggedIn() && maxAge > 0 && g.cfg.Now().Sub(d.User.AuthTime) > maxAge+g.cfg.ClockSkew {
+		if d.LoggedIn() && maxAge > 0 && (!d.AuthTimeClaimed || g.cfg.Now().Sub(d.User.AuthTime) > maxAge+g.cfg.ClockSkew) {
 			// A live session, but not a recent enough sign-in: step up,
 			// leaving the session as it is until the new login succeeds.
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: a recent login is required", slog.String("user", d.User.ID), slog.String("path", r.URL.Path))
@@ -208,11 +210,20 @@ type unauthorizedBody struct {
 // unauthorized answers 401 with a login URL; maxAge > 0 (RequireRecentLogin)
 // names the error and max_age as RFC 9470's step-up challenge does.
 func (g *Guard) unauthorized(w http.ResponseWriter, r *http.Request, maxAge time.Duration) {
-	login := g.cfg.LoginPath
+	q := url.Values{}
+	if maxAge > 0 {
+		// LoginHandler then starts a step-up, not a plain login that a
+		// provider's single sign-on would answer with the old auth_time.
+		q.Set("max_age", strconv.FormatInt(int64(maxAge/time.Second), 10))
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if p := returnto.FromRequest(r); p != "/" {
-			login += "?return_to=" + url.QueryEscape(p)
+			q.Set("return_to", p)
 		}
+	}
+	login := g.cfg.LoginPath
+	if len(q) > 0 {
+		login += "?" + q.Encode()
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

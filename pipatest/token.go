@@ -65,26 +65,36 @@ func writeOAuthError(w http.ResponseWriter, e *oauthError) {
 	writeJSON(w, e.status, body)
 }
 
+// postForm reads the form body of a POST to the named endpoint (RFC 6749
+// 3.2, RFC 7009 2.1: application/x-www-form-urlencoded, at most 64 KiB),
+// or answers an OAuth error and reports false.
+func postForm(w http.ResponseWriter, r *http.Request, endpoint string) (url.Values, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "the " + endpoint + " endpoint accepts POST only"})
+		return nil, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"})
+		return nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body"})
+		return nil, false
+	}
+	return r.PostForm, true
+}
+
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.tokenRequests++
 	s.mu.Unlock()
 
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only"})
+	form, ok := postForm(w, r, "token")
+	if !ok {
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"})
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body"})
-		return
-	}
-	form := r.PostForm
 
 	_, _, hasBasic := r.BasicAuth()
 	tr := TokenRequest{
@@ -607,21 +617,10 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 
 // handleRevoke is the revocation endpoint (RFC 7009).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeOAuthError(w, &oauthError{http.StatusMethodNotAllowed, "invalid_request", "the revocation endpoint accepts POST only"})
+	form, ok := postForm(w, r, "revocation")
+	if !ok {
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded"})
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "malformed form body"})
-		return
-	}
-	form := r.PostForm
 	s.mu.Lock()
 	b := s.behavior
 	s.mu.Unlock()

@@ -23,6 +23,7 @@ const (
 	formatV1 = 1
 	formatV2 = 2
 	formatV3 = 3 // version 2 and the access token's issue time
+	formatV4 = 4 // version 3 and whether AuthTime is the auth_time claim
 
 	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
@@ -88,7 +89,7 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV3)
+	b = append(b, formatV4)
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
@@ -105,13 +106,14 @@ func (d *Data) appendBinary(b []byte) []byte {
 	}
 	b = appendString(b, d.IDToken)
 	b = appendString(b, d.SID)
+	b = appendBool(b, d.AuthTimeClaimed)
 	return b
 }
 
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
 	version := r.byte()
-	if version < formatV1 || version > formatV3 {
+	if version < formatV1 || version > formatV4 {
 		return errFormat
 	}
 	*d = Data{}
@@ -151,6 +153,9 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	if version >= formatV2 {
 		d.IDToken = r.stringMax(maxIDToken)
 		d.SID = r.string()
+	}
+	if version >= formatV4 {
+		d.AuthTimeClaimed = r.bool()
 	}
 	if r.err || len(r.b) != 0 {
 		*d = Data{}

@@ -51,6 +51,10 @@ type Data struct {
 	Tokens   *Tokens   // nil unless tokens are kept
 	IDToken  string    // the raw ID token of the login, for id_token_hint at logout; "" when not kept
 	SID      string    // the ID token's sid claim (OpenID Connect Front/Back-Channel Logout); "" when none
+	// AuthTimeClaimed reports that User.AuthTime is the ID token's signed
+	// auth_time claim, not the login time it falls back to: only then can
+	// it prove a recent sign-in (RequireRecentLogin).
+	AuthTimeClaimed bool
 
 	sid     string // server-side store: the id this data was loaded under; never serialized
 	version uint64 // RevocableStore: the record version it was loaded at, for compare-and-set; never serialized

@@ -14,6 +14,7 @@ func TestCodecLoginFields(t *testing.T) {
 	d.User.AuthTime = now.Add(-time.Minute)
 	d.IDToken = "header.payload.signature"
 	d.SID = "sid-1"
+	d.AuthTimeClaimed = true
 	d.Tokens = &Tokens{AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer", Expiry: now.Add(time.Hour), IssuedAt: now}
 	b, err := serializer{}.Serialize(d)
 	if err != nil {
@@ -23,7 +24,7 @@ func TestCodecLoginFields(t *testing.T) {
 	if err := (serializer{}).Deserialize(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.IDToken != d.IDToken || got.SID != d.SID || !got.User.AuthTime.Equal(d.User.AuthTime) || !got.Tokens.IssuedAt.Equal(now) {
+	if got.IDToken != d.IDToken || got.SID != d.SID || !got.User.AuthTime.Equal(d.User.AuthTime) || !got.Tokens.IssuedAt.Equal(now) || !got.AuthTimeClaimed {
 		t.Errorf("got IDToken %q, SID %q, AuthTime %v, IssuedAt %v; want %q, %q, %v, %v",
 			got.IDToken, got.SID, got.User.AuthTime, got.Tokens.IssuedAt, d.IDToken, d.SID, d.User.AuthTime, now)
 	}
@@ -58,7 +59,7 @@ func TestCodecReadsV2(t *testing.T) {
 		t.Fatalf("a version 2 session does not decode: %v", err)
 	}
 	if d.User.ID != "user-1" || !d.User.AuthTime.Equal(now.Add(-time.Minute)) || d.Tokens == nil || d.Tokens.RefreshToken != "rt" ||
-		!d.Tokens.IssuedAt.IsZero() || d.IDToken != "id.token.jwt" || d.SID != "sid-1" {
+		!d.Tokens.IssuedAt.IsZero() || d.IDToken != "id.token.jwt" || d.SID != "sid-1" || d.AuthTimeClaimed {
 		t.Errorf("decoded %+v (tokens %+v)", d, d.Tokens)
 	}
 	// A format 2 session with format 3's extra field is refused.

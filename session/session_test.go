@@ -119,7 +119,7 @@ func TestCodecRejectsMalformed(t *testing.T) {
 	good, _ := serializer{}.Serialize(sample(time.Unix(1_800_000_000, 0)))
 	tests := map[string][]byte{
 		"empty":          {},
-		"bad version":    append([]byte{4}, good[1:]...),
+		"bad version":    append([]byte{5}, good[1:]...),
 		"truncated":      good[:len(good)-1],
 		"trailing bytes": append(bytes.Clone(good), 0),
 		"bad bool":       func() []byte { b := bytes.Clone(good); b[len(b)-1] = 7; return b }(),
@@ -175,8 +175,8 @@ func TestCodecReadsV1(t *testing.T) {
 		t.Errorf("decoded %+v, want user %+v logged in at %v with tokens", d, want, now)
 	}
 	again, _ := serializer{}.Serialize(&d)
-	if again[0] != formatV3 {
-		t.Errorf("re-encoded as version %d, want %d", again[0], formatV3)
+	if again[0] != formatV4 {
+		t.Errorf("re-encoded as version %d, want %d", again[0], formatV4)
 	}
 	// Cut inside the attempts: refused.
 	if err := (serializer{}).Deserialize(b[:20], &d); err == nil {

@@ -15,7 +15,7 @@ var (
 	ErrDiscovery       = errors.New("pipaauth: provider discovery failed")
 	ErrInvalidState    = errors.New("pipaauth: missing, unknown, expired or already used state")
 	ErrInvalidCallback = errors.New("pipaauth: malformed callback request")
-	ErrExchange        = errors.New("pipaauth: code exchange failed")
+	ErrExchange        = errors.New("pipaauth: token request failed")
 	ErrInvalidToken    = errors.New("pipaauth: ID token or token response refused")
 	ErrCookieTooLarge  = errors.New("pipaauth: session cookie would exceed 4096 bytes")
 	ErrSessionStore    = errors.New("pipaauth: session store unavailable")

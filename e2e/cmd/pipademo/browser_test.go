@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,28 @@ func wantLocation(t *testing.T, ctx context.Context, want string) {
 	}
 }
 
+// authorizeQuery returns the query of PiPA's authorization request the tab
+// shows.
+func authorizeQuery(t *testing.T, ctx context.Context) url.Values {
+	t.Helper()
+	u, err := url.Parse(run1(t, ctx, "location", chromedp.Location()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// authTime reads when the page says the user signed in at PiPA.
+func authTime(t *testing.T, ctx context.Context) time.Time {
+	t.Helper()
+	attr := run1(t, ctx, "reading #auth-time", chromedp.AttributeValue(chromedp.ID("auth-time"), "datetime"))
+	at, err := time.Parse(time.RFC3339, attr.Value)
+	if err != nil {
+		t.Fatalf("#auth-time datetime %+v: %v", attr, err)
+	}
+	return at
+}
+
 func TestBrowser(t *testing.T) {
 	begin := time.Now()
 	browser := startChromium(t)
@@ -309,7 +332,9 @@ func TestBrowser(t *testing.T) {
 		wantLocation(t, ctx, app+"/")
 		// Logging out ends PiPA's session too (the embedded PiPA, strict
 		// like Ory Hydra, needs id_token_hint to send the browser back).
-		step(t, ctx, "clicking Log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("status")))
+		// Wait for the notice, which only the page after the logout has:
+		// #status is on the home page the click starts from as well.
+		step(t, ctx, "clicking Log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("logged-out")))
 		wantLocation(t, ctx, app+"/")
 		if got := text(t, ctx, "status"); got != "You are not logged in." {
 			t.Errorf("after logout the home page says %q", got)
@@ -391,6 +416,58 @@ func TestBrowser(t *testing.T) {
 			wantLocation(t, tab, want(i))
 		}
 		shots.take(t, tabs[3], "four-tabs-admin")
+	})
+
+	// /admin needs a sign-in within 5 minutes: after the home page's button
+	// moves the clock ahead, it sends the browser to PiPA with max_age,
+	// which asks for the user again, and the page comes back with the new
+	// sign-in's time. A demo of its own, so that /metrics counts only this.
+	t.Run("step-up at the embedded PiPA", func(t *testing.T) {
+		d, srv := startDemo(t, true)
+		app, issuer := srv.URL, d.Provider.URL
+		ctx := newBrowserContext(t, browser)
+		step(t, ctx, "opening /admin", chromedp.Navigate(app+"/admin"))
+		wantConsentPage(t, ctx, issuer)
+		if q := authorizeQuery(t, ctx); q.Has("max_age") {
+			t.Errorf("the first login sent max_age=%s, want none", q.Get("max_age"))
+		}
+		approve(t, ctx, "alice", true)
+		step(t, ctx, "waiting for /admin", chromedp.WaitVisible(chromedp.ID("step-up-rule")))
+		first := authTime(t, ctx)
+		if got := text(t, ctx, "step-up-rule"); !recentRule.MatchString(got) {
+			t.Errorf("admin page says %q, want it to match %s", got, recentRule)
+		}
+
+		step(t, ctx, "opening /", chromedp.Navigate(app+"/"), chromedp.WaitVisible(chromedp.ID("advance-clock")))
+		step(t, ctx, "moving the clock ahead", chromedp.Click(chromedp.ID("advance-clock")), chromedp.WaitVisible(chromedp.ID("clock-ahead")))
+		wantLocation(t, ctx, app+"/")
+		shots.take(t, ctx, "clock-ahead")
+
+		step(t, ctx, "opening /admin, stale", chromedp.Navigate(app+"/admin"))
+		wantConsentPage(t, ctx, issuer)
+		if q := authorizeQuery(t, ctx); q.Get("max_age") != "300" {
+			t.Errorf("the step-up sent max_age=%q, want 300", q.Get("max_age"))
+		}
+		shots.take(t, ctx, "step-up-consent")
+		approve(t, ctx, "alice", true)
+		step(t, ctx, "waiting for /admin", chromedp.WaitVisible(chromedp.ID("step-up-rule")))
+		wantLocation(t, ctx, app+"/admin")
+		if second := authTime(t, ctx); second.Sub(first) < clockStep {
+			t.Errorf("after the step-up the page says the user signed in at %v, want %v or more after %v", second, clockStep, first)
+		}
+		if got := text(t, ctx, "step-up-rule"); !recentRule.MatchString(got) {
+			t.Errorf("admin page after the step-up says %q, want it to match %s", got, recentRule)
+		}
+		shots.take(t, ctx, "admin-after-step-up")
+
+		step(t, ctx, "opening /metrics", chromedp.Navigate(app+"/metrics"))
+		metrics := run1(t, ctx, "reading /metrics", chromedp.Evaluate[string]("document.body.innerText"))
+		if want := `pipademo_auth_events_total{kind="login",reason=""} 2`; !strings.Contains(metrics, want) {
+			t.Errorf("/metrics does not count two logins (%s):\n%s", want, metrics)
+		}
+		if strings.Contains(metrics, "login_failed") {
+			t.Errorf("/metrics counts a failed login:\n%s", metrics)
+		}
 	})
 
 	t.Run("session cookie is HttpOnly and SameSite=Lax", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 
@@ -20,6 +21,10 @@ import (
 // demoClientID is the client the demo registers at the embedded PiPA; the
 // consent page names it.
 const demoClientID = "pipademo"
+
+// adminMaxAge is how recent a sign-in at PiPA /admin needs
+// (RequireRecentLogin).
+const adminMaxAge = 5 * time.Minute
 
 // options configure a demo.
 type options struct {
@@ -49,6 +54,13 @@ type demo struct {
 
 	auth      *pipaauth.Auth
 	apiErrors func(http.ResponseWriter, *http.Request, error)
+	// events counts pipaauth's events, shown at /metrics and on the home
+	// page.
+	events *eventCounts
+	// clock is the clock the app and the embedded PiPA share, which the
+	// home page can move ahead; nil with a real PiPA, whose clock the demo
+	// cannot move.
+	clock *demoClock
 	// secure sets the Secure attribute on the demo's own cookies: the app
 	// is served over https.
 	secure bool
@@ -77,13 +89,14 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &demo{Admins: opts.Admins}
+	d := &demo{Admins: opts.Admins, events: &eventCounts{}}
 	if len(d.Admins) == 0 {
 		d.Admins = []string{defaultAdmins}
 	}
 	cfg := pipaauth.Config{
 		ErrorHandler: d.renderError,
 		Logger:       log,
+		OnEvent:      d.events.OnEvent,
 	}
 	if p := opts.PiPA; p != nil {
 		cfg.Issuer = p.Issuer
@@ -106,8 +119,13 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 			return nil, errors.New("pipademo: could not generate session keys")
 		}
 		secret := rand.Text()
+		d.clock = &demoClock{}
 		p := pipatest.NewUnstartedServer()
 		p.SetInteractive(true)
+		// One clock for the app and the provider, which the home page can
+		// move ahead to show step-up without waiting.
+		p.SetClock(d.clock.Now)
+		cfg.Now = d.clock.Now
 		// As strict as Ory Hydra at logout: post_logout_redirect_uri only
 		// with id_token_hint.
 		p.SetBehavior(pipatest.Behavior{RequireIDTokenHint: true})
@@ -144,13 +162,24 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", d.home)
-	mux.Handle("GET /admin", d.rememberReturn(auth.RequireUser(pipaauth.AllowEmails(d.Admins...))(http.HandlerFunc(d.admin))))
+	// Admins only, and only with a sign-in at PiPA within adminMaxAge.
+	// RequireUser goes first, so that a user who may not see the page gets
+	// 403 at once instead of being asked to sign in again for nothing.
+	admins := auth.RequireUser(pipaauth.AllowEmails(d.Admins...))
+	recent := auth.RequireRecentLogin(adminMaxAge)
+	mux.Handle("GET /admin", d.rememberReturn(admins(recent(http.HandlerFunc(d.admin)))))
 	mux.Handle("GET /api/me", d.rememberReturn(auth.RequireLogin(http.HandlerFunc(d.me))))
 	mux.Handle("GET /login", d.rememberReturn(auth.LoginHandler()))
 	mux.Handle("GET /callback", auth.CallbackHandler())
 	logout := d.noteLogout(auth.LogoutHandler())
 	mux.Handle("POST /logout", logout)
 	mux.Handle("/logout", logout) // other methods: LogoutHandler's 405 page
+	mux.Handle("GET /metrics", d.events)
+	if d.clock != nil {
+		cop := http.NewCrossOriginProtection()
+		cop.SetDenyHandler(http.HandlerFunc(d.crossOrigin))
+		mux.Handle("POST "+clockPath, cop.Handler(http.HandlerFunc(d.advanceClock)))
+	}
 	mux.HandleFunc("/", d.notFound)
 	d.Handler = securityHeaders(mux)
 	return d, nil
@@ -182,6 +211,30 @@ type viewUser struct {
 	ID            string
 	Email         string // "" when not shared
 	EmailVerified bool
+	// AuthTime is when the user last signed in at PiPA (User.AuthTime),
+	// zero when unknown; AuthAge how long ago that was by the demo's clock.
+	AuthTime time.Time
+	AuthAge  time.Duration
+}
+
+// SignedIn says when the user last signed in at PiPA, for the pages.
+func (u viewUser) SignedIn() string {
+	if u.AuthTime.IsZero() {
+		return "unknown"
+	}
+	return fmt.Sprintf("%s (%s ago)", u.AuthTime.UTC().Format("2006-01-02 15:04:05 UTC"), u.Ago())
+}
+
+// Ago is AuthAge to the second.
+func (u viewUser) Ago() string { return u.AuthAge.Round(time.Second).String() }
+
+// AuthTimeAttr is AuthTime for a datetime attribute (RFC 3339), "" when
+// unknown.
+func (u viewUser) AuthTimeAttr() string {
+	if u.AuthTime.IsZero() {
+		return ""
+	}
+	return u.AuthTime.UTC().Format(time.RFC3339)
 }
 
 func (u viewUser) Name() string {
@@ -201,13 +254,38 @@ type pageData struct {
 	Message      string
 	Retry        string // a "Try again" link, or ""
 	NotAllowedAs bool   // a 403 for a logged-in user: offer to log out
+	StepUpKept   bool   // a refused step-up left this user's session as it was
 	// Home page after a logout: "app" (this app's session ended), "pipa"
 	// (PiPA's too), or "".
 	LoggedOut string
+	// Home page: the event counts so far.
+	Events []eventCount
+	// AdminMaxAge is /admin's RequireRecentLogin maxAge, in words, and
+	// ClockSkew the tolerance the library adds to it (the default).
+	AdminMaxAge string
+	ClockSkew   string
+	// Clock is the demo's movable clock (nil with a real PiPA): the home
+	// page offers to move it ahead, and every page says how far ahead it
+	// is.
+	Clock *clockView
+}
+
+// clockView is the demo's clock as the pages show it.
+type clockView struct {
+	Ahead string // how far ahead of real time, "" when it is not
+	Step  string // how far the button moves it
 }
 
 func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, name string, data pageData) {
 	data.Admins = d.Admins
+	data.AdminMaxAge = minutes(adminMaxAge)
+	data.ClockSkew = minutes(pipaauth.DefaultClockSkew)
+	if d.clock != nil {
+		data.Clock = &clockView{Step: minutes(clockStep)}
+		if ahead := d.clock.Ahead(); ahead > 0 {
+			data.Clock.Ahead = minutes(ahead)
+		}
+	}
 	var buf strings.Builder
 	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
 		http.Error(w, "pipademo: rendering the page failed", http.StatusInternalServerError)
@@ -223,21 +301,65 @@ func (d *demo) page(w http.ResponseWriter, r *http.Request, status int, name str
 	}
 }
 
-func toView(u pipaauth.User) *viewUser {
-	return &viewUser{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified}
+// minutes writes d, a whole number of minutes, in words.
+func minutes(d time.Duration) string {
+	if m := int(d / time.Minute); m == 1 {
+		return "1 minute"
+	} else if time.Duration(m)*time.Minute == d {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return d.String()
+}
+
+// now is the demo's time: the movable clock's with the embedded PiPA.
+func (d *demo) now() time.Time {
+	if d.clock != nil {
+		return d.clock.Now()
+	}
+	return time.Now()
+}
+
+func (d *demo) toView(u pipaauth.User) *viewUser {
+	v := &viewUser{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, AuthTime: u.AuthTime}
+	if !u.AuthTime.IsZero() {
+		v.AuthAge = max(d.now().Sub(u.AuthTime), 0)
+	}
+	return v
 }
 
 func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 	data := pageData{Title: "pipademo"}
 	if u, ok := d.auth.User(r); ok {
-		data.User = toView(u)
+		data.User = d.toView(u)
 	} else if c, err := r.Cookie(logoutCookie); err == nil {
 		data.LoggedOut = c.Value
 	}
 	if _, err := r.Cookie(logoutCookie); err == nil {
 		d.setCookie(w, logoutCookie, "", -1) // said once
 	}
+	data.Events = d.events.Snapshot()
 	d.page(w, r, http.StatusOK, "home", data)
+}
+
+// clockPath is where the home page's form moves the demo's clock ahead.
+const clockPath = "/demo/clock"
+
+// advanceClock moves the clock of the app and of the embedded PiPA ahead by
+// clockStep, then goes back to the home page. It is served only with the
+// embedded PiPA, behind a cross-origin check.
+func (d *demo) advanceClock(w http.ResponseWriter, r *http.Request) {
+	d.clock.Advance(clockStep)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// crossOrigin answers a POST to clockPath from another site.
+func (d *demo) crossOrigin(w http.ResponseWriter, r *http.Request) {
+	d.page(w, r, http.StatusForbidden, "error", pageData{
+		Title:   "Forbidden — pipademo",
+		Status:  http.StatusForbidden,
+		Heading: "403 Forbidden",
+		Message: "Move the clock with the button on the home page of the demo.",
+	})
 }
 
 // setCookie sets (maxAge > 0) or deletes (maxAge < 0) one of the demo's own
@@ -247,27 +369,52 @@ func (d *demo) setCookie(w http.ResponseWriter, name, value string, maxAge int) 
 }
 
 // rememberReturn notes in returnCookie the page a login starting here will
-// return to: the return_to of /login, or the protected page itself when
-// nobody is logged in. Only the demo's own pages are noted.
+// return to: the return_to of /login, or the protected page itself when its
+// guard answers with a redirect to PiPA (nobody logged in, or a sign-in
+// too old for RequireRecentLogin). Only the demo's own pages are noted.
 func (d *demo) rememberReturn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		page, starts := r.URL.Path, false
-		if page == pipaauth.DefaultLoginPath {
-			page, starts = r.URL.Query().Get("return_to"), true
-		} else if _, loggedIn := d.auth.User(r); !loggedIn {
-			starts = true // the guard sends this navigation to log in
+		if r.URL.Path == pipaauth.DefaultLoginPath {
+			d.noteReturn(w, r.URL.Query().Get("return_to"))
+			next.ServeHTTP(w, r)
+			return
 		}
-		if starts {
-			noted := "/" // where LoginHandler goes for any other return_to
-			for _, p := range returnPages {
-				if page == p {
-					noted = p
-				}
-			}
-			d.setCookie(w, returnCookie, url.PathEscape(noted), 600)
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(&returnWriter{ResponseWriter: w, d: d, page: r.URL.Path}, r)
 	})
+}
+
+// noteReturn sets returnCookie to page, or to "/" for a page that is not
+// one of returnPages.
+func (d *demo) noteReturn(w http.ResponseWriter, page string) {
+	noted := "/" // where LoginHandler goes for any other return_to
+	for _, p := range returnPages {
+		if page == p {
+			noted = p
+		}
+	}
+	d.setCookie(w, returnCookie, url.PathEscape(noted), 600)
+}
+
+// returnWriter notes page in returnCookie when the response is a redirect:
+// the demo's protected pages redirect only to start a login.
+type returnWriter struct {
+	http.ResponseWriter
+	d     *demo
+	page  string
+	wrote bool
+}
+
+func (rw *returnWriter) WriteHeader(status int) {
+	if !rw.wrote && status >= 300 && status < 400 {
+		rw.d.noteReturn(rw.ResponseWriter, rw.page)
+	}
+	rw.wrote = true
+	rw.ResponseWriter.WriteHeader(status)
+}
+
+func (rw *returnWriter) Write(p []byte) (int, error) {
+	rw.wrote = true
+	return rw.ResponseWriter.Write(p)
 }
 
 // retryLink is the "Try again" link after a failed login: a new login that
@@ -320,7 +467,7 @@ func (lw *logoutWriter) Write(p []byte) (int, error) {
 
 func (d *demo) admin(w http.ResponseWriter, r *http.Request) {
 	u, _ := pipaauth.UserFromContext(r.Context())
-	d.page(w, r, http.StatusOK, "admin", pageData{Title: "Admin — pipademo", User: toView(u)})
+	d.page(w, r, http.StatusOK, "admin", pageData{Title: "Admin — pipademo", User: d.toView(u)})
 }
 
 func (d *demo) me(w http.ResponseWriter, r *http.Request) {
@@ -382,9 +529,20 @@ func (d *demo) renderError(w http.ResponseWriter, r *http.Request, err error) {
 		data.Retry = retryLink(r)
 	case errors.Is(err, pipaauth.ErrForbidden):
 		data.Heading = "403 Forbidden: admins only"
+	case errors.Is(err, pipaauth.ErrStepUp):
+		// RequireRecentLogin's callback refused the login: the session, if
+		// any, is as it was. (No guard ran, so the user is not in the
+		// request's context: read the session.)
+		data.Title = "Sign-in not confirmed — pipademo"
+		data.Heading = "The new sign-in was not accepted"
+		data.Retry = retryLink(r)
+		if u, ok := d.auth.User(r); ok {
+			data.User = d.toView(u)
+			data.StepUpKept = true
+		}
 	}
 	if u, ok := pipaauth.UserFromContext(r.Context()); ok {
-		data.User = toView(u)
+		data.User = d.toView(u)
 		data.NotAllowedAs = status == http.StatusForbidden
 	}
 	d.page(w, r, status, "error", data)

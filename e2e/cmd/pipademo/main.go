@@ -16,8 +16,13 @@
 // key of 16, 24 or 32 bytes). PIPA_POST_LOGOUT_REDIRECT_URL is optional.
 // Secrets are read from the environment only, never from flags.
 //
-// Pages: / (public), /admin (admins only, set with -admins or
-// PIPADEMO_ADMINS), /api/me (JSON), /login, /callback and /logout (POST).
+// Pages: / (public, with the event counts), /admin (admins only, set with
+// -admins or PIPADEMO_ADMINS, and only with a sign-in at PiPA within the
+// last 5 minutes: RequireRecentLogin), /api/me (JSON), /metrics (the event
+// counts in the Prometheus text format), /login, /callback and /logout
+// (POST). With the embedded PiPA, the home page's button (a POST to
+// /demo/clock) moves the clock of the app and the provider 10 minutes
+// ahead, to show the step-up on /admin without waiting.
 package main
 
 import (
@@ -166,5 +171,7 @@ func printBanner(w io.Writer, d *demo, opts options, bound net.Addr) {
 	for _, u := range d.Provider.Users() {
 		fmt.Fprintf(w, "    %-8s %s\n", u.Name, u.Email)
 	}
-	fmt.Fprintf(w, "  Admins (may see /admin): %s\n\nPress Ctrl+C to stop.\n\n", strings.Join(opts.Admins, ", "))
+	fmt.Fprintf(w, "  Admins (may see /admin): %s\n", strings.Join(opts.Admins, ", "))
+	fmt.Fprintf(w, "  /admin also needs a sign-in within the last %s: the home page's button\n"+
+		"  moves the clock ahead to show the step-up. Event counts: %s/metrics\n\nPress Ctrl+C to stop.\n\n", minutes(adminMaxAge), opts.AppURL)
 }

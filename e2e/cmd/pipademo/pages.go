@@ -33,13 +33,16 @@ dt{color:#4a4f57}
 dd{margin:0}
 .muted{color:#4a4f57}
 .notice{background:#fdf6e3;border:1px solid #e8d48a;border-radius:4px;padding:.5rem .75rem}
+table{border-collapse:collapse;margin:0 0 1rem}
+th,td{text-align:left;padding:.2rem .9rem .2rem 0;border-bottom:1px solid #e1e3e6}
+td.n{text-align:right}
 :focus-visible{outline:3px solid #e8a200;outline-offset:2px}
 </style>
 </head>
 <body>
 <header>
 <a class="brand" href="/">pipademo</a>
-<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/api/me">/api/me</a></nav>
+<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/api/me">/api/me</a><a href="/metrics">/metrics</a></nav>
 {{with .User}}<span class="who">{{.Name}}</span>
 <form method="post" action="/logout"><button type="submit" id="logout">Log out</button></form>
 {{else}}<a class="button primary" id="login-top" href="/login?return_to=/">Log in</a>{{end}}
@@ -47,7 +50,8 @@ dd{margin:0}
 <main>
 {{end}}
 
-{{define "bottom"}}</main>
+{{define "bottom"}}{{with .Clock}}{{with .Ahead}}<p class="muted" id="clock-ahead">The demo's clock (this app's and the embedded PiPA's) is {{.}} ahead of this machine's: times shown are by that clock.</p>
+{{end}}{{end}}</main>
 </body>
 </html>
 {{end}}
@@ -55,6 +59,7 @@ dd{margin:0}
 {{define "userinfo"}}<dl>
 <dt>Email</dt><dd id="user-email">{{if .Email}}{{.Email}}{{if not .EmailVerified}} (not verified){{end}}{{else}}(email not shared){{end}}</dd>
 <dt>User id</dt><dd><code id="user-id">{{.ID}}</code></dd>
+<dt>Signed in at PiPA</dt><dd><time id="auth-time" datetime="{{.AuthTimeAttr}}">{{.SignedIn}}</time></dd>
 </dl>{{end}}
 
 {{define "home"}}{{template "top" .}}
@@ -72,15 +77,27 @@ dd{margin:0}
 {{end}}
 <h2>Try it</h2>
 <ul>
-<li><a href="/admin">/admin</a>: only for {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email).</li>
+<li><a href="/admin">/admin</a>: only for {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email), and only with a sign-in at PiPA within the last {{.AdminMaxAge}} (<code>RequireRecentLogin</code>).</li>
 <li><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
+<li><a href="/metrics">/metrics</a>: the counts below, as Prometheus text.</li>
 </ul>
+{{with .Clock}}<h2>See step-up without waiting</h2>
+<p>After {{$.AdminMaxAge}} (plus {{$.ClockSkew}} allowed for clock differences), opening /admin sends you back to PiPA to sign in again (<code>max_age</code>), and the app accepts only an ID token whose <code>auth_time</code> is that recent. Rather than wait, move the demo's clock ahead: it is shared by this app and the embedded PiPA, so both see the sign-in as {{.Step}} older. It only goes forward, for everyone using this demo, until it restarts.</p>
+<form method="post" action="/demo/clock"><button type="submit" id="advance-clock">Move the clock {{.Step}} ahead</button></form>
+{{end}}<h2>Events</h2>
+{{with .Events}}<table id="events">
+<thead><tr><th>Kind</th><th>Reason</th><th>Count</th></tr></thead>
+<tbody>{{range .}}<tr><td>{{.Kind}}</td><td>{{if .Reason}}{{.Reason}}{{else}}<span class="muted">(success)</span>{{end}}</td><td class="n">{{.Count}}</td></tr>
+{{end}}</tbody>
+</table>{{else}}<p id="events-none" class="muted">No logins, logouts or failures yet.</p>{{end}}
+<p class="muted">Counted with <code>Config.OnEvent</code>; events never hold a code, token or secret.</p>
 {{template "bottom" .}}{{end}}
 
 {{define "admin"}}{{template "top" .}}
 <h1>Admin</h1>
 <p id="welcome">Welcome, {{.User.Name}}. Only admins see this page.</p>
 {{template "userinfo" .User}}
+<p class="notice" id="step-up-rule">This page needs a sign-in at PiPA within the last {{.AdminMaxAge}}. You signed in {{if .User.AuthTime.IsZero}}at an unknown time{{else}}{{.User.Ago}} ago{{end}}; once that is more than {{.AdminMaxAge}} (plus {{.ClockSkew}} allowed for clock differences), opening this page sends you to PiPA to sign in again.</p>
 <p class="muted">Admins: {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}}.</p>
 {{template "bottom" .}}{{end}}
 
@@ -89,6 +106,7 @@ dd{margin:0}
 <p id="error-message">{{.Message}}</p>
 {{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as an admin with a shared, verified email address.</p>
 <form method="post" action="/logout"><button type="submit" class="primary" id="switch-account">Log out and use another account</button></form>{{end}}
+{{if .StepUpKept}}<p class="notice" id="session-kept">You are still logged in as {{.User.Name}}, as before: a refused sign-in changes nothing here.</p>{{end}}
 <p>{{with .Retry}}<a class="button primary" id="try-again" href="{{.}}">Try again</a> {{end}}<a href="/">Back to the home page</a></p>
 {{template "bottom" .}}{{end}}
 `))
