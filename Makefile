@@ -81,10 +81,10 @@ vulncheck:
 load:
 	cd $(E2E) && $(GO) run ./cmd/pipaload
 
-## load-redis: the same with the guard on cookie sessions and on a private Redis,
+## load-redis: the same with the guard on cookie sessions, redistore and redisstore
 ## alternated in one run (needs wrk and redis-server)
 load-redis:
-	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redis
+	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redis,redisstore
 
 ## demo: the demo app on an embedded PiPA; Ctrl+C stops it
 demo:

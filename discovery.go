@@ -41,6 +41,9 @@ type discovery struct {
 	UserInfo         string   `json:"userinfo_endpoint"`
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
+	// Back-Channel Logout 1.0 section 2.1, read to be logged.
+	BackChannelLogout        bool `json:"backchannel_logout_supported"`
+	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
 }
 
 // provider is everything that depends on the discovery document. It is
@@ -52,6 +55,10 @@ type provider struct {
 	endSession string           // end_session_endpoint, "" when none
 	revocation string           // revocation_endpoint (RFC 7009), "" when none
 	authStyle  oauth2.AuthStyle // how the client authenticates at the token and revocation endpoints
+	// logoutTokens verifies back-channel logout tokens with the provider's
+	// keys, iss and aud; exp is checked by BackChannelLogoutHandler, as it
+	// may be absent.
+	logoutTokens *oidc.IDTokenVerifier
 }
 
 // retryPolicy is the backoff of LazyDiscovery's retries; tests shorten it.
@@ -153,7 +160,9 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle}, nil
+	a.logBackChannelDiscovery(context.Background(), d)
+	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle,
+		logoutTokens: op.Verifier(&oidc.Config{ClientID: cfg.ClientID, SkipExpiryCheck: true, Now: cfg.Now})}, nil
 }
 
 // lazyDiscovery runs discovery for LazyDiscovery: one fetch at a time,

@@ -138,14 +138,21 @@ type Config struct {
 	// do not weigh on the cookie. The cookie is written with this package's
 	// attributes, never the store's defaults. Default nil: the whole session
 	// is sealed in the cookie (stateless; a logout cannot revoke a copy).
+	// A store that also implements RevocableStore (such as
+	// github.com/pipaauth/pipaauth/redisstore) is used through it instead:
+	// the cookie holds an id sealed with SessionKeys, calls carry the
+	// request's context, write-backs are compare-and-set, and sessions can
+	// be revoked by sid or sub.
 	SessionStore sessions.Store
 	// SessionStoreTimeout bounds every SessionStore call, as gorilla's Store
-	// takes no context. A request whose store call times out gets 503.
+	// takes no context; with a RevocableStore it is the deadline of the
+	// call's context. A request whose store call times out gets 503.
 	// Default 3s.
 	SessionStoreTimeout time.Duration
 	// SessionStoreMaxWaiting caps the SessionStore calls outstanding at
 	// once, so a frozen store cannot pile up goroutines; requests past the
-	// cap get 503 at once. Default 64.
+	// cap get 503 at once. Default 64. Unused with a RevocableStore, whose
+	// calls run on the request's goroutine.
 	SessionStoreMaxWaiting int
 	// KeepTokens keeps the access token, refresh token and expiry in the
 	// session, for Token, TokenSource and Client. In the cookie they cost
@@ -205,6 +212,18 @@ type User struct {
 	AuthTime time.Time
 }
 
+// RevocableStore is a server-side session store that pipaauth drives
+// directly: loads with a context (no goroutine per call), compare-and-set
+// write-backs (a token refresh or idle-timeout slide never undoes a logout),
+// and revocation by the provider's sid or by user (sub), which back-channel
+// logout needs. A Config.SessionStore that also implements it is used
+// through it, detected with a type assertion; any other gorilla store
+// works as before. Its method set holds standard-library types only, so a
+// store implements it without importing pipaauth; redisstore
+// (github.com/pipaauth/pipaauth/redisstore) is one. See the method
+// contracts in package session.
+type RevocableStore = session.RevocableStore
+
 // Auth logs users in with PiPA. It is safe for concurrent use.
 type Auth struct {
 	cfg        Config
@@ -217,6 +236,7 @@ type Auth struct {
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
+	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 }
 
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
@@ -263,6 +283,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.setupBackChannel(ctx)
 	a.guard, err = middleware.New(middleware.Config{
 		Sessions:    a.sessions,
 		Start:       a.start,

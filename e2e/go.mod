@@ -14,7 +14,9 @@ require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/pipaauth/pipaauth v0.0.0
+	github.com/pipaauth/pipaauth/redisstore v0.0.0
 	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/rueidis v1.0.79
 )
 
 require (
@@ -65,3 +67,5 @@ require (
 )
 
 replace github.com/pipaauth/pipaauth => ../
+
+replace github.com/pipaauth/pipaauth/redisstore => ../redisstore

@@ -545,6 +545,8 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"code_challenge_methods_supported":               []string{"S256"},
 		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
 		"authorization_response_iss_parameter_supported": true,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
 	}
 	s.mu.Lock()
 	hook := s.behavior.DiscoveryHook

@@ -1,50 +1,213 @@
 package session
 
 import (
-	"strings"
+	"crypto/sha256"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 )
 
-// cache remembers cookie values that already passed securecookie's MAC check
-// and decryption, so a returning request skips both. It is a pure memo of
-// decode(value): it never extends a session, because Load checks the
-// timestamps inside the data on every hit. It holds at most size entries and
-// evicts an arbitrary one when full. A nil *cache caches nothing.
-type cache struct {
-	mu   sync.RWMutex
-	size int
-	m    map[string]*Data
+// DefaultCacheSize is how many verified cookie values a Manager remembers
+// when Options.CacheSize is 0: enough for 100,000 active sessions per
+// instance at a flat cost per request. An entry costs about 150 bytes of
+// bookkeeping plus the decoded session (a few hundred bytes with a user id
+// and email; more with kept tokens); BenchmarkLoadDistinct reports the
+// figure measured.
+const DefaultCacheSize = 1 << 17
+
+// cacheShards spreads the cache over independently locked parts, so that
+// concurrent requests rarely wait for each other.
+const cacheShards = 16
+
+// digest identifies a cookie value in the cache: the first 128 bits of its
+// SHA-256. Two different values share a digest only by a SHA-256 collision
+// on 128 bits (2^64 work even for someone choosing both values), so one
+// browser's cached session is never served for another cookie value, while
+// an entry costs 16 bytes of key instead of the whole cookie.
+type digest [16]byte
+
+func digestOf(value string) digest {
+	// SHA-256 reads the bytes without keeping or changing them: hash the
+	// string in place rather than copy up to 4 KiB per request.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(value), len(value)))
+	return digest(sum[:16])
 }
 
-func newCache(size int) *cache {
-	return &cache{size: size, m: make(map[string]*Data, size)}
+// cache remembers what a verified cookie value decoded to, so a returning
+// request skips securecookie's MAC check, decryption and decoding. It is a
+// pure memo of decode(value): it never extends a session, because the
+// Manager checks the timestamps inside the data on every hit.
+//
+// It holds at most size entries and evicts with S3-FIFO (Yang et al.,
+// SOSP 2023): new values enter a small FIFO queue holding a tenth of the
+// entries; a value read again before it reaches the queue's head moves to
+// the main queue, and the others leave, so a scan of one-time values (a
+// crawler, an attack with forged cookies that happen to verify, a burst of
+// new logins) cannot push out the sessions in use. A read costs a shared
+// lock and an atomic increment, never a write lock. A nil *cache caches
+// nothing.
+type cache[V any] struct {
+	shards [cacheShards]cacheShard[V]
 }
 
-func (c *cache) get(value string) (*Data, bool) {
-	if c == nil {
-		return nil, false
+type cacheShard[V any] struct {
+	mu       sync.RWMutex
+	m        map[digest]*cacheEntry[V]
+	small    fifo[*cacheEntry[V]]
+	main     fifo[*cacheEntry[V]]
+	ghost    fifo[digest]        // keys recently evicted from small, without values
+	ghostSet map[digest]struct{} // the same keys, for lookup
+	capSmall int
+	capMain  int
+}
+
+type cacheEntry[V any] struct {
+	key   digest
+	value V
+	freq  atomic.Int32 // reads since it entered its queue (or its last pass through main), capped at 3
+}
+
+// newCache returns a cache of size entries, or nil (no cache) when size is
+// not positive.
+func newCache[V any](size int) *cache[V] {
+	if size <= 0 {
+		return nil
 	}
-	c.mu.RLock()
-	d, ok := c.m[value]
-	c.mu.RUnlock()
-	return d, ok
+	c := new(cache[V])
+	per := max(1, (size+cacheShards-1)/cacheShards)
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.capSmall = max(1, per/10)
+		s.capMain = per - s.capSmall
+		s.m = make(map[digest]*cacheEntry[V])
+		s.ghostSet = make(map[digest]struct{})
+	}
+	return c
 }
 
-func (c *cache) add(value string, d *Data) {
+func (c *cache[V]) shard(k digest) *cacheShard[V] { return &c.shards[k[0]%cacheShards] }
+
+// get returns the value remembered for the cookie value.
+func (c *cache[V]) get(value string) (V, bool) {
+	var zero V
+	if c == nil {
+		return zero, false
+	}
+	k := digestOf(value)
+	s := c.shard(k)
+	s.mu.RLock()
+	e := s.m[k]
+	s.mu.RUnlock()
+	if e == nil {
+		return zero, false
+	}
+	if e.freq.Load() < 3 {
+		e.freq.Add(1)
+	}
+	return e.value, true
+}
+
+// set remembers v for the cookie value, replacing what was there.
+func (c *cache[V]) set(value string, v V) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[value]; ok {
+	k := digestOf(value)
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[k]; e != nil {
+		e.value = v
 		return
 	}
-	if len(c.m) >= c.size {
-		for k := range c.m { // map iteration starts at a random entry
-			delete(c.m, k)
-			break
+	e := &cacheEntry[V]{key: k, value: v}
+	s.m[k] = e
+	if _, seen := s.ghostSet[k]; seen {
+		// Evicted from the small queue recently and back already: it is
+		// in use, give it a place in the main queue.
+		delete(s.ghostSet, k)
+		s.main.push(e)
+	} else {
+		s.small.push(e)
+	}
+	for s.small.len()+s.main.len() > s.capSmall+s.capMain {
+		s.evict()
+	}
+}
+
+// evict removes one entry, promoting or re-queuing the ones read since they
+// were queued.
+func (s *cacheShard[V]) evict() {
+	if s.small.len() > s.capSmall || s.main.len() == 0 {
+		e := s.small.pop()
+		if e.freq.Load() > 0 {
+			e.freq.Store(0)
+			s.main.push(e)
+			return
 		}
+		delete(s.m, e.key)
+		s.ghost.push(e.key)
+		s.ghostSet[e.key] = struct{}{}
+		for s.ghost.len() > max(1, s.capMain) {
+			delete(s.ghostSet, s.ghost.pop())
+		}
+		return
 	}
-	// The value may be a slice of a large request header; keep only its bytes.
-	c.m[strings.Clone(value)] = d
+	for {
+		e := s.main.pop()
+		if f := e.freq.Load(); f > 0 {
+			e.freq.Store(f - 1)
+			s.main.push(e)
+			continue
+		}
+		delete(s.m, e.key)
+		return
+	}
+}
+
+// len returns the number of entries, for tests.
+func (c *cache[V]) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// fifo is a queue on a slice that reuses its space.
+type fifo[T any] struct {
+	buf  []T
+	head int
+}
+
+func (q *fifo[T]) len() int { return len(q.buf) - q.head }
+
+func (q *fifo[T]) push(v T) {
+	if q.head > 0 && q.head >= len(q.buf)/2 {
+		// Half the slice is consumed: move the rest down rather than grow.
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	q.buf = append(q.buf, v)
+}
+
+func (q *fifo[T]) pop() T {
+	var zero T
+	v := q.buf[q.head]
+	q.buf[q.head] = zero
+	q.head++
+	return v
+}
+
+// cacheSize is the entries a cache of Options.CacheSize holds; 0 or less
+// means none.
+func cacheSize(opt int) int {
+	if opt == 0 {
+		return DefaultCacheSize
+	}
+	return opt
 }

@@ -18,7 +18,7 @@ type cookieBackend struct {
 	name   string
 	writer *securecookie.SecureCookie   // first pair, no length limit: save measures the whole cookie itself
 	codecs []*securecookie.SecureCookie // every pair, in order, for reading
-	cache  *cache
+	cache  *cache[*Data]
 }
 
 func newCookieBackend(opt Options) *cookieBackend {
@@ -38,12 +38,7 @@ func newCookieBackend(opt Options) *cookieBackend {
 		b.codecs = append(b.codecs, codec(opt.KeyPairs[i], opt.KeyPairs[i+1], MaxCookieBytes))
 	}
 	b.writer = codec(opt.KeyPairs[0], opt.KeyPairs[1], 0)
-	switch {
-	case opt.CacheSize == 0:
-		b.cache = newCache(4096)
-	case opt.CacheSize > 0:
-		b.cache = newCache(opt.CacheSize)
-	}
+	b.cache = newCache[*Data](cacheSize(opt.CacheSize))
 	return b
 }
 
@@ -59,7 +54,7 @@ func (b *cookieBackend) load(r *http.Request) (*Data, error) {
 	if err := b.decode(value, d); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	b.cache.add(value, d)
+	b.cache.set(value, d)
 	return d, nil
 }
 
@@ -84,7 +79,7 @@ func (b *cookieBackend) save(w http.ResponseWriter, _ *http.Request, d *Data, c 
 		return fmt.Errorf("%w (%d bytes): a server-side SessionStore, or KeepTokens off", errs.ErrCookieTooLarge, n)
 	}
 	w.Header().Add("Set-Cookie", header)
-	b.cache.add(value, d.Clone())
+	b.cache.set(value, d.Clone())
 	return nil
 }
 

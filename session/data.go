@@ -61,7 +61,8 @@ type Data struct {
 	// it prove a recent sign-in (RequireRecentLogin).
 	AuthTimeClaimed bool
 
-	sid string // server-side store: the id this data was loaded under; never serialized
+	sid     string // server-side store: the id this data was loaded under; never serialized
+	version uint64 // RevocableStore: the record version it was loaded at, for compare-and-set; never serialized
 }
 
 // LoggedIn reports whether d holds a logged-in user.

@@ -36,15 +36,19 @@ type Options struct {
 	AttemptTTL  time.Duration    // how long a login attempt may take
 	MaxPending  int              // attempt cookies kept after a start; 0: DefaultMaxPending
 	Now         func() time.Time // clock
-	CacheSize   int              // cookie mode: verified cookie values remembered; 0: 4096, negative: no cache
+	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
 
 	// Store, when set, keeps the session data server-side in a gorilla
 	// sessions.Store; the cookie then holds only the store's session id.
+	// A Store that also implements RevocableStore is used through it: the
+	// Manager seals the id in the cookie with KeyPairs, and never calls the
+	// gorilla methods.
 	Store sessions.Store
 	// StoreTimeout bounds each call to Store. Default 3s.
 	StoreTimeout time.Duration
 	// StoreMaxInflight caps the Store calls that may be waiting at once, so
-	// a frozen store cannot pile up goroutines. Default 64.
+	// a frozen store cannot pile up goroutines. Default 64. Unused with a
+	// RevocableStore, whose calls run on the request's goroutine.
 	StoreMaxInflight int
 }
 
@@ -99,6 +103,12 @@ func NewManager(opt Options) (*Manager, error) {
 			return nil, fmt.Errorf("%w: StoreTimeout and StoreMaxInflight must not be negative", errs.ErrConfig)
 		}
 		m.opt = opt
+		if rs, ok := opt.Store.(RevocableStore); ok {
+			// Context-aware loads, compare-and-set write-backs and
+			// revocation, without a goroutine per call.
+			m.backend = newRecordBackend(opt, rs)
+			return m, nil
+		}
 		m.backend = newStoreBackend(opt)
 		return m, nil
 	}

@@ -383,21 +383,6 @@ func TestCheckKeys(t *testing.T) {
 	}
 }
 
-func TestCacheBounded(t *testing.T) {
-	c := newCache(3)
-	for i := range 10 {
-		c.add(strings.Repeat("x", i+1), &Data{})
-	}
-	if n := len(c.m); n != 3 {
-		t.Errorf("cache holds %d entries, want 3", n)
-	}
-	var nilCache *cache
-	nilCache.add("v", &Data{})
-	if _, ok := nilCache.get("v"); ok {
-		t.Error("a nil cache returned an entry")
-	}
-}
-
 func TestCookieValue(t *testing.T) {
 	tests := []struct {
 		header []string

@@ -3,7 +3,9 @@
 // The tests start an in-process PiPA (package pipatest), two application
 // instances sharing one configuration, and a round-robin reverse proxy in
 // front of them that is the application's public URL, all on loopback, with
-// sessions in Redis through github.com/boj/redistore.
+// sessions in Redis through github.com/boj/redistore (a plain gorilla
+// store) or through redisstore (this repository's RevocableStore on
+// rueidis, each instance with its own client: redisstore_test.go).
 //
 // Redis is found as follows: PIPAAUTH_REDIS_ADDR (host:port) names a running
 // server to share; otherwise, when redis-server is on PATH, the test binary

@@ -134,6 +134,7 @@ func newFleet(t testing.TB, s setup) *fleet {
 		mux.Handle("/login", app.auth.LoginHandler())
 		mux.Handle("/callback", app.auth.CallbackHandler())
 		mux.Handle("POST /logout", app.auth.LogoutHandler())
+		mux.Handle("/backchannel-logout", app.auth.BackChannelLogoutHandler())
 		mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "home instance=%s", name) })
 		mux.Handle("/private", app.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, _ := pipaauth.UserFromContext(r.Context())

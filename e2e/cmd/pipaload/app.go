@@ -34,6 +34,9 @@ var body = []byte("hello, load\n")
 const (
 	storeCookie = "cookie" // the whole session sealed in the cookie (pipaauth's default)
 	storeRedis  = "redis"  // sessions in a private redis-server, through redistore
+	// storeRedisstore: sessions in a private redis-server, through
+	// redisstore (rueidis, client-side caching, a RevocableStore).
+	storeRedisstore = "redisstore"
 )
 
 // appOptions choose how the measured app is built. The zero value is not
@@ -52,7 +55,8 @@ type app struct {
 	srv      *http.Server
 	done     chan struct{} // closed when srv.Serve returned
 	auth     *pipaauth.Auth
-	redis    *redisproc.Server // with storeRedis
+	redis    *redisproc.Server // with storeRedis and storeRedisstore
+	closeRS  func()            // closes redisstore's rueidis client
 
 	bareServed, guardedServed atomic.Int64 // requests that reached the handler
 }
@@ -70,6 +74,7 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var rs *redisproc.Server
+	var closeRS func()
 	switch opt.Store {
 	case storeCookie:
 	case storeRedis:
@@ -88,15 +93,32 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 				rs.Stop()
 			}
 		}()
+	case storeRedisstore:
+		if rs, err = startRedis(); err != nil {
+			return nil, err
+		}
+		store, closeClient, err := newRedisstore(rs.Addr)
+		if err != nil {
+			rs.Stop()
+			return nil, err
+		}
+		cfg.SessionStore = store
+		closeRS = closeClient
+		defer func() {
+			if err != nil {
+				closeClient()
+				rs.Stop()
+			}
+		}()
 	default:
-		return nil, fmt.Errorf("unknown session store %q (have: %s, %s)", opt.Store, storeCookie, storeRedis)
+		return nil, fmt.Errorf("unknown session store %q (have: %s, %s, %s)", opt.Store, storeCookie, storeRedis, storeRedisstore)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{}), redis: rs}
+	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{}), redis: rs, closeRS: closeRS}
 	a.provider = pipatest.NewServer() // on 127.0.0.1 too
 	defer func() {
 		if err != nil {
@@ -163,6 +185,9 @@ func (a *app) Close() {
 	}
 	<-a.done
 	a.provider.Close()
+	if a.closeRS != nil {
+		a.closeRS()
+	}
 	if a.redis != nil {
 		a.redis.Stop()
 	}

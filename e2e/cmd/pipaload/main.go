@@ -14,10 +14,14 @@
 // -store chooses where the guarded app keeps sessions: cookie (the
 // default, sealed in the cookie), redis (a private redis-server started for
 // the run, without persistence, through github.com/boj/redistore as
-// docs/redis.md sets it up), or cookie,redis: one app per store, and each
-// pair becomes a round of bare, guarded with cookie sessions and guarded
-// with Redis, so that guarded-redis/bare and guarded-redis/guarded-cookie
-// come from one alternated run (make load-redis).
+// docs/redis.md sets it up), redisstore (the same through this
+// repository's redisstore, on rueidis with client-side caching), or
+// several, comma-separated: one app per store, and each pair becomes a
+// round of bare then guarded on each store, so that every guarded/bare and
+// guarded/guarded-cookie ratio comes from one alternated run (make
+// load-redis measures cookie,redis,redisstore). For the Redis stores it
+// also prints the Redis commands per guarded request, from INFO
+// commandstats before and after each run.
 //
 // Before measuring it checks that /guarded answers 200 with the cookie and
 // 302 without; after every run it checks that wrk saw no errors and that
@@ -96,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.connections, "connections", 32, "wrk connections (-c)")
 	fs.IntVar(&cfg.threads, "threads", 2, "wrk threads (-t)")
 	fs.IntVar(&cfg.pairs, "pairs", 3, "number of (bare, guarded) run pairs")
-	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (a private redis-server)")
+	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (redistore on a private redis-server), "+storeRedisstore+" (redisstore on a private redis-server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pipaload [flags]\n\n"+
 			"Runs wrk against a bare and a guarded route of a pipaauth app on 127.0.0.1,\n"+
@@ -124,8 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	seen := map[string]bool{}
 	for _, st := range strings.Split(*stores, ",") {
 		switch {
-		case st != storeCookie && st != storeRedis:
-			return cfg, fmt.Errorf("-store %q: use %s, %s or both, comma-separated", st, storeCookie, storeRedis)
+		case st != storeCookie && st != storeRedis && st != storeRedisstore:
+			return cfg, fmt.Errorf("-store %q: use %s, %s, %s or several, comma-separated", st, storeCookie, storeRedis, storeRedisstore)
 		case seen[st]:
 			return cfg, fmt.Errorf("-store %q: %s twice", *stores, st)
 		}
@@ -204,9 +208,23 @@ func load(ctx context.Context, cfg config, wrkPath string, stdout io.Writer) err
 // counted reached the handler.
 func (a *app) measure(ctx context.Context, w wrk, route string, d time.Duration) (runResult, error) {
 	before := a.served(route)
+	var cmdsBefore int64
+	if a.redis != nil {
+		var err error
+		if cmdsBefore, err = redisCommands(a.redis.Addr); err != nil {
+			return runResult{}, err
+		}
+	}
 	res, err := w.run(ctx, a.URL+route, d)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", route, err)
+	}
+	if a.redis != nil && res.requests > 0 {
+		after, err := redisCommands(a.redis.Addr)
+		if err != nil {
+			return res, err
+		}
+		res.commands = float64(after-cmdsBefore) / float64(res.requests)
 	}
 	// The handler may have served a few requests wrk stopped waiting for at
 	// the end of the run, never fewer than wrk counted.

@@ -145,6 +145,12 @@ func TestApp(t *testing.T) {
 // TestAppRedis is TestApp's login and checks with sessions in a private
 // Redis (-store redis).
 func TestAppRedis(t *testing.T) {
+	for _, store := range []string{storeRedis, storeRedisstore} {
+		t.Run(store, func(t *testing.T) { testAppRedis(t, store) })
+	}
+}
+
+func testAppRedis(t *testing.T, store string) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("PIPAAUTH_REQUIRE_REDIS") == "1" {
 			t.Fatal("redis-server not found (PIPAAUTH_REQUIRE_REDIS=1)")
@@ -152,7 +158,7 @@ func TestAppRedis(t *testing.T) {
 		t.Skip("redis-server not found: install it with `apt-get install redis-server`")
 	}
 	ctx := context.Background()
-	a, err := startApp(ctx, appOptions{Store: storeRedis})
+	a, err := startApp(ctx, appOptions{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +188,26 @@ func TestPrintStoreTable(t *testing.T) {
 		runs = append(runs,
 			runResult{pair: pair, route: routeBare, rps: 1000},
 			runResult{pair: pair, route: routeGuarded, store: storeCookie, rps: 900},
-			runResult{pair: pair, route: routeGuarded, store: storeRedis, rps: 450})
+			runResult{pair: pair, route: routeGuarded, store: storeRedis, rps: 450, commands: 1},
+			runResult{pair: pair, route: routeGuarded, store: storeRedisstore, rps: 850, commands: 0.001})
 	}
 	var out bytes.Buffer
-	printStoreTable(&out, runs, []string{storeCookie, storeRedis})
-	for _, want := range []string{"guarded-cookie/bare = 0.900", "guarded-redis/bare = 0.450", "guarded-redis/guarded-cookie = 0.500", "over 3 rounds"} {
+	printStoreTable(&out, runs, []string{storeCookie, storeRedis, storeRedisstore})
+	for _, want := range []string{"guarded-cookie/bare = 0.900", "guarded-redis/bare = 0.450", "guarded-redis/guarded-cookie = 0.500",
+		"guarded-redisstore/bare = 0.850", "guarded-redisstore/guarded-cookie = 0.944", "over 3 rounds",
+		"guarded-redis: Redis commands per guarded request = 1.0000", "guarded-redisstore: Redis commands per guarded request = 0.0010"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestSumCalls(t *testing.T) {
+	info := "# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.5\r\ncmdstat_info:calls=7,usec=1\r\ncmdstat_evalsha:calls=3,usec=9\r\n"
+	if n, err := sumCalls(info); n != 13 || err != nil {
+		t.Errorf("sumCalls = %d, %v; want 13 (INFO left out)", n, err)
+	}
+	if _, err := sumCalls("cmdstat_get:calls=x,usec=1\r\n"); err == nil {
+		t.Error("sumCalls accepted a malformed count")
 	}
 }

@@ -30,6 +30,7 @@ type runResult struct {
 	store    string  // of the app measured, on the guarded route
 	rps      float64 // Requests/sec
 	requests int64   // responses counted
+	commands float64 // Redis commands per request during the run; 0 without Redis
 }
 
 // run runs wrk against target for d and parses its report. It fails when
@@ -162,6 +163,15 @@ func printStoreTable(out io.Writer, runs []runResult, stores []string) {
 	}
 	for j, s := range stores[1:] {
 		fmt.Fprintf(out, "guarded-%s/guarded-%s = %.3f\n", s, stores[0], median(cols[n+len(stores)+j]))
+	}
+	for j, s := range stores {
+		var per []float64
+		for i := 0; i+n <= len(runs); i += n {
+			per = append(per, runs[i+1+j].commands)
+		}
+		if s != storeCookie {
+			fmt.Fprintf(out, "guarded-%s: Redis commands per guarded request = %.4f (median over the rounds, from INFO commandstats)\n", s, median(per))
+		}
 	}
 	fmt.Fprintf(out, "(medians over %d rounds of the per-round ratios)\n", len(cols[0]))
 }

@@ -18,14 +18,35 @@ import (
 
 	"github.com/boj/redistore"
 	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"github.com/redis/rueidis"
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 	"github.com/pipaauth/pipaauth/pipatest"
+	"github.com/pipaauth/pipaauth/redisstore"
 )
 
-// keyPrefix is the Redis key prefix of the sessions.
+// Session stores the soak runs on (-store).
+const (
+	storeRedistore  = "redistore"  // github.com/boj/redistore, a plain gorilla store
+	storeRedisstore = "redisstore" // this repository's redisstore (rueidis, client-side caching)
+)
+
+// keyPrefix is the Redis key prefix of the sessions with redistore.
 const keyPrefix = "pipasoak:session_"
+
+// rsPrefix is redisstore's KeyPrefix: sessions are rsPrefix+"s:<id>", their
+// sub and sid indexes rsPrefix+"sub:..." and rsPrefix+"sid:...".
+const rsPrefix = "pipasoak:"
+
+// sessionPattern matches the session keys of store (SCAN MATCH).
+func sessionPattern(store string) string {
+	if store == storeRedisstore {
+		return rsPrefix + "s:*"
+	}
+	return keyPrefix + "*"
+}
 
 // env is everything the soak runs against.
 type env struct {
@@ -34,7 +55,7 @@ type env struct {
 	provIn   io.WriteCloser // closing it stops PiPA
 	issuer   string
 	apps     []*httptest.Server
-	stores   []*redistore.RediStore
+	closers  []func() // the stores' pools and clients
 	proxy    *httptest.Server
 	url      string          // public URL: the proxy
 	proxyTr  *http.Transport // proxy to instances
@@ -86,12 +107,26 @@ func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
 		app := httptest.NewServer(mux)
 		e.apps = append(e.apps, app)
 		backends[i], _ = url.Parse(app.URL)
-		store, err := redistore.NewRediStoreWithPool(redisproc.NewPool(e.redis.Addr, 2*workers), keys...)
-		if err != nil {
-			return e, fmt.Errorf("redistore: %w", err)
+		var store sessions.Store
+		switch cfg.store {
+		case storeRedisstore:
+			client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{e.redis.Addr}, ConnWriteTimeout: time.Second})
+			if err != nil {
+				return e, fmt.Errorf("rueidis: %w", err)
+			}
+			e.closers = append(e.closers, client.Close)
+			if store, err = redisstore.New(client, redisstore.Options{KeyPrefix: rsPrefix}); err != nil {
+				return e, err
+			}
+		default:
+			rs, err := redistore.NewRediStoreWithPool(redisproc.NewPool(e.redis.Addr, 2*workers), keys...)
+			if err != nil {
+				return e, fmt.Errorf("redistore: %w", err)
+			}
+			rs.SetKeyPrefix(keyPrefix)
+			e.closers = append(e.closers, func() { rs.Close() })
+			store = rs
 		}
-		store.SetKeyPrefix(keyPrefix)
-		e.stores = append(e.stores, store)
 		auth, err := pipaauth.New(ctx, pipaauth.Config{
 			Issuer:            e.issuer,
 			ClientID:          pipatest.DefaultClientID,
@@ -131,8 +166,8 @@ func (e *env) close() {
 	for _, a := range e.apps {
 		a.Close()
 	}
-	for _, s := range e.stores {
-		s.Close()
+	for _, c := range e.closers {
+		c()
 	}
 	if e.provider != nil {
 		e.provIn.Close()

@@ -3,13 +3,15 @@
 // round-robin reverse proxy with sessions in Redis, and checks at the end
 // that nothing went wrong and nothing piled up.
 //
-//	cd e2e && go run ./cmd/pipasoak [-logins 10000] [-requests 100000] [-workers 16] [-keep 100] [-timeout 10m]
+//	cd e2e && go run ./cmd/pipasoak [-logins 10000] [-requests 100000] [-workers 16] [-keep 100] [-timeout 10m] [-store redisstore]
 //
 // It starts a private redis-server (no persistence) on a free loopback port,
 // an in-process PiPA (package pipatest) in a child process of its own, so
 // that the provider's bookkeeping of every token it issued does not count
 // against the heap bound, and in this process two pipaauth instances built
-// from one Config (sessions in Redis through github.com/boj/redistore) and a
+// from one Config (sessions in Redis through -store: redisstore, the
+// default, each instance with its own rueidis client, or
+// github.com/boj/redistore) and a
 // round-robin reverse proxy in front of them, which is the application's
 // public URL. Then -workers workers share -logins simulated browsers: each
 // logs in through the proxy (the login starts on one instance and finishes
@@ -21,8 +23,8 @@
 // expected, no warning or error logged by pipaauth), that the goroutine
 // count and the heap in use (after a GC, idle connections closed) grew by at
 // most -max-goroutines and -max-heap-mib since the warm-up, that Redis holds
-// exactly the -keep live sessions, each with a TTL within the session
-// lifetime, that the kept browsers are still logged in, and that after they
+// exactly the -keep live sessions (and, with redisstore, their sub and sid
+// indexes), each key with a TTL within the session lifetime, that the kept browsers are still logged in, and that after they
 // log out Redis holds nothing. It prints a short report and exits 1 when a
 // check failed, 2 for a usage mistake.
 package main
@@ -72,6 +74,7 @@ type config struct {
 	maxGoroutines                   int
 	maxHeapMiB                      int
 	redisServer                     string
+	store                           string // storeRedisstore or storeRedistore
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -86,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxGoroutines, "max-goroutines", 20, "allowed growth of the goroutine count")
 	fs.IntVar(&c.maxHeapMiB, "max-heap-mib", 32, "allowed growth of the heap in use, in MiB")
 	fs.StringVar(&c.redisServer, "redis-server", "redis-server", "the redis-server binary to start")
+	fs.StringVar(&c.store, "store", storeRedisstore, "session store: "+storeRedisstore+" (rueidis, client-side caching) or "+storeRedistore+" (boj/redistore)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pipasoak [flags]\n\nSoak two pipaauth instances behind a round-robin proxy, with sessions in a private Redis.")
 		fs.PrintDefaults()
@@ -100,6 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("want -logins ≥ 1, -requests ≥ 0, -workers ≥ 1 and 0 ≤ -keep ≤ -logins")
 	case c.timeout <= 0 || c.maxGoroutines < 0 || c.maxHeapMiB < 0:
 		return c, errors.New("want a positive -timeout and non-negative bounds")
+	case c.store != storeRedisstore && c.store != storeRedistore:
+		return c, fmt.Errorf("-store %q: use %s or %s", c.store, storeRedisstore, storeRedistore)
 	}
 	return c, nil
 }

@@ -1,0 +1,447 @@
+// Package redisstore keeps pipaauth sessions in Redis through rueidis, with
+// server-assisted client-side caching (RESP3 CLIENT TRACKING).
+//
+// A *Store is a gorilla sessions.Store, so it goes in
+// pipaauth.Config.SessionStore, and it implements pipaauth.RevocableStore,
+// which pipaauth detects and uses instead:
+//
+//   - A guarded request whose session this instance read within
+//     Options.CacheTTL is answered from rueidis's local cache: no Redis round
+//     trip and, as pipaauth keeps the decoded session per version, no
+//     decoding. Redis tells every instance the moment a session key changes
+//     or is deleted, and rueidis drops its entry, so a logout or revocation
+//     on one instance is refused by the others within a network round trip.
+//     An instance reads a session it wrote or deleted from Redis for 100 ms
+//     after, so it always sees its own writes.
+//   - Write-backs (token refresh, idle-timeout slide) are compare-and-set on
+//     a version field in a Lua script, so they never undo a logout or a
+//     revocation.
+//   - Each session is indexed by the user's sub and the provider's sid, so
+//     that RevokeSubject and RevokeSID (OpenID Connect Back-Channel Logout)
+//     end them on every instance.
+//
+// # Keys
+//
+// With the default KeyPrefix "pipaauth:":
+//
+//	pipaauth:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid}, TTL = the session's expiry
+//	pipaauth:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
+//	pipaauth:sid:<sid>  the same, by the provider's sid
+//	pipaauth:seen:<key> Remember's markers (back-channel logout jti), TTL as asked
+//
+// Index members whose session expired are removed whenever the index is
+// written, and the index key expires with its last session, so indexes
+// never outlive their sessions. The scripts compute index key names from
+// KeyPrefix; on a Redis Cluster, put a hash tag in it ("{pipaauth}:") so
+// that every key of the store lives in one slot.
+//
+// # Failures
+//
+// Every call honours its context's deadline (pipaauth gives each one
+// SessionStoreTimeout), so a down or frozen Redis costs an error, which
+// pipaauth answers with 503, never a hang. When the connection is lost,
+// rueidis empties its client-side cache at once (its pipe closes the cache
+// as it exits) and reconnects on the next command. A connection that dies
+// silently (a frozen server, a cut network) cannot announce itself, so no
+// entry is served more than CacheTTL (default 1 s) after it was read from
+// Redis: past it, the next request asks Redis again, and gets the current
+// session or an error. Set rueidis.ClientOption.ConnWriteTimeout (for
+// example to 1 s) so that rueidis also notices such a connection and
+// replaces it.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"github.com/redis/rueidis"
+)
+
+// Defaults of Options.
+const (
+	DefaultKeyPrefix = "pipaauth:"
+	// DefaultCacheTTL bounds how long a session read from Redis may be
+	// served from the client-side cache. Invalidation normally drops an
+	// entry within a round trip of a change; the TTL is the bound when the
+	// connection dies without rueidis noticing.
+	DefaultCacheTTL = time.Second
+	// DefaultTimeout bounds the calls of the gorilla methods, which take
+	// no context.
+	DefaultTimeout = 3 * time.Second
+	// DefaultMaxAge is the lifetime in seconds of sessions saved through
+	// the gorilla methods with no Options.Session.MaxAge: 30 days, as
+	// gorilla's own stores.
+	DefaultMaxAge = 86400 * 30
+)
+
+// Options configure a Store. The zero value of every field is its default.
+type Options struct {
+	// KeyPrefix starts every key the store writes. Default "pipaauth:".
+	// Give each application sharing a Redis its own; on a Redis Cluster,
+	// make it a hash tag such as "{pipaauth}:".
+	KeyPrefix string
+	// CacheTTL is the longest a session read from Redis is served from
+	// the client-side cache, and so the longest a change can go unseen
+	// when the connection dies silently. Default 1 s (DefaultCacheTTL):
+	// each instance then reads each active session from Redis at most
+	// about once a second. Negative: no client-side cache, every load is a
+	// round trip.
+	CacheTTL time.Duration
+
+	// The fields below serve the gorilla sessions.Store methods (Get, New,
+	// Save) only; pipaauth uses the RevocableStore methods and never reads
+	// them.
+
+	// KeyPairs seal the session id in the gorilla cookie, as for
+	// gorilla's sessions.NewCookieStore: hash key, block key, ... Required
+	// to use the gorilla methods; they fail without.
+	KeyPairs [][]byte
+	// Session holds the gorilla cookie's attributes. Default: Path "/",
+	// MaxAge DefaultMaxAge, HttpOnly, Secure, SameSite Lax.
+	Session *sessions.Options
+	// Timeout bounds each Redis call of the gorilla methods. Default 3 s.
+	Timeout time.Duration
+}
+
+// Store keeps sessions in Redis. It is safe for concurrent use; create one
+// per rueidis.Client and share it.
+type Store struct {
+	client  rueidis.Client
+	prefix  string
+	ttl     time.Duration // client-side cache TTL, 0 for none
+	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
+	codecs  []securecookie.Codec
+	options sessions.Options
+	timeout time.Duration
+}
+
+// New returns a session store on Redis through rueidis with server-assisted
+// client-side caching. *Store implements gorilla's sessions.Store, so it is
+// assigned to pipaauth.Config.SessionStore.
+//
+// The client must speak RESP3 with client tracking (Redis 6 or later,
+// rueidis's default) for the cache; with rueidis.ClientOption.DisableCache
+// every load is a round trip, and still correct. New makes no Redis call.
+func New(client rueidis.Client, opt Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: the rueidis client is nil: create one with rueidis.NewClient")
+	}
+	s := &Store{client: client, prefix: opt.KeyPrefix, timeout: opt.Timeout, written: newRecentWrites()}
+	if s.prefix == "" {
+		s.prefix = DefaultKeyPrefix
+	}
+	if client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix) {
+		// The scripts touch a session and its indexes together: on a
+		// Cluster they must share a slot, or every login fails CROSSSLOT.
+		return nil, fmt.Errorf("redisstore: Options.KeyPrefix %q has no hash tag, and the client is a Redis Cluster client: use one such as \"{pipaauth}:\" so that all the store's keys share a slot", s.prefix)
+	}
+	switch {
+	case opt.CacheTTL == 0:
+		s.ttl = DefaultCacheTTL
+	case opt.CacheTTL > 0:
+		s.ttl = opt.CacheTTL
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.timeout < 0 {
+		return nil, errors.New("redisstore: Options.Timeout is negative: leave it 0 for 3s")
+	}
+	if len(opt.KeyPairs)%2 != 0 {
+		return nil, fmt.Errorf("redisstore: Options.KeyPairs has %d keys: give hash key, block key pairs", len(opt.KeyPairs))
+	}
+	if len(opt.KeyPairs) > 0 {
+		s.codecs = securecookie.CodecsFromPairs(opt.KeyPairs...)
+		for _, c := range s.codecs {
+			if sc, ok := c.(*securecookie.SecureCookie); ok {
+				if _, err := sc.Encode("check", "check"); err != nil {
+					return nil, fmt.Errorf("redisstore: Options.KeyPairs: %w", err)
+				}
+			}
+		}
+	}
+	s.options = sessions.Options{Path: "/", MaxAge: DefaultMaxAge, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}
+	if opt.Session != nil {
+		s.options = *opt.Session
+	}
+	return s, nil
+}
+
+// hasHashTag reports whether every key starting with prefix hashes to the
+// same Redis Cluster slot: a '{' followed, later, by a '}' with at least one
+// byte between them.
+func hasHashTag(prefix string) bool {
+	open := strings.IndexByte(prefix, '{')
+	return open >= 0 && strings.IndexByte(prefix[open+1:], '}') > 0
+}
+
+func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
+func (s *Store) subKey(sub string) string    { return s.prefix + "sub:" + sub }
+func (s *Store) sidKey(sid string) string    { return s.prefix + "sid:" + sid }
+func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
+
+// LoadSession returns the session bytes under id and their version; a
+// missing id is version 0. A session read within CacheTTL comes from the
+// client-side cache without a round trip. See pipaauth.RevocableStore.
+func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
+	var res rueidis.RedisResult
+	if s.ttl > 0 && !s.written.recent(id) {
+		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Cache(), s.ttl)
+	} else {
+		res = s.client.Do(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Build())
+	}
+	vals, err := res.ToArray()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: loading a session: %w", err)
+	}
+	if len(vals) != 2 || vals[0].IsNil() {
+		return nil, 0, nil
+	}
+	version, err := vals[0].AsUint64()
+	if err != nil || version == 0 {
+		return nil, 0, fmt.Errorf("redisstore: session %s has a malformed version field", s.sessionKey(id))
+	}
+	data, err := vals[1].AsBytes()
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: session %s has no data field", s.sessionKey(id))
+	}
+	return data, version, nil
+}
+
+// indexLua is shared by the scripts: index(key, id, expires, now) adds id
+// to the index key with its expiry as score, drops the members already
+// expired, and makes the key expire with its latest member.
+const indexLua = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function index(key, id, expires, now)
+  redis.call('ZADD', key, expires, id)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', key, top[2]) end
+end
+local function unindex(prefix, id, sub, sid)
+  if sub and sub ~= '' then redis.call('ZREM', prefix .. 'sub:' .. sub, id) end
+  if sid and sid ~= '' then redis.call('ZREM', prefix .. 'sid:' .. sid, id) end
+end
+`
+
+// createScript: KEYS session, sub index, sid index; ARGV data, sub, sid,
+// expires (unix ms), id. Returns 1 when created, 0 when the id exists.
+var createScript = rueidis.NewLuaScript(indexLua + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local now = now_ms()
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+return 1
+`)
+
+// replaceScript: KEYS as createScript; ARGV data, sub, sid, expires, id,
+// version, prefix. Returns 1 when replaced, 0 when the id is gone or its
+// version is not ARGV[6].
+var replaceScript = rueidis.NewLuaScript(indexLua + `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 's')
+if not cur[1] or cur[1] ~= ARGV[6] then return 0 end
+if cur[2] ~= ARGV[2] then unindex(ARGV[7], ARGV[5], cur[2], nil) end
+if cur[3] ~= ARGV[3] then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
+local now = now_ms()
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+return 1
+`)
+
+// upsertScript (gorilla Save): KEYS session; ARGV data, ttl ms. Writes
+// whatever is there, keeping its sub and sid.
+var upsertScript = rueidis.NewLuaScript(`
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('HSET', KEYS[1], 'd', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// deleteScript: KEYS session; ARGV id, prefix. Returns 1 when deleted.
+// Idempotent, so rueidis may retry it after a network error.
+var deleteScript = rueidis.NewLuaScriptRetryable(indexLua + `
+local cur = redis.call('HMGET', KEYS[1], 'u', 's')
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+unindex(ARGV[2], ARGV[1], cur[1], cur[2])
+return 1
+`)
+
+// revokeScript: KEYS index; ARGV prefix. Deletes every session the index
+// lists, their other index entries, and the index, in one atomic step, so
+// a compare-and-set running concurrently either lands before (and is
+// deleted) or after (and finds nothing to replace). Returns the sessions
+// deleted.
+var revokeScript = rueidis.NewLuaScript(indexLua + `
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local n = 0
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. 's:' .. id
+  local cur = redis.call('HMGET', key, 'u', 's')
+  if redis.call('DEL', key) == 1 then
+    n = n + 1
+    unindex(ARGV[1], id, cur[1], cur[2])
+  end
+end
+redis.call('DEL', KEYS[1])
+return n
+`)
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// CreateSession stores a new session under id, indexed by sub and sid when
+// not empty; created is false when id exists. See pipaauth.RevocableStore.
+func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	s.written.mark(id)
+	n, err := createScript.Exec(ctx, s.client,
+		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
+		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: creating a session: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ReplaceSession overwrites the session under id if its version is still
+// version (compare-and-set in a Lua script). See pipaauth.RevocableStore.
+func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	s.written.mark(id)
+	n, err := replaceScript.Exec(ctx, s.client,
+		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
+		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), s.prefix}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: replacing a session: %w", err)
+	}
+	return n == 1, nil
+}
+
+// DeleteSession deletes the session under id and its index entries.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	s.written.mark(id)
+	if err := deleteScript.Exec(ctx, s.client, []string{s.sessionKey(id)}, []string{id, s.prefix}).Error(); err != nil {
+		return fmt.Errorf("redisstore: deleting a session: %w", err)
+	}
+	return nil
+}
+
+// RevokeSID deletes every session indexed with the provider's sid and
+// returns how many. See pipaauth.RevocableStore.
+func (s *Store) RevokeSID(ctx context.Context, sid string) (int, error) {
+	return s.revoke(ctx, s.sidKey(sid))
+}
+
+// RevokeSubject deletes every session of the user sub and returns how many.
+func (s *Store) RevokeSubject(ctx context.Context, sub string) (int, error) {
+	return s.revoke(ctx, s.subKey(sub))
+}
+
+func (s *Store) revoke(ctx context.Context, index string) (int, error) {
+	n, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix}).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: revoking sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// Remember sets KeyPrefix+"seen:"+key for ttl unless it exists (SET NX PX)
+// and reports whether it did.
+func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, errors.New("redisstore: Remember needs a positive ttl")
+	}
+	err := s.client.Do(ctx, s.client.B().Set().Key(s.seenKey(key)).Value("1").Nx().Px(ttl).Build()).Error()
+	switch {
+	case rueidis.IsRedisNil(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("redisstore: remembering a key: %w", err)
+	}
+	return true, nil
+}
+
+// ownWriteWindow is how long after writing or deleting a session id a Store
+// reads it from Redis rather than from the client-side cache: long enough
+// for the invalidation of its own write to arrive (about a millisecond on
+// a LAN), short enough to leave the cache on for sessions written now and
+// then (a login, a token refresh, an idle-timeout slide).
+const ownWriteWindow = 100 * time.Millisecond
+
+// recentWrites remembers, for ownWriteWindow, the session ids this Store
+// wrote or deleted, so that its own next loads of them go to Redis instead
+// of the client-side cache: rueidis pipelines commands over several
+// connections, and a write sent on another connection than the cached read
+// is announced to the reading one asynchronously, a moment after the
+// write's reply. Without this, a request right after this instance's own
+// token refresh could read the previous tokens and spend the rotated-out
+// refresh token.
+//
+// Loads, on every guarded request, must not contend: each shard's map is
+// never changed once published, so a lookup is an atomic load and a map
+// read. A write (rare: a login, a refresh, a slide, a logout) copies its
+// shard's map, leaving out the entries older than the window.
+type recentWrites struct {
+	seed   maphash.Seed
+	shards [writeShards]writeShard
+}
+
+const writeShards = 64
+
+type writeShard struct {
+	mu sync.Mutex                           // serializes writers
+	m  atomic.Pointer[map[string]time.Time] // id -> when its write began; read-only once stored
+}
+
+func newRecentWrites() *recentWrites { return &recentWrites{seed: maphash.MakeSeed()} }
+
+func (w *recentWrites) shard(id string) *writeShard {
+	return &w.shards[maphash.String(w.seed, id)%writeShards]
+}
+
+// mark records that id is being written now. Called before the write, so
+// that a load racing the write's reply goes to Redis too.
+func (w *recentWrites) mark(id string) {
+	sh := w.shard(id)
+	now := time.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	next := map[string]time.Time{id: now}
+	if old := sh.m.Load(); old != nil {
+		for k, t := range *old {
+			if now.Sub(t) <= ownWriteWindow && k != id {
+				next[k] = t
+			}
+		}
+	}
+	sh.m.Store(&next)
+}
+
+// recent reports whether id was written within ownWriteWindow.
+func (w *recentWrites) recent(id string) bool {
+	m := w.shard(id).m.Load()
+	if m == nil {
+		return false
+	}
+	t, ok := (*m)[id]
+	return ok && time.Since(t) <= ownWriteWindow
+}
+
+// Interface checks.
+var _ sessions.Store = (*Store)(nil)
