@@ -76,7 +76,7 @@ func (a *Auth) fetchProvider(ctx context.Context) (*provider, error) {
 		if errors.As(err, &mismatch) {
 			return nil, fmt.Errorf("%w: the discovery document names issuer %q, not Issuer %q: set Issuer to the provider's exact issuer URL", errs.ErrDiscovery, mismatch.Discovered, mismatch.Provided)
 		}
-		brief, _ := httpx.Brief(err) // go-oidc's error holds PiPA's whole answer
+		_, brief := httpx.Brief(err) // go-oidc's error holds PiPA's whole answer
 		return nil, fmt.Errorf("%w: fetching %s/.well-known/openid-configuration: %w (check Issuer and that PiPA is reachable)", errs.ErrDiscovery, strings.TrimSuffix(a.cfg.Issuer, "/"), brief)
 	}
 	return a.applyDiscovery(p)

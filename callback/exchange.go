@@ -132,7 +132,7 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User)
 		}
 		// go-oidc's error holds PiPA's whole answer, which may echo the
 		// access token: keep the status only.
-		brief, status := httpx.Brief(err)
+		status, brief := httpx.Brief(err)
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			return errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused to give this application your account details. Please log in again.",
 				fmt.Errorf("userinfo endpoint: %w", brief)).WithCode(errs.CodeUserInfoInvalid)
@@ -395,7 +395,7 @@ const maxField = 2048
 func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times bool) (*oidc.IDToken, *idClaims, error) {
 	idt, err := f.cfg.Verifier.Verify(ctx, raw)
 	if err != nil {
-		brief, _ := httpx.Brief(err) // a JWKS error holds PiPA's answer
+		_, brief := httpx.Brief(err) // a JWKS error holds PiPA's answer
 		return nil, nil, fmt.Errorf("id_token: %w", brief)
 	}
 	if idt.Subject == "" {

@@ -19,13 +19,12 @@ var statusBody = regexp.MustCompile(`(^|: )([1-5][0-9]{2})( [A-Za-z][A-Za-z '-]{
 // Brief returns err's message without the provider's response body, which
 // go-oidc puts in its errors verbatim and which may echo a token or be a
 // megabyte of HTML: cut after the HTTP status when the message has one,
-// else to maxBrief bytes, with control characters replaced. It also
-// returns that status (0 when none). The result does not wrap err: nothing
+// else to maxBrief bytes, with control characters replaced. It returns that
+// status too (0 when none). The result does not wrap err: nothing
 // of the body can be reached through it. Use it only on errors already
 // told apart from timeouts and network failures (errors.Is needs err).
-func Brief(err error) (error, int) {
+func Brief(err error) (status int, brief error) {
 	msg := err.Error()
-	status := 0
 	if m := statusBody.FindStringSubmatchIndex(msg); m != nil {
 		status, _ = strconv.Atoi(msg[m[4]:m[5]])
 		end := m[5]
@@ -45,5 +44,5 @@ func Brief(err error) (error, int) {
 		}
 		return r
 	}, msg)
-	return errors.New(msg), status
+	return status, errors.New(msg)
 }

@@ -20,7 +20,7 @@ func TestBrief(t *testing.T) {
 		{"line\nbreak\x00", "line break ", 0},
 	}
 	for _, tt := range tests {
-		got, status := Brief(errors.New(tt.in))
+		status, got := Brief(errors.New(tt.in))
 		if got.Error() != tt.want || status != tt.status {
 			t.Errorf("Brief(%.40q) = %q, %d; want %q, %d", tt.in, got, status, tt.want, tt.status)
 		}
