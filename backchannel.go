@@ -50,6 +50,7 @@ type revoker interface {
 type backChannel struct {
 	verifier *oidc.IDTokenVerifier // the provider's keys, iss and aud; exp is checked here, as it may be absent
 	revoker  revoker
+	skew     time.Duration // Config.ClockSkew, for iat and exp
 }
 
 // setupBackChannel prepares BackChannelLogoutHandler with the session
@@ -120,6 +121,7 @@ func (a *Auth) BackChannelLogoutHandler() http.Handler {
 }
 
 func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		a.refuseLogout(w, r, http.StatusMethodNotAllowed, "invalid_request", "Send logout tokens with POST.", nil)
@@ -156,7 +158,7 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The provider's discovery document is not available yet; try again.", err)
 		return
 	}
-	b.verifier = p.logoutTokens
+	b.verifier, b.skew = p.logoutTokens, a.cfg.ClockSkew
 	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
 	if bad != nil {
 		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", bad.reason, bad.err)
@@ -167,10 +169,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	// The jti is claimed before anything is revoked, atomically across
 	// instances, so that a replay never ends a session opened since.
-	ttl := lt.iat.Add(LogoutTokenMaxAge + ClockSkew).Sub(a.cfg.Now())
+	ttl := lt.iat.Add(LogoutTokenMaxAge + a.cfg.ClockSkew).Sub(a.cfg.Now())
 	first, err := b.revoker.Remember(ctx, jtiKey(lt.iss, lt.jti), max(ttl, time.Second))
 	if err != nil {
-		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store failed; try again.", fmt.Errorf("%w: remembering the jti: %w", ErrSessionStore, err))
+		err = fmt.Errorf("%w: remembering the jti: %w", ErrSessionStore, err)
+		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store failed; try again.", err)
+		a.emit(r, EventStoreError, lt.sub, 0, err)
 		return
 	}
 	if !first {
@@ -185,13 +189,16 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		n, err = b.revoker.RevokeSubject(ctx, lt.sub)
 	}
 	if err != nil {
-		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store failed; the sessions may not have ended.", fmt.Errorf("%w: revoking by %s: %w", ErrSessionStore, by, err))
+		err = fmt.Errorf("%w: revoking by %s: %w", ErrSessionStore, by, err)
+		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store failed; the sessions may not have ended.", err)
+		a.emit(r, EventStoreError, lt.sub, 0, err)
 		return
 	}
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: back-channel logout",
 		slog.String("by", by), slog.String("user", lt.sub), slog.Int("sessions", n), slog.String("jti", lt.jti))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	a.emit(r, EventLogout, lt.sub, time.Since(start), nil) // lt.sub is "" for a logout by sid alone
 }
 
 // refuseLogout logs a refused back-channel logout request (never the token)
@@ -271,11 +278,11 @@ func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time
 	switch {
 	case idt.IssuedAt.IsZero():
 		return bad("The logout token has no iat.", nil)
-	case idt.IssuedAt.After(now.Add(ClockSkew)):
+	case idt.IssuedAt.After(now.Add(b.skew)):
 		return bad("The logout token's iat is in the future.", fmt.Errorf("iat %s", idt.IssuedAt.UTC().Format(time.RFC3339)))
 	case now.Sub(idt.IssuedAt) > LogoutTokenMaxAge:
 		return bad("The logout token is too old (iat).", fmt.Errorf("iat %s, more than %s ago", idt.IssuedAt.UTC().Format(time.RFC3339), LogoutTokenMaxAge))
-	case !idt.Expiry.IsZero() && idt.Expiry.Before(now):
+	case !idt.Expiry.IsZero() && idt.Expiry.Add(b.skew).Before(now):
 		return bad("The logout token has expired (exp).", fmt.Errorf("exp %s", idt.Expiry.UTC().Format(time.RFC3339)))
 	}
 	if !isLogoutEvent(c.Events) {

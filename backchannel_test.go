@@ -230,8 +230,8 @@ func TestBackChannelLogoutRefusesInvalidTokens(t *testing.T) {
 		{"iat too old, no exp", func() string {
 			return b.token(pipatest.LogoutTokenOptions{IssuedAt: now.Add(-pipaauth.LogoutTokenMaxAge - time.Minute), OmitExpiry: true})
 		}, "too old"},
-		{"exp passed", func() string {
-			return b.token(pipatest.LogoutTokenOptions{IssuedAt: now.Add(-time.Minute), Expiry: now.Add(-10 * time.Second)})
+		{"exp passed beyond the clock skew", func() string {
+			return b.token(pipatest.LogoutTokenOptions{IssuedAt: now.Add(-2 * time.Minute), Expiry: now.Add(-pipaauth.DefaultClockSkew - 10*time.Second)})
 		}, "expired"},
 		{"no events", func() string { return b.token(pipatest.LogoutTokenOptions{OmitEvents: true}) }, "events"},
 		{"events null", func() string { return b.token(hook(func(c map[string]any) { c["events"] = nil })) }, "events"},
@@ -479,4 +479,27 @@ func TestBackChannelDiscoveryLogged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A back-channel logout is a logout event (its sub, or "" for a logout by
+// sid alone); a store failure is a session_store_error; a refused token
+// reports nothing.
+func TestBackChannelLogoutEvents(t *testing.T) {
+	t.Parallel()
+	log := &eventLog{}
+	b := newBCL(t, true, setup{plainHTTP: true, configure: func(c *pipaauth.Config) { c.OnEvent = log.record }})
+	log.take() // nothing so far
+	if r := b.send(t, b.token(pipatest.LogoutTokenOptions{})); r.status != http.StatusOK {
+		t.Fatalf("logout by sub: %d", r.status)
+	}
+	checkEvents(t, log.take(), want{pipaauth.EventLogout, "", b.h.subject("alice"), true})
+	if r := b.send(t, b.token(pipatest.LogoutTokenOptions{OmitSubject: true, SID: "op-1"})); r.status != http.StatusOK {
+		t.Fatalf("logout by sid: %d", r.status)
+	}
+	checkEvents(t, log.take(), want{pipaauth.EventLogout, "", "", true})
+	b.send(t, b.token(pipatest.LogoutTokenOptions{OmitEvents: true}))
+	checkEvents(t, log.take())
+	b.rev.failRevoke = errors.New("redis: connection refused")
+	b.send(t, b.token(pipatest.LogoutTokenOptions{}))
+	checkEvents(t, log.take(), want{pipaauth.EventStoreError, pipaauth.ReasonSessionStore, b.h.subject("alice"), false})
 }
