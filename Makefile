@@ -84,7 +84,7 @@ load:
 ## load-redis: the same with the guard on cookie sessions, redistore and redisstore
 ## alternated in one run (needs wrk and redis-server)
 load-redis:
-	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redis,redisstore
+	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redistore,redisstore
 
 ## demo: the demo app on an embedded PiPA; Ctrl+C stops it
 demo:

@@ -32,8 +32,8 @@ var body = []byte("hello, load\n")
 
 // Session stores the app can run with.
 const (
-	storeCookie = "cookie" // the whole session sealed in the cookie (pipaauth's default)
-	storeRedis  = "redis"  // sessions in a private redis-server, through redistore
+	storeCookie = "cookie"    // the whole session sealed in the cookie (pipaauth's default)
+	storeRedis  = "redistore" // sessions in a private redis-server, through boj/redistore
 	// storeRedisstore: sessions in a private redis-server, through
 	// redisstore (rueidis, client-side caching, a RevocableStore).
 	storeRedisstore = "redisstore"

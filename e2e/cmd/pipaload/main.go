@@ -19,7 +19,7 @@
 // several, comma-separated: one app per store, and each pair becomes a
 // round of bare then guarded on each store, so that every guarded/bare and
 // guarded/guarded-cookie ratio comes from one alternated run (make
-// load-redis measures cookie,redis,redisstore). For the Redis stores it
+// load-redis measures cookie,redistore,redisstore). For the Redis stores it
 // also prints the Redis commands per guarded request, from INFO
 // commandstats before and after each run.
 //
@@ -100,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.connections, "connections", 32, "wrk connections (-c)")
 	fs.IntVar(&cfg.threads, "threads", 2, "wrk threads (-t)")
 	fs.IntVar(&cfg.pairs, "pairs", 3, "number of (bare, guarded) run pairs")
-	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (redistore on a private redis-server), "+storeRedisstore+" (redisstore on a private redis-server)")
+	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (boj/redistore on a private redis-server), "+storeRedisstore+" (redisstore on a private redis-server)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pipaload [flags]\n\n"+
 			"Runs wrk against a bare and a guarded route of a pipaauth app on 127.0.0.1,\n"+

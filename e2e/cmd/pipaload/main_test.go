@@ -193,9 +193,9 @@ func TestPrintStoreTable(t *testing.T) {
 	}
 	var out bytes.Buffer
 	printStoreTable(&out, runs, []string{storeCookie, storeRedis, storeRedisstore})
-	for _, want := range []string{"guarded-cookie/bare = 0.900", "guarded-redis/bare = 0.450", "guarded-redis/guarded-cookie = 0.500",
+	for _, want := range []string{"guarded-cookie/bare = 0.900", "guarded-redistore/bare = 0.450", "guarded-redistore/guarded-cookie = 0.500",
 		"guarded-redisstore/bare = 0.850", "guarded-redisstore/guarded-cookie = 0.944", "over 3 rounds",
-		"guarded-redis: Redis commands per guarded request = 1.0000", "guarded-redisstore: Redis commands per guarded request = 0.0010"} {
+		"guarded-redistore: Redis commands per guarded request = 1.0000", "guarded-redisstore: Redis commands per guarded request = 0.0010"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
