@@ -459,24 +459,9 @@ func (s *Server) wrongKey() *rsa.PrivateKey {
 	return s.badKey
 }
 
-// sign returns the claims as a compact JWS signed with RS256.
+// sign returns the claims as a compact JWS signed with RS256, typ JWT.
 func sign(priv *rsa.PrivateKey, kid string, claims map[string]any) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", fmt.Errorf("encoding ID token claims: %v", err)
-	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}},
-		(&jose.SignerOptions{}).WithType("JWT"),
-	)
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return signTyped(priv, kid, "JWT", claims)
 }
 
 // hintClaims returns the client an id_token_hint was issued to and its sid,
