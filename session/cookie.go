@@ -73,13 +73,23 @@ func (b *cookieBackend) save(w http.ResponseWriter, _ *http.Request, d *Data, c 
 	if err != nil {
 		return fmt.Errorf("session: sealing the session: %w", err)
 	}
+	if err := writeCookie(w, c, value, "a server-side SessionStore, or KeepTokens off"); err != nil {
+		return err
+	}
+	b.cache.set(value, d.Clone())
+	return nil
+}
+
+// writeCookie adds c with value to w, unless its Set-Cookie header would be
+// over MaxCookieBytes: then it writes nothing and returns an error wrapping
+// ErrCookieTooLarge that says what to do (fix).
+func writeCookie(w http.ResponseWriter, c *http.Cookie, value, fix string) error {
 	c.Value = value
 	header := c.String()
 	if n := len(header); n > MaxCookieBytes {
-		return fmt.Errorf("%w (%d bytes): a server-side SessionStore, or KeepTokens off", errs.ErrCookieTooLarge, n)
+		return fmt.Errorf("%w (%d bytes): %s", errs.ErrCookieTooLarge, n, fix)
 	}
 	w.Header().Add("Set-Cookie", header)
-	b.cache.set(value, d.Clone())
 	return nil
 }
 

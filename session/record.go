@@ -174,13 +174,7 @@ func (b *recordBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 	if err != nil {
 		return fmt.Errorf("session: sealing the session id: %w", err)
 	}
-	c.Value = value
-	header := c.String()
-	if n := len(header); n > MaxCookieBytes {
-		return fmt.Errorf("%w (%d bytes): shorten the cookie name", errs.ErrCookieTooLarge, n)
-	}
-	w.Header().Add("Set-Cookie", header)
-	return nil
+	return writeCookie(w, c, value, "shorten the cookie name")
 }
 
 // replace writes d back over the version it was loaded at. When another
