@@ -42,6 +42,7 @@ type revoker interface {
 	RevokeSID(ctx context.Context, sid string) (int, error)
 	RevokeSubject(ctx context.Context, sub string) (int, error)
 	Remember(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+	Forget(ctx context.Context, key string) error
 }
 
 // backChannel is what BackChannelLogoutHandler needs: the revoker, set up
@@ -189,6 +190,11 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		n, err = b.revoker.RevokeSubject(ctx, lt.sub)
 	}
 	if err != nil {
+		// The provider retries a failed delivery with the same token:
+		// let that retry through the replay check.
+		if ferr := b.revoker.Forget(ctx, jtiKey(lt.iss, lt.jti)); ferr != nil {
+			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: back-channel logout could not forget the jti of a failed revocation; the provider's retry with the same token will be refused as a replay", slog.String("error", ferr.Error()))
+		}
 		err = fmt.Errorf("%w: revoking by %s: %w", ErrSessionStore, by, err)
 		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "The session store failed; the sessions may not have ended.", err)
 		a.emit(r, EventStoreError, lt.sub, 0, err)

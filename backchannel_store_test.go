@@ -103,6 +103,13 @@ func (s *memRevocable) RevokeSubject(_ context.Context, sub string) (int, error)
 	return s.revoke(func(r memRevocableRec) bool { return r.sub == sub }), nil
 }
 
+func (s *memRevocable) Forget(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, key)
+	return nil
+}
+
 func (s *memRevocable) Remember(_ context.Context, key string, _ time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

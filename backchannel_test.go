@@ -79,6 +79,13 @@ func (f *fakeRevoker) Remember(_ context.Context, key string, ttl time.Duration)
 	return true, nil
 }
 
+func (f *fakeRevoker) Forget(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.remembered, key)
+	return nil
+}
+
 // reset forgets everything recorded.
 func (f *fakeRevoker) reset() {
 	f.mu.Lock()
@@ -378,8 +385,17 @@ func TestBackChannelLogoutStoreFailures(t *testing.T) {
 	t.Run("revoke", func(t *testing.T) {
 		b := newBCL(t, true, setup{plainHTTP: true})
 		b.rev.failRevoke = down
-		r := b.send(t, b.token(pipatest.LogoutTokenOptions{}))
+		tok := b.token(pipatest.LogoutTokenOptions{})
+		r := b.send(t, tok)
 		wantRefusal(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+		// The provider retries with the same token once the store is back:
+		// not a replay, since nothing was ended.
+		b.rev.mu.Lock()
+		b.rev.failRevoke = nil
+		b.rev.mu.Unlock()
+		if r := b.send(t, tok); r.status != http.StatusOK {
+			t.Errorf("the retry of a token whose revocation failed: %d %s, want 200", r.status, r.body)
+		}
 		if strings.Contains(r.body, "redis") {
 			t.Errorf("the store's error reached the body: %s", r.body)
 		}

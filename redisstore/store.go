@@ -377,6 +377,15 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) (bo
 	return true, nil
 }
 
+// Forget implements session.RevocableStore: it deletes a key Remember
+// recorded; a missing key is not an error.
+func (s *Store) Forget(ctx context.Context, key string) error {
+	if err := s.client.Do(ctx, s.client.B().Del().Key(s.seenKey(key)).Build()).Error(); err != nil {
+		return fmt.Errorf("redisstore: forgetting a key: %w", err)
+	}
+	return nil
+}
+
 // ownWriteWindow is how long after writing or deleting a session id a Store
 // reads it from Redis rather than from the client-side cache: long enough
 // for the invalidation of its own write to arrive (about a millisecond on

@@ -368,6 +368,16 @@ func TestRemember(t *testing.T) {
 	if ttl := r.int("PTTL", "app1:seen:jti-1"); ttl <= 0 || ttl > 60_000 {
 		t.Errorf("PTTL = %d ms, want up to 60000", ttl)
 	}
+	// Forget on one instance lets the key be recorded again on another.
+	if err := a.Forget(ctx, "jti-1"); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := b.Remember(ctx, "jti-1", time.Minute); !first || err != nil {
+		t.Errorf("Remember after Forget = %v, %v; want true", first, err)
+	}
+	if err := a.Forget(ctx, "never-recorded"); err != nil {
+		t.Errorf("Forget of a missing key: %v", err)
+	}
 	if _, err := a.Remember(ctx, "jti-2", 0); err == nil {
 		t.Error("Remember accepted ttl 0")
 	}

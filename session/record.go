@@ -368,6 +368,21 @@ func (m *Manager) revoke(ctx context.Context, what, v string, fn func(RevocableS
 	return n, nil
 }
 
+// Forget removes a key Remember recorded (see RevocableStore.Forget).
+// Errors as Remember.
+func (m *Manager) Forget(ctx context.Context, key string) error {
+	b, ok := m.revocable()
+	if !ok {
+		return fmt.Errorf("%w: %w", errs.ErrConfig, errNoRevocation)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.StoreTimeout)
+	defer cancel()
+	if err := b.store.Forget(ctx, key); err != nil {
+		return storeErr("forget", err)
+	}
+	return nil
+}
+
 // Remember records key for ttl in the store, shared by every instance, and
 // reports whether this call recorded it first: an atomic set-if-absent,
 // for refusing a replayed logout token's jti. Errors as RevokeSID; ttl must

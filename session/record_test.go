@@ -145,6 +145,16 @@ func (s *memRecords) RevokeSubject(_ context.Context, sub string) (int, error) {
 	return s.revoke(func(r memRec) bool { return r.sub == sub })
 }
 
+func (s *memRecords) Forget(_ context.Context, key string) error {
+	if err := s.begin("forget"); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, key)
+	return nil
+}
+
 func (s *memRecords) Remember(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := s.begin("remember"); err != nil {
 		return false, err

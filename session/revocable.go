@@ -25,6 +25,17 @@ import (
 // write of the id. Ids are chosen by the Manager: at least 128 random bits,
 // in base32 (crypto/rand.Text: 26 characters), never reused.
 //
+// A load must reflect this process's own completed writes and deletes at
+// once, even where other instances' writes are seen within a bound: a
+// request right after its own token refresh must not read the rotated-out
+// refresh token back (redisstore reads ids it wrote in the last 100 ms from
+// Redis, not from its client-side cache).
+//
+// The Manager never calls the gorilla sessions.Store methods (Get, New,
+// Save) of a RevocableStore; a store still has them because
+// Config.SessionStore is a sessions.Store, and may implement them for
+// plain gorilla use (redisstore does) or return an error.
+//
 // Every method is safe for concurrent use by many goroutines and processes,
 // and honours ctx: when ctx is done or its deadline passes, the method
 // returns promptly with an error (wrapping ctx.Err() where it can), never
@@ -70,4 +81,10 @@ type RevocableStore interface {
 	// instance. Back-channel logout uses it to refuse a replayed logout
 	// token's jti for the token's lifetime. ttl is positive.
 	Remember(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+
+	// Forget removes a key Remember recorded; a missing key is not an
+	// error. Back-channel logout calls it when ending the sessions failed,
+	// so that the provider's retry with the same token is not refused as
+	// a replay.
+	Forget(ctx context.Context, key string) error
 }
