@@ -97,6 +97,10 @@ func (c *cache[V]) get(value string) (V, bool) {
 	s := c.shard(k)
 	s.mu.RLock()
 	e := s.m[k]
+	var v V
+	if e != nil {
+		v = e.value // read under the lock: set replaces it in place
+	}
 	s.mu.RUnlock()
 	if e == nil {
 		return zero, false
@@ -104,7 +108,7 @@ func (c *cache[V]) get(value string) (V, bool) {
 	if e.freq.Load() < 3 {
 		e.freq.Add(1)
 	}
-	return e.value, true
+	return v, true
 }
 
 // set remembers v for the cookie value, replacing what was there.
