@@ -260,6 +260,11 @@ func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time
 	bad := func(reason string, err error) (*logoutToken, *badLogoutToken) {
 		return nil, &badLogoutToken{reason: reason, err: err}
 	}
+	if _, err := jose.ParseSignedCompact(raw, signatureAlgorithms); err != nil {
+		// A JWT is a JWS in compact form (RFC 7519 section 7.2); go-oidc
+		// would also take the JSON serialization.
+		return bad("The logout token's signature is not valid: it must be a JWS in compact form with an accepted algorithm.", err)
+	}
 	idt, err := b.verifier.Verify(ctx, raw)
 	if err != nil {
 		return bad("The logout token's signature, issuer or audience is not valid.", err)
@@ -345,7 +350,7 @@ var signatureAlgorithms = []jose.SignatureAlgorithm{
 // absent; false when it is not a string (or the JWS does not parse, which
 // go-oidc has ruled out).
 func tokenType(raw string) (string, bool) {
-	jws, err := jose.ParseSigned(raw, signatureAlgorithms)
+	jws, err := jose.ParseSignedCompact(raw, signatureAlgorithms) // a JWT is compact (RFC 7519 section 7.2)
 	if err != nil || len(jws.Signatures) != 1 {
 		return "", false
 	}

@@ -519,3 +519,15 @@ func TestBackChannelLogoutEvents(t *testing.T) {
 	b.send(t, b.token(pipatest.LogoutTokenOptions{}))
 	checkEvents(t, log.take(), want{pipaauth.EventStoreError, pipaauth.ReasonSessionStore, b.h.subject("alice"), false})
 }
+
+// A JWS in JSON serialization is not a JWT (RFC 7519 section 7.2), although
+// go-oidc would verify it (found by the security review).
+func TestBackChannelLogoutRefusesJSONSerialization(t *testing.T) {
+	t.Parallel()
+	b := newBCL(t, true, setup{plainHTTP: true})
+	parts := strings.Split(b.token(pipatest.LogoutTokenOptions{}), ".")
+	tok := `{"protected":"` + parts[0] + `","payload":"` + parts[1] + `","signature":"` + parts[2] + `"}`
+	b.h.secrets.addToken(tok)
+	wantRefusal(t, b.send(t, tok), http.StatusBadRequest, "invalid_request")
+	b.wantNothingRevoked(t)
+}
