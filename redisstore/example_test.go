@@ -19,7 +19,8 @@ import (
 func Example() {
 	client, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:      []string{os.Getenv("REDIS_ADDR")},
-		ConnWriteTimeout: time.Second, // replace a silent connection within about a second
+		ConnWriteTimeout: time.Second,           // replace a silent connection within about a second
+		RetryDelay:       redisstore.QuickRetry, // a refused connection is a 503 at once, not after SessionStoreTimeout
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -94,6 +94,15 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	t.Logf("Redis killed: the cached session was last served %s after the kill; the first load refused came back %s after it",
 		lastServed.Round(100*time.Microsecond), time.Since(begin).Round(100*time.Microsecond))
 
+	// With the deadline pipaauth gives a load by default (3 s), a refused
+	// connection fails at once: the client of docs/redis.md does not retry
+	// (DisableRetry), so an outage costs no request its whole timeout.
+	if _, took, err := load(s, "killed", 3*time.Second); err == nil {
+		t.Error("a load with Redis down did not fail")
+	} else if took > time.Second {
+		t.Errorf("a load with Redis down failed after %s, want at once (well under the 3 s deadline)", took)
+	}
+
 	back, err := redistest.Start(srv.Port)
 	if err != nil {
 		t.Fatal(err)

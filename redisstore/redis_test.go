@@ -26,6 +26,7 @@ func newClient(t *testing.T, addr string) rueidis.Client {
 	c, err := rueidis.NewClient(rueidis.ClientOption{
 		InitAddress:      []string{addr},
 		ConnWriteTimeout: time.Second,
+		RetryDelay:       redisstore.QuickRetry,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -454,3 +454,18 @@ func (w *recentWrites) recent(id string) bool {
 
 // Interface checks.
 var _ sessions.Store = (*Store)(nil)
+
+// QuickRetry is a rueidis.ClientOption.RetryDelay for the client of a
+// Store: a read-only command that failed on the network is retried at
+// most twice, a millisecond apart, and then fails. That is enough to get
+// past a connection that died with a restarted server, while a refused
+// connection (Redis down) fails within milliseconds: rueidis's default
+// retries with backoff until the request's deadline, so every guarded
+// request of an outage would wait pipaauth's SessionStoreTimeout (3 s)
+// before its 503. Writes (the store's scripts) are never retried.
+func QuickRetry(attempts int, _ rueidis.Completed, _ error) time.Duration {
+	if attempts < 2 {
+		return time.Millisecond
+	}
+	return -1
+}

@@ -42,7 +42,7 @@ func newRedisStore(addr string, keys [][]byte) (*redistore.RediStore, error) {
 // with client-side caching (its default) and a write timeout, and the
 // store's defaults (1 s cache bound). close closes the client.
 func newRedisstore(addr string) (_ *redisstore.Store, close func(), _ error) {
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ConnWriteTimeout: time.Second})
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ConnWriteTimeout: time.Second, RetryDelay: redisstore.QuickRetry})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rueidis: %w", err)
 	}

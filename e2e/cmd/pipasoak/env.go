@@ -110,7 +110,7 @@ func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
 		var store sessions.Store
 		switch cfg.store {
 		case storeRedisstore:
-			client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{e.redis.Addr}, ConnWriteTimeout: time.Second})
+			client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{e.redis.Addr}, ConnWriteTimeout: time.Second, RetryDelay: redisstore.QuickRetry})
 			if err != nil {
 				return e, fmt.Errorf("rueidis: %w", err)
 			}
