@@ -30,6 +30,9 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	if err := store.CheckServer(context.Background()); err != nil {
+		log.Fatal(err) // for example maxmemory-policy is not noeviction
+	}
 	auth, err := pipaauth.New(context.Background(), pipaauth.Config{
 		Issuer:       "https://pipa.example",
 		ClientID:     os.Getenv("PIPA_CLIENT_ID"),

@@ -469,3 +469,49 @@ func QuickRetry(attempts int, _ rueidis.Completed, _ error) time.Duration {
 	}
 	return -1
 }
+
+// CheckServer reports, as an error, a Redis setting under which the store
+// cannot keep its guarantees; call it once at start-up and refuse to start
+// on an error (or log it). It checks:
+//
+//   - maxmemory-policy is noeviction. Under an eviction policy Redis drops
+//     keys under memory pressure, and every key of the store has a TTL, so
+//     even volatile-* policies may evict the sid and sub indexes (rarely
+//     read, so first to go under LRU: revocation then ends nothing) or the
+//     markers of seen logout tokens (a replay is accepted again). Where
+//     CONFIG is not allowed (some managed services), this check is skipped.
+//   - the client's connections do not track with NOLOOP
+//     (rueidis.ClientOption.ClientTrackingOptions): with it, an instance is
+//     not told of its own writes and would serve a session it just ended
+//     from its cache.
+//
+// It makes two Redis calls under ctx.
+func (s *Store) CheckServer(ctx context.Context) error {
+	policy, err := s.client.Do(ctx, s.client.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+	switch {
+	case err != nil && isUnavailable(err):
+		return fmt.Errorf("redisstore: reading maxmemory-policy: %w", err)
+	case err == nil && policy["maxmemory-policy"] != "" && policy["maxmemory-policy"] != "noeviction":
+		return fmt.Errorf("redisstore: Redis's maxmemory-policy is %q: set it to noeviction (an evicted sid or sub index, or seen logout token, breaks revocation and replay protection)", policy["maxmemory-policy"])
+	}
+	info, err := s.client.Do(ctx, s.client.B().ClientTrackinginfo().Build()).ToMap()
+	if err != nil {
+		return fmt.Errorf("redisstore: reading CLIENT TRACKINGINFO: %w", err)
+	}
+	if flags, ok := info["flags"]; ok {
+		list, _ := flags.AsStrSlice()
+		for _, f := range list {
+			if f == "noloop" {
+				return errors.New("redisstore: the client tracks with NOLOOP: an instance would not be told of its own writes and could serve a session it just ended; drop NOLOOP from ClientTrackingOptions")
+			}
+		}
+	}
+	return nil
+}
+
+// isUnavailable reports whether err is a failure to reach Redis rather than
+// an answer (such as a refused CONFIG command).
+func isUnavailable(err error) bool {
+	var re *rueidis.RedisError
+	return !errors.As(err, &re)
+}
