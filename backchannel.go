@@ -114,8 +114,9 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // Allow: POST for another method, 413 for a body over the cap, 501 when the
 // session store cannot end sessions by sid or sub (cookie sessions, plain
 // gorilla stores: New logs this once), and 503 temporarily_unavailable when
-// the store failed: the provider may retry, with a fresh token once the jti
-// has been recorded. Config.ErrorHandler is not called: the caller is the
+// the store failed: the jti of a token whose sessions could not be ended is
+// forgotten again (RevocableStore.Forget), so the provider's retry with the
+// same token is accepted. Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
 	return http.HandlerFunc(a.serveBackChannelLogout)
