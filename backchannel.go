@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,6 +163,11 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	b.verifier, b.skew = p.logoutTokens, a.cfg.ClockSkew
 	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
+	if bad != nil && bad.retry {
+		w.Header().Set("Retry-After", strconv.Itoa(int(UnknownKeyInterval/time.Second)))
+		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", bad.reason, bad.err)
+		return
+	}
 	if bad != nil {
 		a.refuseLogout(w, r, http.StatusBadRequest, "invalid_request", bad.reason, bad.err)
 		return
@@ -243,6 +249,7 @@ type logoutToken struct {
 type badLogoutToken struct {
 	reason string
 	err    error
+	retry  bool // 503 temporarily_unavailable: the provider should send it again
 }
 
 // logoutClaims are the claims read beyond what go-oidc checks. Raw messages
@@ -266,7 +273,11 @@ func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time
 		// would also take the JSON serialization.
 		return bad("The logout token's signature is not valid: it must be a JWS in compact form with an accepted algorithm.", err)
 	}
-	idt, err := b.verifier.Verify(ctx, raw)
+	var throttled bool
+	idt, err := b.verifier.Verify(context.WithValue(ctx, throttledKey{}, &throttled), raw)
+	if err != nil && throttled {
+		return nil, &badLogoutToken{reason: "The logout token's signing key is not known yet; try again in a few seconds.", err: err, retry: true}
+	}
 	if err != nil {
 		return bad("The logout token's signature, issuer or audience is not valid.", err)
 	}

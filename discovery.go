@@ -41,6 +41,7 @@ type discovery struct {
 	UserInfo         string   `json:"userinfo_endpoint"`
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
+	IDTokenAlgs      []string `json:"id_token_signing_alg_values_supported"`
 	// Back-Channel Logout 1.0 section 2.1, read to be logged.
 	BackChannelLogout        bool `json:"backchannel_logout_supported"`
 	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
@@ -162,7 +163,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	}
 	a.logBackChannelDiscovery(context.Background(), d)
 	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle,
-		logoutTokens: op.Verifier(&oidc.Config{ClientID: cfg.ClientID, SkipExpiryCheck: true, Now: cfg.Now})}, nil
+		logoutTokens: a.logoutTokenVerifier(d)}, nil
 }
 
 // lazyDiscovery runs discovery for LazyDiscovery: one fetch at a time,
