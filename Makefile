@@ -58,9 +58,12 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseQuery$$' -fuzztime=$(FUZZTIME) ./callback
 	$(GO) test -run='^$$' -fuzz='^FuzzCodec$$' -fuzztime=$(FUZZTIME) ./session
 
-## fuzz-ci: a short seeded fuzz run
+## fuzz-ci: a short seeded fuzz run, budgeted in executions (about 10 s
+## each here): a duration budget races Go 1.26's fuzz coordinator at its
+## deadline (go.dev/issue/75804, fixed in Go 1.27) and fails with "context
+## deadline exceeded" without any failing input.
 fuzz-ci:
-	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz FUZZTIME=200000x
 
 ## lint: gofmt, go vet and staticcheck in every module; works offline once
 ## staticcheck is in the module cache (it comes through the Go module proxy)
