@@ -131,7 +131,16 @@ type Store struct {
 //
 // The client must speak RESP3 with client tracking (Redis 6 or later,
 // rueidis's default) for the cache; with rueidis.ClientOption.DisableCache
-// every load is a round trip, and still correct. New makes no Redis call.
+// every load is a round trip, and still correct. New makes no Redis call;
+// Store.CheckServer checks the server's settings at start-up.
+//
+// New fails, with an error that says what to change, when client is nil,
+// when a Cluster client's KeyPrefix has no hash tag (the scripts need the
+// store's keys in one slot), when Timeout is negative, or when KeyPairs is
+// not complete hash key, block key pairs that securecookie accepts (unlike
+// gorilla's NewCookieStore, a lone hash key without a block key is
+// refused: the gorilla cookie holds the session id, which is encrypted).
+// These are configuration mistakes, with no errors.Is target.
 func New(client rueidis.Client, opt Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: the rueidis client is nil: create one with rueidis.NewClient")
@@ -158,7 +167,7 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 		return nil, errors.New("redisstore: Options.Timeout is negative: leave it 0 for 3s")
 	}
 	if len(opt.KeyPairs)%2 != 0 {
-		return nil, fmt.Errorf("redisstore: Options.KeyPairs has %d keys: give hash key, block key pairs", len(opt.KeyPairs))
+		return nil, fmt.Errorf("redisstore: Options.KeyPairs has an odd number of keys (%d): give hash key, block key pairs", len(opt.KeyPairs))
 	}
 	if len(opt.KeyPairs) > 0 {
 		s.codecs = securecookie.CodecsFromPairs(opt.KeyPairs...)
