@@ -176,6 +176,25 @@ func (f *fleet) routed() []hit {
 	return append([]hit(nil), f.hits...)
 }
 
+// wantLoginCrossed checks that the login the proxy routed started on one
+// instance (the first /private) and finished on the other (the callback).
+func (f *fleet) wantLoginCrossed(t *testing.T) {
+	t.Helper()
+	hits := f.routed()
+	start, cb := -1, -1
+	for _, h := range hits {
+		switch {
+		case h.path == "/private" && start < 0:
+			start = h.backend
+		case h.path == "/callback":
+			cb = h.backend
+		}
+	}
+	if start < 0 || cb < 0 || start == cb {
+		t.Fatalf("routed %v: want the login started on one instance and the callback on the other", hits)
+	}
+}
+
 // browser is a client with a cookie jar that follows redirects itself, so
 // that every response on the way can be looked at.
 type browser struct {

@@ -26,19 +26,7 @@ func TestLoginAcrossInstances(t *testing.T) {
 	b := f.newBrowser()
 	b.login(t, "/private")
 
-	hits := f.routed()
-	var start, cb = -1, -1
-	for _, h := range hits {
-		switch {
-		case h.path == "/private" && start < 0:
-			start = h.backend
-		case h.path == "/callback":
-			cb = h.backend
-		}
-	}
-	if start < 0 || cb < 0 || start == cb {
-		t.Fatalf("routed %v: want the login started on one instance and the callback on the other", hits)
-	}
+	f.wantLoginCrossed(t)
 
 	c := b.sessionCookie(t)
 	seen := map[string]bool{}

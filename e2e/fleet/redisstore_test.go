@@ -115,18 +115,7 @@ func TestRedisstoreLoginAcrossInstances(t *testing.T) {
 	f := newFleet(t, setup{store: onRedisstore(addr, prefix)})
 	b := f.newBrowser()
 	b.login(t, "/private")
-	var start, cb = -1, -1
-	for _, h := range f.routed() {
-		switch {
-		case h.path == "/private" && start < 0:
-			start = h.backend
-		case h.path == "/callback":
-			cb = h.backend
-		}
-	}
-	if start < 0 || cb < 0 || start == cb {
-		t.Fatalf("routed %v: want the login started on one instance and the callback on the other", f.routed())
-	}
+	f.wantLoginCrossed(t)
 	c := b.sessionCookie(t)
 	seen := map[string]bool{}
 	for _, base := range f.bases() {
