@@ -437,3 +437,19 @@ func TestLoginHandlerMaxAge(t *testing.T) {
 		t.Errorf("errors %v, want one wrapping ErrStepUp", errs)
 	}
 }
+
+// Without the openid scope there is no ID token, so no auth_time can prove
+// a recent sign-in: a LoginHandler step-up is refused at its callback
+// rather than logging in unchecked.
+func TestLoginHandlerMaxAgeWithoutOpenID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, setup{configure: func(c *pipaauth.Config) { c.Scopes = []string{"email"} }})
+	b := h.app.newBrowser(t)
+	if r := b.finish(b.startLogin("/login?max_age=60")); r.status != http.StatusUnauthorized {
+		t.Fatalf("callback of a step-up without openid: %d, want 401", r.status)
+	}
+	if errs := h.app.takeErrors(); len(errs) != 1 || !errors.Is(errs[0], pipaauth.ErrStepUp) {
+		t.Errorf("errors %v, want one wrapping ErrStepUp", errs)
+	}
+	b.mustBeLoggedOut()
+}
