@@ -204,7 +204,7 @@ func (b *browser) cookieHeader() string {
 	return "Cookie: " + strings.Join(parts, "; ")
 }
 
-// maxCookieHeader is the README's bound on the Cookie header line pipaauth's
+// maxCookieHeader is the bound docs/security.md gives on the Cookie header line pipaauth's
 // cookies make (8 KiB with CRLF).
 const maxCookieHeader = 8190
 

@@ -46,7 +46,7 @@ func (l *eventLog) take() []pipaauth.Event {
 	return e
 }
 
-// reasons is the documented set (README, "Events").
+// reasons is the documented set (docs/events.md, "Reasons").
 var reasons = []string{
 	pipaauth.ReasonStateUnknown, pipaauth.ReasonCallbackMalformed, pipaauth.ReasonIssuerMismatch,
 	pipaauth.ReasonProviderDenied, pipaauth.ReasonProviderError, pipaauth.ReasonExchangeRefused,

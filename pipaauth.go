@@ -212,16 +212,12 @@ type User struct {
 	AuthTime time.Time
 }
 
-// RevocableStore is a server-side session store that pipaauth drives
-// directly: loads with a context (no goroutine per call), compare-and-set
-// write-backs (a token refresh or idle-timeout slide never undoes a logout),
-// and revocation by the provider's sid or by user (sub), which back-channel
-// logout needs. A Config.SessionStore that also implements it is used
-// through it, detected with a type assertion; any other gorilla store
-// works as before. Its method set holds standard-library types only, so a
-// store implements it without importing pipaauth; redisstore
-// (github.com/pipaauth/pipaauth/redisstore) is one. See the method
-// contracts in package session.
+// RevocableStore is session.RevocableStore, whose documentation is the
+// contract, method by method: a server-side session store that pipaauth
+// drives with a context, compare-and-set write-backs and revocation by sid
+// or sub (back-channel logout). A Config.SessionStore that also implements
+// it is used through it; redisstore
+// (github.com/pipaauth/pipaauth/redisstore) is one.
 type RevocableStore = session.RevocableStore
 
 // Auth logs users in with PiPA. It is safe for concurrent use.

@@ -1,10 +1,8 @@
 package pipaauth_test
 
 import (
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -14,12 +12,14 @@ import (
 	"time"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/internal/apptest"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
 // The one test application of this package's tests: testApp, an
 // application server with its Auth, which the full-flow harness
-// (harness_test.go) and tokenApp build on.
+// (harness_test.go) and tokenApp build on. It is internal/apptest's App,
+// which the e2e module's tests share, under the names these tests use.
 
 // testApp is an application on a loopback server whose Auth logs in with a
 // pipatest provider. Tests mount their routes on mux.
@@ -29,43 +29,15 @@ type testApp struct {
 	auth *pipaauth.Auth
 }
 
-// newTestApp starts a testApp, closed when tb ends: a TLS server when the
-// provider is one (the Config's HTTPClient then trusts its certificate),
-// else a plain-HTTP one with InsecureAllowHTTP. The Config uses pipatest's
-// default client, fresh session keys, RedirectURL srv.URL+"/callback", and
-// discards logs; edit, when not nil, changes it before New.
+// newTestApp starts a testApp, closed when tb ends, with apptest.New: a TLS
+// server when the provider is one, else a plain-HTTP one with
+// InsecureAllowHTTP; pipatest's default client, fresh session keys,
+// RedirectURL srv.URL+"/callback", logs discarded; edit, when not nil,
+// changes the Config before New.
 func newTestApp(tb testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)) *testApp {
 	tb.Helper()
-	a := &testApp{mux: http.NewServeMux()}
-	overTLS := strings.HasPrefix(provider.URL, "https://")
-	if overTLS {
-		a.srv = httptest.NewTLSServer(a.mux)
-	} else {
-		a.srv = httptest.NewServer(a.mux)
-	}
-	tb.Cleanup(a.srv.Close)
-	cfg := pipaauth.Config{
-		Issuer:            provider.URL,
-		ClientID:          pipatest.DefaultClientID,
-		ClientSecret:      pipatest.DefaultClientSecret,
-		RedirectURL:       a.srv.URL + "/callback",
-		SessionKeys:       newKeys(),
-		InsecureAllowHTTP: !overTLS,
-		Logger:            slog.New(slog.DiscardHandler),
-	}
-	if overTLS {
-		cfg.HTTPClient = provider.Client()
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var err error
-	if a.auth, err = pipaauth.New(ctx, cfg); err != nil {
-		tb.Fatalf("pipaauth.New: %v", err)
-	}
-	return a
+	a := apptest.New(tb, provider, edit)
+	return &testApp{srv: a.Srv, mux: a.Mux, auth: a.Auth}
 }
 
 // tokenApp is a testApp logged in as alice through its provider, whose

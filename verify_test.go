@@ -212,7 +212,7 @@ func TestLoginRecordsAuthTime(t *testing.T) {
 	}
 }
 
-// TestCookieKeepsTheIDTokenWhenItFits pins the sizes the README gives: in
+// TestCookieKeepsTheIDTokenWhenItFits pins the sizes docs/security.md gives: in
 // cookie mode, an ID token up to 1,900 bytes is kept (logout sends it as
 // id_token_hint); a larger one is dropped and the login still succeeds
 // with a cookie under 4096 bytes (the harness checks every Set-Cookie).

@@ -2,8 +2,9 @@
 // server-assisted client-side caching (RESP3 CLIENT TRACKING).
 //
 // A *Store is a gorilla sessions.Store, so it goes in
-// pipaauth.Config.SessionStore, and it implements pipaauth.RevocableStore,
-// which pipaauth detects and uses instead:
+// pipaauth.Config.SessionStore, and it implements pipaauth.RevocableStore
+// (the interface session.RevocableStore, whose documentation is the
+// contract), which pipaauth detects and uses instead:
 //
 //   - A guarded request whose session this instance read within
 //     Options.CacheTTL is answered from rueidis's local cache: no Redis round
@@ -19,6 +20,15 @@
 //   - Each session is indexed by the user's sub and the provider's sid, so
 //     that RevokeSubject and RevokeSID (OpenID Connect Back-Channel Logout)
 //     end them on every instance.
+//
+// # Options
+//
+// Only KeyPrefix and CacheTTL matter to pipaauth (and apply to the gorilla
+// methods too). KeyPairs, Session and Timeout serve plain gorilla use of
+// the store (Get, New, Save) only: pipaauth seals its own cookie with
+// Config.SessionKeys, sets its own cookie attributes, and bounds every call
+// with Config.SessionStoreTimeout, so it never reads them. A Store for
+// pipaauth alone needs none of the three.
 //
 // # Keys
 //
@@ -86,12 +96,13 @@ const (
 
 // Options configure a Store. The zero value of every field is its default.
 type Options struct {
-	// KeyPrefix starts every key the store writes. Default "pipaauth:".
+	// KeyPrefix starts every key the store writes, for pipaauth and the
+	// gorilla methods alike. Default "pipaauth:".
 	// Give each application sharing a Redis its own; on a Redis Cluster,
 	// make it a hash tag such as "{pipaauth}:".
 	KeyPrefix string
 	// CacheTTL is the longest a session read from Redis is served from
-	// the client-side cache, and so the longest a change can go unseen
+	// the client-side cache (for pipaauth and the gorilla methods alike), and so the longest a change can go unseen
 	// when the connection dies silently. Default 1 s (DefaultCacheTTL):
 	// each instance then reads each active session from Redis at most
 	// about once a second. Negative: no client-side cache, every load is a
@@ -100,7 +111,8 @@ type Options struct {
 
 	// The fields below serve the gorilla sessions.Store methods (Get, New,
 	// Save) only; pipaauth uses the RevocableStore methods and never reads
-	// them.
+	// them: it seals its cookie with Config.SessionKeys, sets the cookie's
+	// attributes itself and bounds each call with Config.SessionStoreTimeout.
 
 	// KeyPairs seal the session id in the gorilla cookie, as for
 	// gorilla's sessions.NewCookieStore: hash key, block key, ... Required
@@ -201,7 +213,7 @@ func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
 
 // LoadSession returns the session bytes under id and their version; a
 // missing id is version 0. A session read within CacheTTL comes from the
-// client-side cache without a round trip. See pipaauth.RevocableStore.
+// client-side cache without a round trip. See session.RevocableStore.
 func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
 	var res rueidis.RedisResult
 	if s.ttl > 0 && !s.written.recent(id) {
@@ -317,7 +329,7 @@ return n
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // CreateSession stores a new session under id, indexed by sub and sid when
-// not empty; created is false when id exists. See pipaauth.RevocableStore.
+// not empty; created is false when id exists. See session.RevocableStore.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
 	s.written.mark(id)
 	n, err := createScript.Exec(ctx, s.client,
@@ -330,7 +342,7 @@ func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, 
 }
 
 // ReplaceSession overwrites the session under id if its version is still
-// version (compare-and-set in a Lua script). See pipaauth.RevocableStore.
+// version (compare-and-set in a Lua script). See session.RevocableStore.
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
 	s.written.mark(id)
 	n, err := replaceScript.Exec(ctx, s.client,
@@ -352,7 +364,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 }
 
 // RevokeSID deletes every session indexed with the provider's sid and
-// returns how many. See pipaauth.RevocableStore.
+// returns how many. See session.RevocableStore.
 func (s *Store) RevokeSID(ctx context.Context, sid string) (int, error) {
 	return s.revoke(ctx, s.sidKey(sid))
 }

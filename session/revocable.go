@@ -17,6 +17,9 @@ import (
 // only standard-library types, so a store (PostgreSQL, Valkey Cluster, ...)
 // implements it without importing pipaauth.
 //
+// pipaauth.RevocableStore is this interface (a type alias); this comment
+// and the method comments below are its one documentation.
+//
 // What the store keeps per session id is a record: the serialized session
 // (opaque bytes, at most a few kilobytes, never interpreted by the store),
 // the user's sub, the provider's sid ("" when the ID token had none), an

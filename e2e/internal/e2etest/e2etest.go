@@ -5,70 +5,34 @@ package e2etest
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/gorilla/securecookie"
-
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/internal/apptest"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
 // App is an application on a loopback server whose Auth logs in with a
-// pipatest provider. Tests mount their routes on Mux.
-type App struct {
-	Srv  *httptest.Server
-	Mux  *http.ServeMux
-	Auth *pipaauth.Auth
-}
+// pipatest provider: the repository's one test application, written once
+// in the library's internal/apptest and shared with its tests. Tests mount
+// their routes on Mux.
+type App = apptest.App
 
-// NewApp starts an App for the test t, closed when t ends: a TLS server when
-// the provider is one (the Config's HTTPClient then trusts its certificate),
-// else a plain-HTTP one with InsecureAllowHTTP. The Config uses pipatest's
-// default client, fresh session keys, RedirectURL Srv.URL+"/callback", and
-// discards logs; edit, when not nil, changes it before New.
+// NewApp starts an App for the test t, closed when t ends (apptest.New): a
+// TLS server when the provider is one (the Config's HTTPClient then trusts
+// its certificate), else a plain-HTTP one with InsecureAllowHTTP. The
+// Config uses pipatest's default client, fresh session keys, RedirectURL
+// Srv.URL+"/callback", and discards logs; edit, when not nil, changes it
+// before New.
 func NewApp(t testing.TB, provider *pipatest.Server, edit func(*pipaauth.Config)) *App {
 	t.Helper()
-	a := &App{Mux: http.NewServeMux()}
-	overTLS := strings.HasPrefix(provider.URL, "https://")
-	if overTLS {
-		a.Srv = httptest.NewTLSServer(a.Mux)
-	} else {
-		a.Srv = httptest.NewServer(a.Mux)
-	}
-	t.Cleanup(a.Srv.Close)
-	cfg := pipaauth.Config{
-		Issuer:            provider.URL,
-		ClientID:          pipatest.DefaultClientID,
-		ClientSecret:      pipatest.DefaultClientSecret,
-		RedirectURL:       a.Srv.URL + "/callback",
-		SessionKeys:       NewKeys(),
-		InsecureAllowHTTP: !overTLS,
-		Logger:            slog.New(slog.DiscardHandler),
-	}
-	if overTLS {
-		cfg.HTTPClient = provider.Client()
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	var err error
-	if a.Auth, err = pipaauth.New(context.Background(), cfg); err != nil {
-		t.Fatalf("pipaauth.New: %v", err)
-	}
-	return a
+	return apptest.New(t, provider, edit)
 }
 
 // NewKeys returns a fresh session key pair: a 32-byte hash key and a 32-byte
 // block key.
-func NewKeys() [][]byte {
-	return [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)}
-}
+func NewKeys() [][]byte { return apptest.NewKeys() }
 
 // LogBuffer collects log lines; it is safe for concurrent writers and
 // readers, as the handlers of a test server log from their own goroutines.
