@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/pipaauth/pipaauth/internal/jwks"
 )
 
 // Limits of BackChannelLogoutHandler.
@@ -164,7 +166,7 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	b.verifier, b.skew = p.logoutTokens, a.cfg.ClockSkew
 	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
 	if bad != nil && bad.retry {
-		w.Header().Set("Retry-After", strconv.Itoa(int(UnknownKeyInterval/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((bad.after+time.Second-1)/time.Second))))
 		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", bad.reason, bad.err)
 		return
 	}
@@ -249,7 +251,8 @@ type logoutToken struct {
 type badLogoutToken struct {
 	reason string
 	err    error
-	retry  bool // 503 temporarily_unavailable: the provider should send it again
+	retry  bool          // 503 temporarily_unavailable: the provider should send it again
+	after  time.Duration // with retry: the Retry-After
 }
 
 // logoutClaims are the claims read beyond what go-oidc checks. Raw messages
@@ -273,10 +276,10 @@ func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time
 		// would also take the JSON serialization.
 		return bad("The logout token's signature is not valid: it must be a JWS in compact form with an accepted algorithm.", err)
 	}
-	var throttled bool
-	idt, err := b.verifier.Verify(context.WithValue(ctx, throttledKey{}, &throttled), raw)
-	if err != nil && throttled {
-		return nil, &badLogoutToken{reason: "The logout token's signing key is not known yet; try again in a few seconds.", err: err, retry: true}
+	vctx, rep := jwks.WithReport(ctx)
+	idt, err := b.verifier.Verify(vctx, raw)
+	if err != nil && rep.Unavailable != nil {
+		return nil, unavailableKeys(rep, err)
 	}
 	if err != nil {
 		return bad("The logout token's signature, issuer or audience is not valid.", err)

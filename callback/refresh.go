@@ -130,16 +130,7 @@ func (f *Flow) refreshNow(ctx context.Context, refreshToken, subject string) (*o
 	if err := readable(tok); err != nil {
 		return nil, sessionOver(unreadable(err))
 	}
-	if raw, ok := tok.Extra("id_token").(string); ok && raw != "" && f.openid {
-		idt, _, err := f.checkIDToken(ctx, raw, tok.AccessToken, false)
-		if err == nil && idt.Subject != subject {
-			err = errors.New("the refreshed id_token names another sub (OpenID Connect Core 12.2)")
-		}
-		if err != nil {
-			return nil, sessionOver(refused(err))
-		}
-	}
-	return tok, nil
+	return f.checkRefreshed(ctx, tok, subject)
 }
 
 func sessionOver(cause error) error {
