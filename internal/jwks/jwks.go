@@ -268,11 +268,13 @@ func (s *Set) run(ctx context.Context, c *call) {
 	}
 	s.inflight = nil
 	s.mu.Unlock()
-	c.err = err
-	close(c.done)
+	// Reported before the waiters go on: the request that needed the keys
+	// is logged after what the fetch found.
 	if s.cfg.OnFetch != nil {
 		s.cfg.OnFetch(ctx, skipped, time.Since(start), err)
 	}
+	c.err = err
+	close(c.done)
 }
 
 func (s *Set) fetch(ctx context.Context) ([]jose.JSONWebKey, []Skipped, error) {
