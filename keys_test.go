@@ -304,11 +304,18 @@ func TestKeySetSkipsUnreadableKeys(t *testing.T) {
 	for _, k := range skipped[0].SkippedKeys {
 		got[k.KeyID] = k
 	}
-	if k := got["k1"]; k.KeyType != "EC" || k.Curve != "secp256k1" || k.Reason == "" {
-		t.Errorf("secp256k1 key reported as %+v", k)
-	}
-	if k := got["ed448"]; k.KeyType != "OKP" || k.Curve != "Ed448" {
-		t.Errorf("Ed448 key reported as %+v", k)
+	for kid, w := range map[string]pipaauth.SkippedKey{
+		"k1":        {KeyID: "k1", KeyType: "EC", Curve: "secp256k1", Reason: "unsupported curve"},
+		"k1-alg":    {KeyID: "k1-alg", KeyType: "EC", Curve: "secp256k1", Algorithm: "ES256K", Reason: "unsupported curve"},
+		"x25519":    {KeyID: "x25519", KeyType: "OKP", Curve: "X25519", Reason: "unsupported curve"},
+		"ed448":     {KeyID: "ed448", KeyType: "OKP", Curve: "Ed448", Reason: "unsupported curve"},
+		"bad-point": {KeyID: "bad-point", KeyType: "EC", Curve: "P-256", Reason: "malformed key (go-jose cannot read it)"},
+		"secret":    {KeyID: "secret", KeyType: "oct", Reason: "symmetric key: never used to verify"},
+		"pq":        {KeyID: "pq", KeyType: "ML-DSA", Algorithm: "ML-DSA-65", Reason: "unsupported key type"},
+	} {
+		if got[kid] != w {
+			t.Errorf("key %q reported as %+v, want %+v", kid, got[kid], w)
+		}
 	}
 }
 
@@ -348,6 +355,11 @@ func TestSigningAlgsConfig(t *testing.T) {
 	t.Parallel()
 	provider := pipatest.NewServer()
 	t.Cleanup(provider.Close)
+	// Discovery lists every name, so that only SigningAlgs' own check can
+	// refuse them; ES256 alone is left out.
+	provider.SetBehavior(pipatest.Behavior{DiscoveryHook: func(doc map[string]any) {
+		doc["id_token_signing_alg_values_supported"] = []string{"RS256", "none", "HS256", "RS256", "hs512", "rs256", "ES256K"}
+	}})
 	tests := []struct {
 		name string
 		algs []string
@@ -360,7 +372,7 @@ func TestSigningAlgsConfig(t *testing.T) {
 		{"hs512", []string{"hs512"}, false},
 		{"lower case", []string{"rs256"}, false},
 		{"unknown", []string{"ES256K"}, false},
-		{"not listed by discovery", []string{"ES256"}, false}, // pipatest lists RS256 only
+		{"not listed by discovery", []string{"ES256"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
