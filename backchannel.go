@@ -119,7 +119,11 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // gorilla stores: New logs this once), and 503 temporarily_unavailable when
 // the store failed: the jti of a token whose sessions could not be ended is
 // forgotten again (RevocableStore.Forget), so the provider's retry with the
-// same token is accepted. Config.ErrorHandler is not called: the caller is the
+// same token is accepted. A token that cannot be checked for want of PiPA's
+// keys (the JWKS cannot be fetched, or a new kid arrived less than
+// UnknownKeyInterval after the last fetch) gets 503 temporarily_unavailable
+// with Retry-After too, and nothing is remembered: the retry succeeds once
+// the keys can be had. Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
 	return http.HandlerFunc(a.serveBackChannelLogout)
