@@ -91,8 +91,9 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // application/x-www-form-urlencoded with exactly one logout_token, and at
 // most MaxLogoutRequestBytes. The token is verified as section 2.6 says:
 //   - signature with the provider's keys (go-oidc, the algorithms allowed for
-//     ID tokens, never "none"), iss, and aud holding this client and no other
-//     audience; azp, when present, is this client;
+//     ID tokens: Config.SigningAlgs, never "none" or HS*), iss, and aud
+//     holding this client and no other audience; azp, when present, is this
+//     client;
 //   - typ header, when present, is logout+jwt (or application/logout+jwt), or
 //     JWT, which providers that do not type their tokens send; any other typ
 //     is refused (section 4.1, cross-JWT confusion);
