@@ -612,7 +612,7 @@ func TestKeysUnavailableAtLogin(t *testing.T) {
 			h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) {
 				kp.wrap(cfg)
 				cfg.OnEvent = events.record
-				cfg.ExchangeTimeout = time.Second
+				cfg.ExchangeTimeout = outageTimeout
 			}})
 			pipaauth.SetKeyInterval(h.app.auth, 100*time.Millisecond)
 			b := h.app.newBrowser(t)
@@ -633,7 +633,7 @@ func TestKeysUnavailableAtLogin(t *testing.T) {
 			b.mustBeLoggedOut()
 			kp.set(jwksNormal)
 			// The next fetch may start (and a hanging one has timed out).
-			time.Sleep(150*time.Millisecond + map[bool]time.Duration{true: time.Second}[tt.mode == jwksHang])
+			time.Sleep(150*time.Millisecond + map[bool]time.Duration{true: outageTimeout}[tt.mode == jwksHang])
 			b.login("/private")
 			b.mustUser()
 		})
@@ -647,7 +647,7 @@ func TestKeysFetchIsShared(t *testing.T) {
 	kp.set(jwksHang)
 	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) {
 		kp.wrap(cfg)
-		cfg.ExchangeTimeout = time.Second
+		cfg.ExchangeTimeout = outageTimeout
 	}})
 	const n = 6
 	var wg sync.WaitGroup
@@ -688,7 +688,7 @@ func TestKeysUnavailableAtRefresh(t *testing.T) {
 			events := &eventLog{}
 			ta := newTokenApp(t, true, func(c *pipaauth.Config) {
 				kp.wrap(c)
-				c.ExchangeTimeout = time.Second
+				c.ExchangeTimeout = outageTimeout
 				c.Logger = slogTo(logs)
 				c.OnEvent = events.record
 			}, nil)
@@ -712,7 +712,7 @@ func TestKeysUnavailableAtRefresh(t *testing.T) {
 				t.Errorf("the new tokens were not kept: %d %q, want %q", code, again, second)
 			}
 			kp.set(jwksNormal)
-			time.Sleep(150*time.Millisecond + map[bool]time.Duration{true: time.Second}[tt.mode == jwksHang])
+			time.Sleep(150*time.Millisecond + map[bool]time.Duration{true: outageTimeout}[tt.mode == jwksHang])
 			ta.advance(2 * time.Hour)
 			if code, third := ta.token(t); code != http.StatusOK || third == second {
 				t.Errorf("/token after the outage: %d %q, want 200 and a new token (the rotated refresh token works)", code, third)
@@ -748,7 +748,7 @@ func TestKeysUnavailableAtBackChannelLogout(t *testing.T) {
 			kp.set(tt.mode)
 			b := newBCL(t, true, setup{configure: func(cfg *pipaauth.Config) {
 				kp.wrap(cfg)
-				cfg.ExchangeTimeout = time.Second
+				cfg.ExchangeTimeout = outageTimeout
 			}})
 			pipaauth.SetKeyInterval(b.h.app.auth, 100*time.Millisecond)
 			tok := b.token(pipatest.LogoutTokenOptions{User: "alice"})
@@ -777,3 +777,7 @@ func slogTo(w io.Writer) *slog.Logger {
 func allowedFetches(start time.Time) int64 {
 	return 1 + int64(time.Since(start)/pipaauth.UnknownKeyInterval)
 }
+
+// outageTimeout is the ExchangeTimeout of the outage tests: a hanging JWKS
+// fails after it; long enough for a code exchange on a loaded machine.
+const outageTimeout = 3 * time.Second
