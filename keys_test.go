@@ -781,3 +781,47 @@ func allowedFetches(start time.Time) int64 {
 // outageTimeout is the ExchangeTimeout of the outage tests: a hanging JWKS
 // fails after it; long enough for a code exchange on a loaded machine.
 const outageTimeout = 3 * time.Second
+
+// A login signed with a rotated key less than UnknownKeyInterval after the
+// last fetch, whose ExchangeTimeout cannot wait for the next one, answers
+// 503 with keys_unavailable at once (and a new login is offered), without
+// fetching; once the interval has passed, the login goes through.
+func TestRotatedKeyWithinTheInterval(t *testing.T) {
+	t.Parallel()
+	kp := newKeyProvider(t)
+	events := &eventLog{}
+	h := newHarness(t, setup{configure: func(cfg *pipaauth.Config) {
+		kp.wrap(cfg)
+		cfg.OnEvent = events.record
+		cfg.ExchangeTimeout = 2 * time.Second
+	}})
+	pipaauth.SetKeyInterval(h.app.auth, 5*time.Second)
+	h.app.newBrowser(t).login("/private")
+	h.provider.RotateKeys()
+	events.take()
+	b := h.app.newBrowser(t)
+	start := time.Now()
+	r := b.finish(b.startLogin("/private"))
+	expectFailure(t, h, r, http.StatusServiceUnavailable, pipaauth.ErrExchange, -1)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the refusal took %v: it must not wait for a fetch it cannot have", took)
+	}
+	if !strings.Contains(r.body, `href="/login"`) {
+		t.Errorf("the error page offers no new login:\n%s", r.body)
+	}
+	if n := kp.fetches.Load(); n != 1 {
+		t.Errorf("%d JWKS fetches, want 1 (the first login's)", n)
+	}
+	var reasons []string
+	for _, e := range events.take() {
+		if e.Kind == pipaauth.EventLoginFailed {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	if len(reasons) != 1 || reasons[0] != pipaauth.ReasonKeysUnavailable {
+		t.Errorf("login_failed reasons %q, want [%q]", reasons, pipaauth.ReasonKeysUnavailable)
+	}
+	pipaauth.SetKeyInterval(h.app.auth, 100*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	b.login("/private")
+}
