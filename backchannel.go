@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/pipaauth/pipaauth/internal/jwks"
 )
 
 // Limits of BackChannelLogoutHandler.
@@ -89,8 +91,9 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // application/x-www-form-urlencoded with exactly one logout_token, and at
 // most MaxLogoutRequestBytes. The token is verified as section 2.6 says:
 //   - signature with the provider's keys (go-oidc, the algorithms allowed for
-//     ID tokens, never "none"), iss, and aud holding this client and no other
-//     audience; azp, when present, is this client;
+//     ID tokens: Config.SigningAlgs, never "none" or HS*), iss, and aud
+//     holding this client and no other audience; azp, when present, is this
+//     client;
 //   - typ header, when present, is logout+jwt (or application/logout+jwt), or
 //     JWT, which providers that do not type their tokens send; any other typ
 //     is refused (section 4.1, cross-JWT confusion);
@@ -117,7 +120,11 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // gorilla stores: New logs this once), and 503 temporarily_unavailable when
 // the store failed: the jti of a token whose sessions could not be ended is
 // forgotten again (RevocableStore.Forget), so the provider's retry with the
-// same token is accepted. Config.ErrorHandler is not called: the caller is the
+// same token is accepted. A token that cannot be checked for want of PiPA's
+// keys (the JWKS cannot be fetched, or a new kid arrived less than
+// UnknownKeyInterval after the last fetch) gets 503 temporarily_unavailable
+// with Retry-After too, and nothing is remembered: the retry succeeds once
+// the keys can be had. Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
 	return http.HandlerFunc(a.serveBackChannelLogout)
@@ -164,7 +171,7 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	b.verifier, b.skew = p.logoutTokens, a.cfg.ClockSkew
 	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
 	if bad != nil && bad.retry {
-		w.Header().Set("Retry-After", strconv.Itoa(int(UnknownKeyInterval/time.Second)))
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((bad.after+time.Second-1)/time.Second))))
 		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", bad.reason, bad.err)
 		return
 	}
@@ -249,7 +256,8 @@ type logoutToken struct {
 type badLogoutToken struct {
 	reason string
 	err    error
-	retry  bool // 503 temporarily_unavailable: the provider should send it again
+	retry  bool          // 503 temporarily_unavailable: the provider should send it again
+	after  time.Duration // with retry: the Retry-After
 }
 
 // logoutClaims are the claims read beyond what go-oidc checks. Raw messages
@@ -273,10 +281,10 @@ func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time
 		// would also take the JSON serialization.
 		return bad("The logout token's signature is not valid: it must be a JWS in compact form with an accepted algorithm.", err)
 	}
-	var throttled bool
-	idt, err := b.verifier.Verify(context.WithValue(ctx, throttledKey{}, &throttled), raw)
-	if err != nil && throttled {
-		return nil, &badLogoutToken{reason: "The logout token's signing key is not known yet; try again in a few seconds.", err: err, retry: true}
+	vctx, rep := jwks.WithReport(ctx)
+	idt, err := b.verifier.Verify(vctx, raw)
+	if err != nil && rep.Unavailable != nil {
+		return nil, unavailableKeys(rep, err)
 	}
 	if err != nil {
 		return bad("The logout token's signature, issuer or audience is not valid.", err)

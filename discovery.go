@@ -17,6 +17,7 @@ import (
 	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
+	"github.com/pipaauth/pipaauth/internal/jwks"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -60,6 +61,7 @@ type provider struct {
 	// keys, iss and aud; exp is checked by BackChannelLogoutHandler, as it
 	// may be absent.
 	logoutTokens *oidc.IDTokenVerifier
+	keys         *jwks.Set // PiPA's JWKS, read by both verifiers
 }
 
 // retryPolicy is the backoff of LazyDiscovery's retries; tests shorten it.
@@ -127,6 +129,10 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 			return nil, fmt.Errorf("%w: %s: %w", errs.ErrDiscovery, u.name, err)
 		}
 	}
+	verifier, keys, err := a.tokenVerifier(d)
+	if err != nil {
+		return nil, err
+	}
 	var userInfo callback.UserInfoFunc
 	if d.UserInfo != "" {
 		userInfo = op.UserInfo
@@ -141,7 +147,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		},
 		// go-oidc has no leeway on exp: the callback checks exp (and nbf)
 		// with ClockSkew itself. Every other check stays go-oidc's.
-		Verifier:   op.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now, SkipExpiryCheck: true}),
+		Verifier:   verifier,
 		UserInfo:   userInfo,
 		Revoke:     func(ctx context.Context, t *session.Tokens) { a.revoke(ctx, a.prov.Load(), t) },
 		Issuer:     cfg.Issuer,
@@ -163,7 +169,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	}
 	a.logBackChannelDiscovery(context.Background(), d)
 	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle,
-		logoutTokens: a.logoutTokenVerifier(d)}, nil
+		logoutTokens: verifier, keys: keys}, nil
 }
 
 // lazyDiscovery runs discovery for LazyDiscovery: one fetch at a time,

@@ -15,7 +15,7 @@ var (
 	ErrInvalidState    = errs.ErrInvalidState    // callback: state missing, unknown, expired or already used
 	ErrInvalidCallback = errs.ErrInvalidCallback // callback: malformed query (repeated parameters, no code, wrong iss)
 	ErrExchange        = errs.ErrExchange        // callback (code exchange, UserInfo) or Token (refresh): the request to PiPA failed, was refused or could not be read
-	ErrInvalidToken    = errs.ErrInvalidToken    // callback: the token response or ID token failed verification
+	ErrInvalidToken    = errs.ErrInvalidToken    // callback or Token (refresh): the token response or ID token failed verification
 	ErrCookieTooLarge  = errs.ErrCookieTooLarge  // the session would not fit a 4096-byte cookie
 	ErrSessionStore    = errs.ErrSessionStore    // the session store failed or timed out
 	ErrForbidden       = errs.ErrForbidden       // RequireUser: logged in, but not allowed
@@ -38,8 +38,10 @@ type Error struct {
 	// login (access_denied), for a user RequireUser refuses, for a step-up
 	// by another user (ErrStepUp) and for a cross-site login or logout;
 	// 405 for a wrong method; 500 for an internal error; 502 or 504 when
-	// PiPA failed; 503 when the session store did, or, with LazyDiscovery,
-	// while PiPA's discovery document is not there yet.
+	// PiPA failed (also when its JWKS could not be fetched, or a refreshed
+	// ID token failed a check); 503 when the session store did, or, with
+	// LazyDiscovery, while PiPA's discovery document is not there yet, or
+	// when PiPA's new signing key is not known yet (UnknownKeyInterval).
 	Status int
 	// Reason is one short sentence for the user, safe to show as is: it
 	// never holds a code, a token or an internal error.

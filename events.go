@@ -24,6 +24,11 @@ const (
 	EventRefresh       EventKind = "refresh"             // Token refreshed the session's tokens
 	EventRefreshFailed EventKind = "refresh_failed"      // Token needed a refresh and did not get one
 	EventStoreError    EventKind = "session_store_error" // the session store failed outside a login or refresh
+	// EventKeysSkipped reports a fetch of PiPA's JWKS that skipped keys
+	// this package cannot use (Event.SkippedKeys says which): one per
+	// fetch, not per request. It is reported on the fetch's goroutine, with
+	// the context of the request that started the fetch.
+	EventKeysSkipped EventKind = "keys_skipped"
 )
 
 // Event is one outcome, reported to Config.OnEvent. No field ever holds a
@@ -32,7 +37,10 @@ type Event struct {
 	Kind     EventKind
 	Reason   string        // a stable, machine-readable reason for failures (for example "state_unknown", "nonce_mismatch", "provider_denied"); "" on success
 	UserID   string        // "" when unknown
-	Duration time.Duration // how long the operation took (login: the callback; refresh: the refresh call)
+	Duration time.Duration // how long the operation took (login: the callback; refresh: the refresh call; keys_skipped: the JWKS fetch)
+	// SkippedKeys are, for EventKeysSkipped, the keys of PiPA's JWKS that
+	// were skipped (kid, kty, crv, alg and why; never key material).
+	SkippedKeys []SkippedKey
 }
 
 // Reasons of failed Events: a closed set of stable strings, the same one for
@@ -60,6 +68,7 @@ const (
 	ReasonRefreshRefused    = "refresh_refused"     // PiPA refused the refresh token (revoked, expired, reused): the session ended
 	ReasonNoRefreshToken    = "no_refresh_token"    // the access token expired and there is no refresh token: the session ended
 	ReasonSessionEnded      = "session_ended"       // the session was ended (logout) while its tokens were being refreshed
+	ReasonKeysUnavailable   = "keys_unavailable"    // PiPA's JWKS could not be fetched (5xx, timeout, unreachable): a temporary failure
 	ReasonInternal          = "internal_error"      // anything else: see the log line of the same request
 )
 
@@ -73,6 +82,9 @@ func reasonOf(err error) string {
 	if errors.Is(err, callback.ErrRefreshRefused) { // wraps the token endpoint's 4xx, which is not the point
 		if errs.CodeOf(err) == errs.CodeUnreadable {
 			return ReasonUnreadable
+		}
+		if errors.Is(err, errs.ErrInvalidToken) { // a refreshed ID token for another sub or iss
+			return ReasonIDTokenInvalid
 		}
 		return ReasonRefreshRefused
 	}

@@ -54,6 +54,7 @@ var reasons = []string{
 	pipaauth.ReasonIDTokenExpired, pipaauth.ReasonIDTokenInvalid, pipaauth.ReasonSessionStore,
 	pipaauth.ReasonCookieTooLarge, pipaauth.ReasonDiscoveryFailed, pipaauth.ReasonRefreshRefused,
 	pipaauth.ReasonNoRefreshToken, pipaauth.ReasonSessionEnded, pipaauth.ReasonInternal,
+	pipaauth.ReasonKeysUnavailable,
 }
 
 // eventHarness is a flow harness whose Auth records its events.
@@ -230,6 +231,8 @@ func newEventRefreshApp(t *testing.T, tokenHook func(map[string]any), configure 
 	t.Helper()
 	ra := &eventRefreshApp{provider: pipatest.NewServer(), events: &eventLog{}}
 	t.Cleanup(ra.provider.Close)
+	// One clock for both: a refreshed ID token's exp and iat are checked.
+	ra.provider.SetClock(func() time.Time { return time.Now().Add(time.Duration(ra.offset.Load())) })
 	ra.provider.SetBehavior(pipatest.Behavior{TokenHook: tokenHook})
 	ra.testApp = newTestApp(t, ra.provider, func(c *pipaauth.Config) {
 		c.KeepTokens = true

@@ -16,3 +16,10 @@ func BackgroundDone(a *Auth) <-chan struct{} {
 	}
 	return a.lazy.done
 }
+
+// SetKeyInterval sets how often, at most, a's current key set may fetch
+// PiPA's JWKS again (UnknownKeyInterval), so that tests of key rotations and
+// outages need not wait ten seconds. Call it after discovery.
+func SetKeyInterval(a *Auth, d time.Duration) {
+	a.prov.Load().keys.SetInterval(d)
+}

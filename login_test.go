@@ -357,6 +357,9 @@ func TestLoginAttemptExpires(t *testing.T) {
 func TestLoginAfterKeyRotation(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, setup{})
+	// The JWKS was just fetched: the new kid waits for the next fetch
+	// (UnknownKeyInterval, here shortened), and the login goes through.
+	pipaauth.SetKeyInterval(h.app.auth, time.Second)
 	h.app.newBrowser(t).login("/private")
 	h.provider.RotateKeys()
 	b := h.app.newBrowser(t)

@@ -77,6 +77,26 @@ type Config struct {
 	// (OpenID Connect Core 11: providers drop offline_access otherwise), so
 	// PiPA shows its consent page at every login.
 	Scopes []string
+	// SigningAlgs are the JWS algorithms PiPA signs ID tokens and logout tokens
+	// with for this client (its registered id_token_signed_response_alg, e.g.
+	// []string{"RS256"}). Tokens signed with any other algorithm are refused.
+	// Empty: every asymmetric algorithm that discovery lists and the package
+	// supports. New fails with ErrConfig for an algorithm discovery does not list.
+	//
+	// In detail: the names are the JWS "alg" values RS256, RS384, RS512,
+	// PS256, PS384, PS512, ES256, ES384, ES512 and EdDSA, case-sensitive.
+	// "none" and the symmetric HS256, HS384 and HS512 are refused whatever is
+	// configured, and New fails with ErrConfig when SigningAlgs names them or
+	// an unknown name. The check holds for ID tokens at login and at refresh
+	// (OpenID Connect Core 3.1.3.7 step 7) and for back-channel logout tokens
+	// (Back-Channel Logout 1.0 section 2.6 step 3). It is checked against
+	// discovery's id_token_signing_alg_values_supported in New, and with
+	// LazyDiscovery when the document arrives (a document that does not list
+	// them is refused and fetched again later); a document without that list
+	// is not checked against. Empty, with discovery listing no supported
+	// algorithm: RS256. For an OpenID Foundation certification run (and for
+	// PiPA's default registration) set []string{"RS256"}.
+	SigningAlgs []string
 	// SessionKeys are securecookie key pairs: hashKey, blockKey[, hashKey,
 	// blockKey ...]. Hash keys are at least 32 bytes, block keys 16, 24 or 32
 	// bytes. The first pair seals new cookies; every pair opens them, so a
@@ -376,6 +396,9 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	if err := session.CheckKeys(c.SessionKeys); err != nil {
+		return err
+	}
+	if err := c.checkSigningAlgs(); err != nil {
 		return err
 	}
 	switch {

@@ -19,6 +19,7 @@ func TestReasonsMatchErrorCodes(t *testing.T) {
 		ReasonStepUpOtherUser: errs.CodeStepUpOtherUser,
 		ReasonUnreadable:      errs.CodeUnreadable,
 		ReasonUserInfoInvalid: errs.CodeUserInfoInvalid,
+		ReasonKeysUnavailable: errs.CodeKeysUnavailable,
 	} {
 		if reason != code {
 			t.Errorf("Reason %q differs from the error code %q", reason, code)

@@ -115,11 +115,14 @@ func TestRefreshedIDTokenMustNameTheSameUser(t *testing.T) {
 		want int
 	}{
 		{"same user", pipatest.Behavior{}, http.StatusOK},
+		// Another sub or iss ends the session (401); any other failed check
+		// fails the refresh (its tokens unused, 502 here) and keeps it.
 		{"other sub", pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sub"] = "someone-else" }}, http.StatusUnauthorized},
-		{"other aud", pipatest.Behavior{WrongAudience: true}, http.StatusUnauthorized},
-		{"extra aud", pipatest.Behavior{ExtraAudience: true}, http.StatusUnauthorized},
+		{"other aud", pipatest.Behavior{WrongAudience: true}, http.StatusBadGateway},
+		{"extra aud", pipatest.Behavior{ExtraAudience: true}, http.StatusBadGateway},
 		{"other iss", pipatest.Behavior{WrongIssuer: true}, http.StatusUnauthorized},
-		{"bad signature", pipatest.Behavior{BadSignature: true}, http.StatusUnauthorized},
+		{"bad signature", pipatest.Behavior{BadSignature: true}, http.StatusBadGateway},
+		{"expired", pipatest.Behavior{Expired: true}, http.StatusBadGateway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -62,6 +62,8 @@ func newTokenApp(t *testing.T, keep bool, edit func(*pipaauth.Config), beforeLog
 	t.Helper()
 	ta := &tokenApp{provider: pipatest.NewServer()}
 	t.Cleanup(ta.provider.Close)
+	// One clock for both: a refreshed ID token's exp and iat are checked.
+	ta.provider.SetClock(func() time.Time { return time.Now().Add(time.Duration(ta.offset.Load())) })
 	if beforeLogin != nil {
 		beforeLogin(ta.provider)
 	}
@@ -83,7 +85,7 @@ func newTokenApp(t *testing.T, keep bool, edit func(*pipaauth.Config), beforeLog
 			http.Error(w, "no tokens", http.StatusConflict)
 		case errors.Is(err, pipaauth.ErrLoginRequired):
 			http.Error(w, "login required", http.StatusUnauthorized)
-		case errors.Is(err, pipaauth.ErrExchange):
+		case errors.Is(err, pipaauth.ErrExchange), errors.Is(err, pipaauth.ErrInvalidToken):
 			http.Error(w, "provider failed", http.StatusBadGateway)
 		case err != nil:
 			http.Error(w, "other: "+err.Error(), http.StatusInternalServerError)

@@ -60,8 +60,14 @@ const maxRefreshChain = 3
 // the refresh token once and share the result.
 //
 // A refresh PiPA refuses (an OAuth error such as invalid_grant, whatever the
-// HTTP status; a refreshed ID token for another iss, sub or aud) ends the
-// session and returns an error wrapping ErrLoginRequired. A network failure,
+// HTTP status; a refreshed ID token for another iss or sub) ends the
+// session and returns an error wrapping ErrLoginRequired. A refreshed ID
+// token is validated like the login's (signature, SigningAlgs, aud, azp,
+// exp, iat, nbf with ClockSkew): one that fails another check fails the
+// refresh with a 502 wrapping ErrInvalidToken, its tokens unused and the
+// session kept. When PiPA's JWKS cannot be fetched (ReasonKeysUnavailable),
+// the new tokens are kept and returned, the session's identity stays as it
+// was, and a warning says the ID token went unchecked. A network failure,
 // a timeout or a 5xx is temporary: the session stays and the error wraps
 // ErrExchange. When the refreshed tokens cannot be saved, the error says so
 // and the old token is not returned; this process keeps what PiPA issued

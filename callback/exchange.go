@@ -78,7 +78,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 	if f.openid {
 		idt, err := f.verifyIDToken(ctx, tok, a.Nonce, userID)
 		if err != nil {
-			return nil, refused(err)
+			return nil, idTokenError(err)
 		}
 		if e := f.checkStepUp(idt, a, now); e != nil {
 			return nil, e
@@ -389,14 +389,12 @@ const maxField = 2048
 // signature, iss and aud (go-oidc), sub, every aud this client, azp, at_hash.
 // With times, also exp, iat, nbf and auth_time: the verifier skips go-oidc's
 // exp check (it has no leeway), so exp is checked here with ClockSkew, and
-// so is nbf, which go-oidc checks only with exp. A refreshed ID token is
-// checked without times: it only confirms who the session belongs to (OpenID
-// Connect Core 12.2) and is not kept.
+// so is nbf, which go-oidc checks only with exp. Login and refresh both
+// check times (a refreshed ID token is validated like the login's).
 func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times bool) (*oidc.IDToken, *idClaims, error) {
-	idt, err := f.cfg.Verifier.Verify(ctx, raw)
+	idt, err := f.verify(ctx, raw)
 	if err != nil {
-		_, brief := httpx.Brief(err) // a JWKS error holds PiPA's answer
-		return nil, nil, fmt.Errorf("id_token: %w", brief)
+		return nil, nil, err
 	}
 	if idt.Subject == "" {
 		return nil, nil, errors.New("id_token has no sub")

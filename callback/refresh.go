@@ -51,14 +51,21 @@ type refreshCall struct {
 // Refresh trades refreshToken for new tokens. Concurrent and recent calls
 // with the same refresh token share one request to the provider. subject is
 // the session's user id: a refreshed ID token must name the same sub (and the
-// same iss and aud, OpenID Connect Core 12.2).
+// same iss, OpenID Connect Core 12.2), and is checked as a login's is (see
+// checkRefreshed). The token returned carries the verified refreshed ID
+// token as Extra("id_token"), when there is one and it could be checked.
 //
 // Its errors wrap ErrRefreshRefused when the session is over: an OAuth error
 // in the answer, whatever its status line (but server_error and
-// temporarily_unavailable), any other 4xx, a refreshed ID token that does
-// not pass, or an answer that cannot be read (the refresh token may be spent
-// and its successor unknown). Only a network failure, a timeout or a 5xx
-// without a refusal code is temporary, wrapping pipaauth.ErrExchange only.
+// temporarily_unavailable), any other 4xx, a refreshed ID token for another
+// sub or iss, or an answer that cannot be read (the refresh token may be
+// spent and its successor unknown). A refreshed ID token that fails another
+// check (signature, algorithm, aud, azp, exp, iat...) fails the refresh with
+// an error wrapping pipaauth.ErrInvalidToken: its tokens are not used, the
+// session stays. A network failure, a timeout or a 5xx without a refusal
+// code is temporary, wrapping pipaauth.ErrExchange only. A refreshed ID token
+// that cannot be checked because the provider's JWKS cannot be fetched is
+// no error: the new tokens are returned (without it) and a warning logged.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
 	key := sha256.Sum256([]byte(refreshToken))
@@ -130,16 +137,7 @@ func (f *Flow) refreshNow(ctx context.Context, refreshToken, subject string) (*o
 	if err := readable(tok); err != nil {
 		return nil, sessionOver(unreadable(err))
 	}
-	if raw, ok := tok.Extra("id_token").(string); ok && raw != "" && f.openid {
-		idt, _, err := f.checkIDToken(ctx, raw, tok.AccessToken, false)
-		if err == nil && idt.Subject != subject {
-			err = errors.New("the refreshed id_token names another sub (OpenID Connect Core 12.2)")
-		}
-		if err != nil {
-			return nil, sessionOver(refused(err))
-		}
-	}
-	return tok, nil
+	return f.checkRefreshed(ctx, tok, subject)
 }
 
 func sessionOver(cause error) error {

@@ -179,6 +179,7 @@ func TestRedisstoreRefreshRacingLogout(t *testing.T) {
 	addr, prefix := sharedRedis(t)
 	clk := newClock()
 	f := newFleet(t, setup{store: onRedisstore(addr, prefix), keepTokens: true, now: clk.now})
+	f.provider.SetClock(clk.now) // one clock: a refreshed ID token's exp is checked
 	statuses := map[int]int{}
 	for i, delay := range []time.Duration{0, 2, 5, 10, 20, 40, 0, 5, 20, 60} {
 		delay *= time.Millisecond

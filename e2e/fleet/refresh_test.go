@@ -50,6 +50,7 @@ func refreshFleet(t *testing.T) (*fleet, *http.Cookie) {
 	addr, prefix := sharedRedis(t)
 	clk := newClock()
 	f := newFleet(t, setup{store: onRedis(addr, prefix), keepTokens: true, now: clk.now})
+	f.provider.SetClock(clk.now) // one clock: a refreshed ID token's exp is checked
 	b := f.newBrowser()
 	b.login(t, "/private")
 	f.provider.SetAccessTokenLifetime(24 * time.Hour)

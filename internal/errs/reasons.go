@@ -16,6 +16,7 @@ const (
 	CodeStepUpOtherUser = "step_up_other_user"  // a step-up logged in another user than the session's
 	CodeUnreadable      = "response_unreadable" // PiPA answered, but not in a form this package can read (content type, JSON, expires_in, size)
 	CodeUserInfoInvalid = "userinfo_invalid"    // the UserInfo answer was refused, or names another sub, or a malformed email
+	CodeKeysUnavailable = "keys_unavailable"    // the provider's JWKS could not be fetched (5xx, timeout, unreachable, no usable key)
 )
 
 // WithCode sets e's reason code and returns e.
