@@ -116,8 +116,9 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // session store cannot end sessions by sid or sub (cookie sessions, plain
 // gorilla stores: New logs this once), and 503 temporarily_unavailable when
 // the store failed: the jti of a token whose sessions could not be ended is
-// forgotten again (RevocableStore.Forget), so the provider's retry with the
-// same token is accepted. Config.ErrorHandler is not called: the caller is the
+// forgotten again (RevocableStore.Forget, under a deadline of its own), so
+// the provider's retry with the same token is accepted. Once the token is
+// verified, the store work runs to its end even if the provider hangs up. Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
 	return http.HandlerFunc(a.serveBackChannelLogout)
@@ -173,7 +174,13 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(a.cfg.SessionStoreTimeout, 3*time.Second))
+	// From here on the work does not depend on the provider's connection:
+	// a client that hangs up must not leave the jti claimed and the sessions
+	// live (Back-Channel Logout 1.0 sections 2.7 and 2.8). Each store step
+	// gets its own deadline.
+	storeTimeout := cmp.Or(a.cfg.SessionStoreTimeout, 3*time.Second)
+	bg := context.WithoutCancel(r.Context())
+	ctx, cancel := context.WithTimeout(bg, 2*storeTimeout) // Remember, then the revocation
 	defer cancel()
 	// The jti is claimed before anything is revoked, atomically across
 	// instances, so that a replay never ends a session opened since.
@@ -199,7 +206,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The provider retries a failed delivery with the same token:
 		// let that retry through the replay check.
-		if ferr := b.revoker.Forget(ctx, jtiKey(lt.iss, lt.jti)); ferr != nil {
+		// Forget gets a deadline of its own: the revocation may have
+		// failed because ctx ran out.
+		fctx, fcancel := context.WithTimeout(bg, storeTimeout)
+		ferr := b.revoker.Forget(fctx, jtiKey(lt.iss, lt.jti))
+		fcancel()
+		if ferr != nil {
 			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: back-channel logout could not forget the jti of a failed revocation; the provider's retry with the same token will be refused as a replay", slog.String("error", ferr.Error()))
 		}
 		err = fmt.Errorf("%w: revoking by %s: %w", ErrSessionStore, by, err)
