@@ -598,6 +598,8 @@ func (a *Auth) CallbackHandler() http.Handler {
 }
 
 // LogoutHandler ends the session: POST only (from a form on the same site).
+// It also ends the browser's logins in flight (their attempt cookies), so
+// that a callback still pending cannot log the user back in.
 // It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
 // kept and discovery lists a revocation_endpoint, bounded by
 // RevocationTimeout; a failed or slow revocation is logged and never stops
@@ -628,6 +630,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
 			a.revoke(r.Context(), p, d.Tokens)
 		}
+		a.sessions.EndAttempts(w, r) // logins in flight end with the session
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
 			a.fail(w, r, e)

@@ -199,6 +199,22 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
+	if attempt.Subject != "" {
+		// A step-up never switches accounts, nor logs anyone back in: the
+		// browser must still be logged in as the user who started it (not
+		// logged out, not replaced by another login since).
+		d, err := f.cfg.Sessions.Load(r)
+		if errors.Is(err, errs.ErrSessionStore) {
+			f.fail(w, r, errs.StoreUnavailable(err))
+			return
+		}
+		if !d.LoggedIn() || d.User.ID != attempt.Subject {
+			f.fail(w, r, errs.New(http.StatusForbidden, errs.ErrStepUp,
+				"You are no longer logged in here as the user who started this sign-in. Please log in again.",
+				errors.New("the browser's session is not the step-up attempt's subject")).WithCode(errs.CodeStepUpOtherUser))
+			return
+		}
+	}
 	login, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.fail(w, r, e)
