@@ -105,8 +105,10 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 //   - sub or sid present (non-empty strings), and no nonce claim.
 //
 // Then it ends, on every instance, the sessions whose login carried that sid
-// when the token has one (sub then only names their user), or else every
-// session of sub, and answers 200 with Cache-Control: no-store; a token
+// when the token has one (sub then only names their user; the sid is also
+// remembered for the token's lifetime, and a login with it finishing
+// meanwhile fails with 401 and ends its session), or else every session of
+// sub, and answers 200 with Cache-Control: no-store; a token
 // naming no live session succeeds too (logout is idempotent).
 //
 // Refusals carry a JSON body {"error":"...","error_description":"..."}
@@ -198,7 +200,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	by, n := "sid", 0
 	if lt.sid != "" {
-		n, err = b.revoker.RevokeSID(ctx, lt.sid)
+		// Marked first, so that a login with this sid finishing meanwhile
+		// ends its own session (see backchannel_sid.go).
+		err = markRevoked(ctx, b.revoker, revokedSIDKey(lt.sid), max(ttl, time.Second))
+		if err == nil {
+			n, err = b.revoker.RevokeSID(ctx, lt.sid)
+		}
 	} else {
 		by = "sub"
 		n, err = b.revoker.RevokeSubject(ctx, lt.sub)
