@@ -522,7 +522,8 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // parameter return_to names the same-origin path to land on afterwards; any
 // other value is replaced by "/". GET and HEAD (links) and POST from a page
 // of the same site (Sec-Fetch-Site or Origin, as http.CrossOriginProtection
-// checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
+// checks, and for an https application an Origin over https; a cross-site
+// POST gets 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
 //
@@ -532,7 +533,7 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // max_age plus ClockSkew, and, when the request has a session, name its
 // user. A malformed max_age gets 400 wrapping ErrStepUp.
 func (a *Auth) LoginHandler() http.Handler {
-	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.sameOrigin(a.loginCSRF, "Log in from a page of this site.", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodPost:
 		default:
@@ -648,7 +649,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.emit(r, EventLogout, user, time.Since(start), nil)
 		}
 	})
-	return a.logoutCSRF.Handler(logout)
+	return a.sameOrigin(a.logoutCSRF, "Log out from a page of this site.", logout)
 }
 
 // revoke asks PiPA to revoke the refresh token of t (the access token when
