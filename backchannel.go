@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -53,16 +54,14 @@ type backChannel struct {
 	verifier *oidc.IDTokenVerifier // the provider's keys, iss and aud; exp is checked here, as it may be absent
 	revoker  revoker
 	skew     time.Duration // Config.ClockSkew, for iat and exp
+	notice   *sync.Once    // logs once that the handler cannot work (no store that revokes)
 }
 
 // setupBackChannel prepares BackChannelLogoutHandler with the session
-// Manager, and logs, once, whether the session store can end sessions by
-// sid or sub (without it the handler answers 501).
-func (a *Auth) setupBackChannel(ctx context.Context) {
-	a.bcLogout = backChannel{revoker: a.sessions}
-	if !a.sessions.CanRevoke() {
-		a.log.LogAttrs(ctx, slog.LevelInfo, "pipaauth: back-channel logout is not available: the session store cannot end sessions by sid or sub (cookie sessions, plain gorilla stores), so BackChannelLogoutHandler answers 501; use a RevocableStore such as redisstore")
-	}
+// Manager. New logs nothing about it: a handler that cannot work (no store
+// that revokes) is logged once, when it is first mounted.
+func (a *Auth) setupBackChannel(context.Context) {
+	a.bcLogout = backChannel{revoker: a.sessions, notice: new(sync.Once)}
 }
 
 // logBackChannelDiscovery reads what the discovery document announces about
@@ -75,7 +74,7 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 	if !d.BackChannelLogout {
 		msg = "pipaauth: the provider does not announce back-channel logout (backchannel_logout_supported); BackChannelLogoutHandler still verifies any logout token it receives"
 	}
-	a.log.LogAttrs(ctx, slog.LevelInfo, msg,
+	a.log.LogAttrs(ctx, slog.LevelDebug, msg,
 		slog.Bool("backchannel_logout_supported", d.BackChannelLogout),
 		slog.Bool("backchannel_logout_session_supported", d.BackChannelLogoutSession),
 		slog.Bool("store_can_revoke", a.sessions.CanRevoke()))
@@ -116,13 +115,19 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // request or a token that fails a check (including a replayed jti), 405 with
 // Allow: POST for another method, 413 for a body over the cap, 501 when the
 // session store cannot end sessions by sid or sub (cookie sessions, plain
-// gorilla stores: New logs this once), and 503 temporarily_unavailable when
+// gorilla stores: the first call of BackChannelLogoutHandler logs this as a
+// warning), and 503 temporarily_unavailable when
 // the store failed: the jti of a token whose sessions could not be ended is
 // forgotten again (RevocableStore.Forget, under a deadline of its own), so
 // the provider's retry with the same token is accepted. Once the token is
 // verified, the store work runs to its end even if the provider hangs up. Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
+	if b := a.bcLogout; !b.revoker.CanRevoke() {
+		b.notice.Do(func() {
+			a.log.LogAttrs(context.Background(), slog.LevelWarn, "pipaauth: back-channel logout is not available: the session store cannot end sessions by sid or sub (cookie sessions, plain gorilla stores), so BackChannelLogoutHandler answers 501; use a RevocableStore such as redisstore")
+		})
+	}
 	return http.HandlerFunc(a.serveBackChannelLogout)
 }
 

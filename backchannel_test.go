@@ -473,7 +473,7 @@ func TestBackChannelLogoutUnavailable(t *testing.T) {
 			}
 			logs := b.h.logs.String()
 			if n := strings.Count(logs, "back-channel logout is not available"); n != 1 {
-				t.Errorf("New logged the unavailability %d times, want once:\n%s", n, logs)
+				t.Errorf("the unavailability was logged %d times, want once (when the handler was mounted):\n%s", n, logs)
 			}
 		})
 	}
