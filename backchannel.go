@@ -22,7 +22,8 @@ import (
 
 // Limits of BackChannelLogoutHandler.
 const (
-	// LogoutTokenMaxAge is how old a logout token may be, counted from its
+	// LogoutTokenMaxAge (a constant, not a Config field) is how old a
+	// logout token may be, counted from its
 	// iat: older tokens are refused even without an exp, so that a captured
 	// token cannot be replayed later (the OP is encouraged to use at most two
 	// minutes, Back-Channel Logout 1.0 section 4). Seen jti values are

@@ -40,21 +40,18 @@ const (
 	DefaultDiscoveryTimeout = 10 * time.Second
 	// LoginAttemptTTL is how long a started login may take to come back.
 	LoginAttemptTTL = 10 * time.Minute
-	// MaxPendingLogins is how many logins a browser keeps in flight after
-	// starting them one after another (parallel tabs): a start deletes the
-	// oldest attempt cookies beyond it. Logins started at the same instant
+	// MaxPendingLogins (a constant, not a Config field) is how many logins
+	// a browser keeps in flight after starting them one after another
+	// (parallel tabs): a start deletes the oldest attempt cookies beyond it. Logins started at the same instant
 	// may leave more, each expiring after LoginAttemptTTL.
 	MaxPendingLogins = 4
 	// DefaultClockSkew is the default of Config.ClockSkew.
 	DefaultClockSkew = time.Minute
-	// ClockSkew is the former name of DefaultClockSkew.
-	//
-	// Deprecated: use DefaultClockSkew, or set Config.ClockSkew.
-	ClockSkew = DefaultClockSkew
 	// DefaultClientTimeout is the timeout of the client behind Client when
 	// Config.HTTPClient is nil.
 	DefaultClientTimeout = 30 * time.Second
-	// RevocationTimeout bounds the token revocation a logout makes.
+	// RevocationTimeout (a constant, not a Config field) bounds the token
+	// revocation a logout makes.
 	RevocationTimeout = 2 * time.Second
 )
 
@@ -189,8 +186,6 @@ type Config struct {
 	// slow work to another goroutine. A panic in it is recovered and
 	// logged. Default nil: no events, at no cost.
 	OnEvent func(ctx context.Context, e Event)
-
-	discoveryRetry retryPolicy // LazyDiscovery's backoff; tests shorten it
 }
 
 // User is a logged-in PiPA user, as RequireLogin puts it in the request
@@ -299,7 +294,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if cfg.LazyDiscovery {
-		retry := cfg.discoveryRetry
+		retry := retryFrom(ctx)
 		if retry.min <= 0 || retry.max < retry.min {
 			retry = retryPolicy{DiscoveryRetryMin, DiscoveryRetryMax}
 		}
@@ -510,10 +505,11 @@ func (a *Auth) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http.
 
 // RequireUser is RequireLogin followed by allow: a logged-in user for whom
 // allow returns false gets 403. See AllowEmails, AllowEmailDomains and
-// AllowUserIDs.
+// AllowUserIDs. A nil allow panics: it is a wiring mistake, like
+// RequireRecentLogin's.
 func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handler {
 	if allow == nil {
-		return a.guard.RequireUser(nil) // refuses everyone
+		panic("pipaauth: RequireUser(nil): give it a rule such as AllowEmails(\"admin@example.com\"), or use RequireLogin to let every logged-in user in")
 	}
 	return a.guard.RequireUser(func(u session.User) bool { return allow(User(u)) })
 }
