@@ -64,8 +64,8 @@ func TestMaxSessionsPerUser(t *testing.T) {
 
 // RevokeSubject of a user with 100,000 sessions ends them all in batches
 // (at least one script per 1,000 sessions), so that no single script holds
-// Redis for the whole revocation. How long the slowest script took is
-// logged, not asserted: a loaded machine makes timings meaningless.
+// Redis for the whole revocation. Timings are not asserted: a loaded
+// machine makes them meaningless (one script for all 100,000 timed out).
 func TestRevokeSubjectBatched(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fills Redis with 100,000 sessions")
@@ -77,19 +77,18 @@ func TestRevokeSubjectBatched(t *testing.T) {
 	const n = 100_000
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
 	// Fill Redis as 100,000 CreateSession calls would, in one script.
-	fill := `for i = 1, tonumber(ARGV[1]) do
+	fill := `for i = tonumber(ARGV[3]), tonumber(ARGV[1]) do
   local id = 'x' .. i
   redis.call('HSET', 'pipaauth:s:' .. id, 'v', 1, 'd', 'data', 'u', 'alice', 's', '')
   redis.call('PEXPIREAT', 'pipaauth:s:' .. id, ARGV[2])
   redis.call('ZADD', 'pipaauth:sub:alice', ARGV[2], id)
 end
 return 1`
-	if err := r.do("EVAL", fill, "0", strconv.Itoa(n), exp).Error(); err != nil {
-		t.Fatal(err)
+	for from := 1; from <= n; from += 10_000 { // in chunks: each well within raw's 5 s
+		if err := r.do("EVAL", fill, "0", strconv.Itoa(from+10_000-1), exp, strconv.Itoa(from)).Error(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	r.do("CONFIG", "SET", "slowlog-log-slower-than", "0")
-	r.do("CONFIG", "SET", "slowlog-max-len", "100000")
-	r.do("SLOWLOG", "RESET")
 	before := r.commands("evalsha")
 	got, err := s.RevokeSubject(ctx, "alice")
 	if err != nil || got != n {
@@ -101,18 +100,4 @@ return 1`
 	if calls := r.commands("evalsha") - before; calls < n/1000 {
 		t.Errorf("the revocation ran %d scripts, want batches of at most 1000 sessions (>= %d)", calls, n/1000)
 	}
-	slow, err := r.do("SLOWLOG", "GET", "-1").ToArray()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var longest int64
-	for _, e := range slow {
-		if fields, _ := e.ToArray(); len(fields) > 3 {
-			args, _ := fields[3].AsStrSlice()
-			if us, _ := fields[2].AsInt64(); len(args) > 0 && strings.EqualFold(args[0], "evalsha") {
-				longest = max(longest, us)
-			}
-		}
-	}
-	t.Logf("the slowest of the revocation's scripts held Redis for %d µs", longest)
 }
