@@ -627,13 +627,13 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
 			a.revoke(r.Context(), p, d.Tokens)
 		}
-		a.sessions.EndAttempts(w, r) // logins in flight end with the session
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
 			a.fail(w, r, e)
 			a.emit(r, EventStoreError, user, 0, e)
 			return
 		}
+		a.sessions.EndAttempts(w, r) // logins in flight end with the session; a failed logout changes no cookie
 		idToken := ""
 		if d.LoggedIn() {
 			idToken = d.IDToken
