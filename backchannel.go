@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -23,7 +24,8 @@ import (
 
 // Limits of BackChannelLogoutHandler.
 const (
-	// LogoutTokenMaxAge is how old a logout token may be, counted from its
+	// LogoutTokenMaxAge (a constant, not a Config field) is how old a
+	// logout token may be, counted from its
 	// iat: older tokens are refused even without an exp, so that a captured
 	// token cannot be replayed later (the OP is encouraged to use at most two
 	// minutes, Back-Channel Logout 1.0 section 4). Seen jti values are
@@ -55,16 +57,14 @@ type backChannel struct {
 	verifier *oidc.IDTokenVerifier // the provider's keys, iss and aud; exp is checked here, as it may be absent
 	revoker  revoker
 	skew     time.Duration // Config.ClockSkew, for iat and exp
+	notice   *sync.Once    // logs once that the handler cannot work (no store that revokes)
 }
 
 // setupBackChannel prepares BackChannelLogoutHandler with the session
-// Manager, and logs, once, whether the session store can end sessions by
-// sid or sub (without it the handler answers 501).
-func (a *Auth) setupBackChannel(ctx context.Context) {
-	a.bcLogout = backChannel{revoker: a.sessions}
-	if !a.sessions.CanRevoke() {
-		a.log.LogAttrs(ctx, slog.LevelInfo, "pipaauth: back-channel logout is not available: the session store cannot end sessions by sid or sub (cookie sessions, plain gorilla stores), so BackChannelLogoutHandler answers 501; use a RevocableStore such as redisstore")
-	}
+// Manager. New logs nothing about it: a handler that cannot work (no store
+// that revokes) is logged once, when it is first mounted.
+func (a *Auth) setupBackChannel(context.Context) {
+	a.bcLogout = backChannel{revoker: a.sessions, notice: new(sync.Once)}
 }
 
 // logBackChannelDiscovery reads what the discovery document announces about
@@ -77,7 +77,7 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 	if !d.BackChannelLogout {
 		msg = "pipaauth: the provider does not announce back-channel logout (backchannel_logout_supported); BackChannelLogoutHandler still verifies any logout token it receives"
 	}
-	a.log.LogAttrs(ctx, slog.LevelInfo, msg,
+	a.log.LogAttrs(ctx, slog.LevelDebug, msg,
 		slog.Bool("backchannel_logout_supported", d.BackChannelLogout),
 		slog.Bool("backchannel_logout_session_supported", d.BackChannelLogoutSession),
 		slog.Bool("store_can_revoke", a.sessions.CanRevoke()))
@@ -108,8 +108,10 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 //   - sub or sid present (non-empty strings), and no nonce claim.
 //
 // Then it ends, on every instance, the sessions whose login carried that sid
-// when the token has one (sub then only names their user), or else every
-// session of sub, and answers 200 with Cache-Control: no-store; a token
+// when the token has one (sub then only names their user; the sid is also
+// remembered for the token's lifetime, and a login with it finishing
+// meanwhile fails with 401 and ends its session), or else every session of
+// sub, and answers 200 with Cache-Control: no-store; a token
 // naming no live session succeeds too (logout is idempotent).
 //
 // Refusals carry a JSON body {"error":"...","error_description":"..."}
@@ -117,16 +119,24 @@ func (a *Auth) logBackChannelDiscovery(ctx context.Context, d discovery) {
 // request or a token that fails a check (including a replayed jti), 405 with
 // Allow: POST for another method, 413 for a body over the cap, 501 when the
 // session store cannot end sessions by sid or sub (cookie sessions, plain
-// gorilla stores: New logs this once), and 503 temporarily_unavailable when
+// gorilla stores: the first call of BackChannelLogoutHandler logs this as a
+// warning), and 503 temporarily_unavailable when
 // the store failed: the jti of a token whose sessions could not be ended is
-// forgotten again (RevocableStore.Forget), so the provider's retry with the
-// same token is accepted. A token that cannot be checked for want of PiPA's
-// keys (the JWKS cannot be fetched, or a new kid arrived less than
-// UnknownKeyInterval after the last fetch) gets 503 temporarily_unavailable
-// with Retry-After too, and nothing is remembered: the retry succeeds once
-// the keys can be had. Config.ErrorHandler is not called: the caller is the
+// forgotten again (RevocableStore.Forget, under a deadline of its own), so
+// the provider's retry with the same token is accepted. Once the token is
+// verified, the store work runs to its end even if the provider hangs up. A
+// token that cannot be checked for want of PiPA's keys (the JWKS cannot be
+// fetched, or a new kid arrived less than UnknownKeyInterval after the last
+// fetch) gets 503 temporarily_unavailable with Retry-After too, and nothing
+// is remembered: the retry succeeds once the keys can be had.
+// Config.ErrorHandler is not called: the caller is the
 // provider, not a browser. Logout tokens are never logged.
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
+	if b := a.bcLogout; !b.revoker.CanRevoke() {
+		b.notice.Do(func() {
+			a.log.LogAttrs(context.Background(), slog.LevelWarn, "pipaauth: back-channel logout is not available: the session store cannot end sessions by sid or sub (cookie sessions, plain gorilla stores), so BackChannelLogoutHandler answers 501; use a RevocableStore such as redisstore")
+		})
+	}
 	return http.HandlerFunc(a.serveBackChannelLogout)
 }
 
@@ -180,7 +190,13 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(a.cfg.SessionStoreTimeout, 3*time.Second))
+	// From here on the work does not depend on the provider's connection:
+	// a client that hangs up must not leave the jti claimed and the sessions
+	// live (Back-Channel Logout 1.0 sections 2.7 and 2.8). Each store step
+	// gets its own deadline.
+	storeTimeout := cmp.Or(a.cfg.SessionStoreTimeout, 3*time.Second)
+	bg := context.WithoutCancel(r.Context())
+	ctx, cancel := context.WithTimeout(bg, 2*storeTimeout) // Remember, then the revocation
 	defer cancel()
 	// The jti is claimed before anything is revoked, atomically across
 	// instances, so that a replay never ends a session opened since.
@@ -198,7 +214,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	by, n := "sid", 0
 	if lt.sid != "" {
-		n, err = b.revoker.RevokeSID(ctx, lt.sid)
+		// Marked first, so that a login with this sid finishing meanwhile
+		// ends its own session (see backchannel_sid.go).
+		err = markRevoked(ctx, b.revoker, revokedSIDKey(lt.sid), max(ttl, time.Second))
+		if err == nil {
+			n, err = b.revoker.RevokeSID(ctx, lt.sid)
+		}
 	} else {
 		by = "sub"
 		n, err = b.revoker.RevokeSubject(ctx, lt.sub)
@@ -206,7 +227,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The provider retries a failed delivery with the same token:
 		// let that retry through the replay check.
-		if ferr := b.revoker.Forget(ctx, jtiKey(lt.iss, lt.jti)); ferr != nil {
+		// Forget gets a deadline of its own: the revocation may have
+		// failed because ctx ran out.
+		fctx, fcancel := context.WithTimeout(bg, storeTimeout)
+		ferr := b.revoker.Forget(fctx, jtiKey(lt.iss, lt.jti))
+		fcancel()
+		if ferr != nil {
 			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: back-channel logout could not forget the jti of a failed revocation; the provider's retry with the same token will be refused as a replay", slog.String("error", ferr.Error()))
 		}
 		err = fmt.Errorf("%w: revoking by %s: %w", ErrSessionStore, by, err)

@@ -27,7 +27,7 @@ import (
 type memRevocable struct {
 	mu   sync.Mutex
 	recs map[string]memRevocableRec
-	seen map[string]bool
+	seen map[string]time.Time // key -> expiry (real time, as a store's)
 	next uint64
 }
 
@@ -38,7 +38,7 @@ type memRevocableRec struct {
 }
 
 func newMemRevocable() *memRevocable {
-	return &memRevocable{recs: map[string]memRevocableRec{}, seen: map[string]bool{}}
+	return &memRevocable{recs: map[string]memRevocableRec{}, seen: map[string]time.Time{}}
 }
 
 var _ pipaauth.RevocableStore = (*memRevocable)(nil)
@@ -110,13 +110,14 @@ func (s *memRevocable) Forget(_ context.Context, key string) error {
 	return nil
 }
 
-func (s *memRevocable) Remember(_ context.Context, key string, _ time.Duration) (bool, error) {
+func (s *memRevocable) Remember(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen[key] {
+	now := time.Now()
+	if exp, ok := s.seen[key]; ok && now.Before(exp) {
 		return false, nil
 	}
-	s.seen[key] = true
+	s.seen[key] = now.Add(ttl)
 	return true, nil
 }
 

@@ -163,6 +163,8 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		Now:        cfg.Now,
 		Logger:     cfg.Logger,
 		Events:     a.sink(),
+
+		EndRevokedSID: a.endRevokedSID(), // a back-channel logout racing this login (backchannel_sid.go)
 	})
 	if err != nil {
 		return nil, err

@@ -111,7 +111,9 @@ type lazyApp struct {
 // LazyDiscovery, then edit (when not nil); New must return within seconds
 // whatever PiPA does. The test's cleanup ends New's ctx and checks that the
 // background retries stop.
-func newLazyApp(t *testing.T, p *flakyPiPA, keys [][]byte, lazy bool, edit func(*pipaauth.Config)) *lazyApp {
+// retry, when given, is the background backoff's first and longest wait
+// (default 20ms and 100ms).
+func newLazyApp(t *testing.T, p *flakyPiPA, keys [][]byte, lazy bool, edit func(*pipaauth.Config), retry ...time.Duration) *lazyApp {
 	t.Helper()
 	a := &lazyApp{events: &eventLog{}, logs: &syncBuffer{}}
 	mux := http.NewServeMux()
@@ -131,11 +133,13 @@ func newLazyApp(t *testing.T, p *flakyPiPA, keys [][]byte, lazy bool, edit func(
 		LazyDiscovery: lazy,
 		OnEvent:       a.events.record,
 	}
-	pipaauth.SetDiscoveryRetry(&cfg, 20*time.Millisecond, 100*time.Millisecond)
 	if edit != nil {
 		edit(&cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	if len(retry) != 2 {
+		retry = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+	}
+	ctx, cancel := context.WithCancel(pipaauth.WithDiscoveryRetry(context.Background(), retry[0], retry[1]))
 	a.cancel = cancel
 	type result struct {
 		auth *pipaauth.Auth
@@ -622,9 +626,7 @@ func TestLazyDiscoveryRequestsDoNotHammerPiPA(t *testing.T) {
 	t.Parallel()
 	p := newFlakyPiPA(t)
 	p.down.Store(true)
-	app := newLazyApp(t, p, nil, true, func(c *pipaauth.Config) {
-		pipaauth.SetDiscoveryRetry(c, time.Hour, time.Hour)
-	})
+	app := newLazyApp(t, p, nil, true, nil, time.Hour, time.Hour)
 	b := newLazyBrowser(t, p)
 	check503(t, "first login", b.do("GET", app.srv.URL+"/login"))
 	n := p.fetches.Load()

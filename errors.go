@@ -21,7 +21,7 @@ var (
 	ErrForbidden       = errs.ErrForbidden       // RequireUser: logged in, but not allowed
 	ErrStepUp          = errs.ErrStepUp          // callback of a RequireRecentLogin login: no recent auth_time, or another user (the session is left as it was); LoginHandler: a malformed max_age
 	ErrMethod          = errs.ErrMethod          // a handler was called with a method it does not serve
-	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler: a POST from another site
+	ErrCrossOrigin     = errs.ErrCrossOrigin     // LogoutHandler and LoginHandler: a POST (any unsafe method) from another site, or over http to an https application
 )
 
 // Error is what the handlers pass to Config.ErrorHandler when they refuse a

@@ -20,7 +20,7 @@ type EventKind string
 const (
 	EventLogin         EventKind = "login"               // a callback logged a user in
 	EventLoginFailed   EventKind = "login_failed"        // a login could not start, or its callback was refused
-	EventLogout        EventKind = "logout"              // LogoutHandler ended a logged-in session
+	EventLogout        EventKind = "logout"              // LogoutHandler ended a logged-in session, or BackChannelLogoutHandler ended the sessions of a logout token (User is its sub, "" for a logout by sid alone; also when no session matched)
 	EventRefresh       EventKind = "refresh"             // Token refreshed the session's tokens
 	EventRefreshFailed EventKind = "refresh_failed"      // Token needed a refresh and did not get one
 	EventStoreError    EventKind = "session_store_error" // the session store failed outside a login or refresh

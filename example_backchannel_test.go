@@ -21,7 +21,8 @@ import (
 // backchannel_logout_uri; the provider POSTs signed logout tokens to it. Here
 // pipatest signs the token as PiPA would. Ending sessions by sid or sub needs
 // a session store that can: with cookie sessions, as here, the handler
-// answers 501 and New logs that back-channel logout is not available.
+// answers 501 and mounting it logs a warning that back-channel logout is
+// not available.
 func ExampleAuth_BackChannelLogoutHandler() {
 	provider := pipatest.NewServer()
 	defer provider.Close()

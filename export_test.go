@@ -1,11 +1,14 @@
 package pipaauth
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
-// SetDiscoveryRetry shortens LazyDiscovery's backoff: the first retry after
-// first, then doubling up to most.
-func SetDiscoveryRetry(c *Config, first, most time.Duration) {
-	c.discoveryRetry = retryPolicy{first, most}
+// WithDiscoveryRetry returns ctx, for New, with LazyDiscovery's backoff
+// shortened: the first retry after first, then doubling up to most.
+func WithDiscoveryRetry(ctx context.Context, first, most time.Duration) context.Context {
+	return context.WithValue(ctx, retryKey{}, retryPolicy{first, most})
 }
 
 // BackgroundDone returns a channel closed when a's background discovery

@@ -399,7 +399,6 @@ func TestSigningAlgsLazyDiscovery(t *testing.T) {
 	h := newHarness(t, setup{plainHTTP: true, configure: func(cfg *pipaauth.Config) {
 		cfg.LazyDiscovery = true
 		cfg.SigningAlgs = []string{"ES256"}
-		pipaauth.SetDiscoveryRetry(cfg, 10*time.Millisecond, 20*time.Millisecond)
 	}})
 	b := h.app.newBrowser(t)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {

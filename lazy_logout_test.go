@@ -27,10 +27,7 @@ func TestLazyLogoutRevokes(t *testing.T) {
 	// The application restarts during a PiPA outage, with the same keys;
 	// the background retries back off (20ms, 40ms, ... up to an hour).
 	p.down.Store(true)
-	after := newLazyApp(t, p, keys, true, func(c *pipaauth.Config) {
-		c.KeepTokens = true
-		pipaauth.SetDiscoveryRetry(c, 20*time.Millisecond, time.Hour)
-	})
+	after := newLazyApp(t, p, keys, true, func(c *pipaauth.Config) { c.KeepTokens = true }, 20*time.Millisecond, time.Hour)
 	eventually(t, "8 discovery attempts", func() bool { return p.fetches.Load() >= 8 })
 	// The next background retry is now at least 2.5s away. PiPA comes back,
 	// and the user logs out.

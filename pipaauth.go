@@ -40,21 +40,18 @@ const (
 	DefaultDiscoveryTimeout = 10 * time.Second
 	// LoginAttemptTTL is how long a started login may take to come back.
 	LoginAttemptTTL = 10 * time.Minute
-	// MaxPendingLogins is how many logins a browser keeps in flight after
-	// starting them one after another (parallel tabs): a start deletes the
-	// oldest attempt cookies beyond it. Logins started at the same instant
+	// MaxPendingLogins (a constant, not a Config field) is how many logins
+	// a browser keeps in flight after starting them one after another
+	// (parallel tabs): a start deletes the oldest attempt cookies beyond it. Logins started at the same instant
 	// may leave more, each expiring after LoginAttemptTTL.
 	MaxPendingLogins = 4
 	// DefaultClockSkew is the default of Config.ClockSkew.
 	DefaultClockSkew = time.Minute
-	// ClockSkew is the former name of DefaultClockSkew.
-	//
-	// Deprecated: use DefaultClockSkew, or set Config.ClockSkew.
-	ClockSkew = DefaultClockSkew
 	// DefaultClientTimeout is the timeout of the client behind Client when
 	// Config.HTTPClient is nil.
 	DefaultClientTimeout = 30 * time.Second
-	// RevocationTimeout bounds the token revocation a logout makes.
+	// RevocationTimeout (a constant, not a Config field) bounds the token
+	// revocation a logout makes.
 	RevocationTimeout = 2 * time.Second
 )
 
@@ -209,8 +206,6 @@ type Config struct {
 	// slow work to another goroutine. A panic in it is recovered and
 	// logged. Default nil: no events, at no cost.
 	OnEvent func(ctx context.Context, e Event)
-
-	discoveryRetry retryPolicy // LazyDiscovery's backoff; tests shorten it
 }
 
 // User is a logged-in PiPA user, as RequireLogin puts it in the request
@@ -315,7 +310,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		return nil, err
 	}
 	if cfg.LazyDiscovery {
-		retry := cfg.discoveryRetry
+		retry := retryFrom(ctx)
 		if retry.min <= 0 || retry.max < retry.min {
 			retry = retryPolicy{DiscoveryRetryMin, DiscoveryRetryMax}
 		}
@@ -529,10 +524,11 @@ func (a *Auth) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http.
 
 // RequireUser is RequireLogin followed by allow: a logged-in user for whom
 // allow returns false gets 403. See AllowEmails, AllowEmailDomains and
-// AllowUserIDs.
+// AllowUserIDs. A nil allow panics: it is a wiring mistake, like
+// RequireRecentLogin's.
 func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handler {
 	if allow == nil {
-		return a.guard.RequireUser(nil) // refuses everyone
+		panic("pipaauth: RequireUser(nil): give it a rule such as AllowEmails(\"admin@example.com\"), or use RequireLogin to let every logged-in user in")
 	}
 	return a.guard.RequireUser(func(u session.User) bool { return allow(User(u)) })
 }
@@ -541,7 +537,8 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // parameter return_to names the same-origin path to land on afterwards; any
 // other value is replaced by "/". GET and HEAD (links) and POST from a page
 // of the same site (Sec-Fetch-Site or Origin, as http.CrossOriginProtection
-// checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
+// checks, and for an https application an Origin over https; a cross-site
+// POST gets 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
 //
@@ -551,7 +548,7 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // max_age plus ClockSkew, and, when the request has a session, name its
 // user. A malformed max_age gets 400 wrapping ErrStepUp.
 func (a *Auth) LoginHandler() http.Handler {
-	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.sameOrigin(a.loginCSRF, "Log in from a page of this site.", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodPost:
 		default:
@@ -617,6 +614,8 @@ func (a *Auth) CallbackHandler() http.Handler {
 }
 
 // LogoutHandler ends the session: POST only (from a form on the same site).
+// It also ends the browser's logins in flight (their attempt cookies), so
+// that a callback still pending cannot log the user back in.
 // It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
 // kept and discovery lists a revocation_endpoint, bounded by
 // RevocationTimeout; a failed or slow revocation is logged and never stops
@@ -653,6 +652,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.emit(r, EventStoreError, user, 0, e)
 			return
 		}
+		a.sessions.EndAttempts(w, r) // logins in flight end with the session; a failed logout changes no cookie
 		idToken := ""
 		if d.LoggedIn() {
 			idToken = d.IDToken
@@ -664,7 +664,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.emit(r, EventLogout, user, time.Since(start), nil)
 		}
 	})
-	return a.logoutCSRF.Handler(logout)
+	return a.sameOrigin(a.logoutCSRF, "Log out from a page of this site.", logout)
 }
 
 // revoke asks PiPA to revoke the refresh token of t (the access token when

@@ -177,6 +177,14 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		}
 		return nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
 	}
+	if r.Context().Err() != nil {
+		// The request ended (the client left, or a deadline) while PiPA
+		// rotated the refresh token: a cookie written now may never reach
+		// the browser. Keep the results for its next request.
+		for _, rt := range spent {
+			p.flow.KeepUnsaved(rt)
+		}
+	}
 	// The token as the session keeps it: Expiry by Config.Now (x/oauth2's
 	// counts from the wall clock), and the same fields as the next call's.
 	return &oauth2.Token{AccessToken: cur.AccessToken, TokenType: cur.TokenType, RefreshToken: cur.RefreshToken, Expiry: cur.Expiry}, nil

@@ -53,6 +53,12 @@ type Config struct {
 	Now    func() time.Time //
 	Logger *slog.Logger     //
 	Events events.Sink      // optional: one login or login_failed per start failure and per callback
+
+	// EndRevokedSID, optional, is called after a login's session with
+	// the provider's session id sid was created: when a back-channel
+	// logout revoked sid lately, it ends that session (and any other with
+	// sid) and reports true, and the login fails. Errors are store errors.
+	EndRevokedSID func(ctx context.Context, sid string) (revoked bool, err error)
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -199,6 +205,22 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback carried no code.", nil))
 		return
 	}
+	if attempt.Subject != "" {
+		// A step-up never switches accounts, nor logs anyone back in: the
+		// browser must still be logged in as the user who started it (not
+		// logged out, not replaced by another login since).
+		d, err := f.cfg.Sessions.Load(r)
+		if errors.Is(err, errs.ErrSessionStore) {
+			f.fail(w, r, errs.StoreUnavailable(err))
+			return
+		}
+		if !d.LoggedIn() || d.User.ID != attempt.Subject {
+			f.fail(w, r, errs.New(http.StatusForbidden, errs.ErrStepUp,
+				"You are no longer logged in here as the user who started this sign-in. Please log in again.",
+				errors.New("the browser's session is not the step-up attempt's subject")).WithCode(errs.CodeStepUpOtherUser))
+			return
+		}
+	}
 	login, e := f.exchange(r.Context(), q.code, attempt)
 	if e != nil {
 		f.fail(w, r, e)
@@ -232,6 +254,25 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.fail(w, r, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
 		return
+	}
+	if f.cfg.EndRevokedSID != nil && next.SID != "" {
+		// Checked once the session exists: a back-channel logout of sid
+		// either marked it before this check, or revokes it after.
+		revoked, err := f.cfg.EndRevokedSID(r.Context(), next.SID)
+		if err == nil && revoked {
+			err = errs.New(http.StatusUnauthorized, errs.ErrLoginRequired,
+				"Your PiPA session ended while you were logging in. Please log in again.",
+				errors.New("a back-channel logout revoked the login's sid"))
+		}
+		if err != nil {
+			f.cfg.Sessions.Clear(w, r) // the cookie just written goes too
+			e := (*errs.Error)(nil)
+			if !errors.As(err, &e) {
+				e = errs.StoreUnavailable(err)
+			}
+			f.fail(w, r, e)
+			return
+		}
 	}
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: login", slog.String("user", user.ID))
 	if f.cfg.KeepTokens && next.Tokens != nil && next.Tokens.RefreshToken == "" {

@@ -31,6 +31,10 @@ const (
 	maxEmail   = 254 // RFC 5321's path limit, less the angle brackets
 )
 
+// maxNumericDate is 9999-12-31T23:59:59Z, the last second time.Time
+// encodes in JSON: the bound on auth_time and nbf.
+const maxNumericDate = 253402300799
+
 // Login is what a finished code exchange tells about the login: who logged
 // in and what the session keeps.
 // For wiring only: applications use package pipaauth.
@@ -403,6 +407,16 @@ func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times 
 	if err := idt.Claims(&c); err != nil {
 		return nil, nil, fmt.Errorf("id_token claims: %w", err)
 	}
+	for _, t := range []struct {
+		name string
+		v    *float64
+	}{{"auth_time", c.AuthTime}, {"nbf", c.NotBefore}} {
+		// Before converting to time.Time: 1e300 overflows int64, and a
+		// year past 9999 cannot be JSON-encoded (User.AuthTime).
+		if t.v != nil && !(*t.v >= 0 && *t.v <= maxNumericDate) {
+			return nil, nil, fmt.Errorf("id_token %s %g is out of range (0 to the year 9999)", t.name, *t.v)
+		}
+	}
 	now, skew := f.cfg.Now(), f.cfg.ClockSkew
 	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 	switch {
@@ -420,6 +434,9 @@ func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times 
 		return nil, nil, fmt.Errorf("id_token nbf %s is in the future", stamp(time.Unix(int64(*c.NotBefore), 0)))
 	case c.AuthTime != nil && time.Unix(int64(*c.AuthTime), 0).After(now.Add(skew)):
 		return nil, nil, fmt.Errorf("id_token auth_time %s is in the future", stamp(time.Unix(int64(*c.AuthTime), 0)))
+	case c.AuthTime != nil && time.Unix(int64(*c.AuthTime), 0).After(idt.IssuedAt.Add(skew)):
+		// A sign-in after the token that reports it was issued.
+		return nil, nil, fmt.Errorf("id_token auth_time %s is after its iat %s", stamp(time.Unix(int64(*c.AuthTime), 0)), stamp(idt.IssuedAt))
 	}
 	clientID := f.cfg.OAuth2.ClientID
 	for _, aud := range idt.Audience {

@@ -88,8 +88,9 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oaut
 	if !ok {
 		// The request runs to its end even if this caller goes away: others
 		// may be waiting for it, and a spent refresh token is gone.
-		c.tok, c.err = f.refreshNow(context.WithoutCancel(ctx), refreshToken, subject)
+		tok, err := f.refreshNow(context.WithoutCancel(ctx), refreshToken, subject)
 		f.refresh.mu.Lock()
+		c.tok, c.err = tok, err
 		c.end = f.cfg.Now()
 		if c.err != nil && !errors.Is(c.err, ErrRefreshRefused) {
 			// A transient failure (5xx, timeout) is not remembered: the
@@ -99,13 +100,28 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oaut
 		}
 		f.refresh.mu.Unlock()
 		close(c.done)
+		// The result is this caller's even if its ctx ended meanwhile: the
+		// caller saves it or keeps it unsaved (RFC 9700 section 4.14.2).
+		return tok, err
 	}
 	select {
 	case <-c.done:
 		return c.tok, c.err
 	case <-ctx.Done():
-		return nil, errs.New(http.StatusGatewayTimeout, errs.ErrExchange, "PiPA did not answer in time.", ctx.Err())
 	}
+	select {
+	case <-c.done:
+		// Finished as this caller gave up: the result wins, never a coin
+		// toss between the two.
+		return c.tok, c.err
+	default:
+	}
+	// This caller leaves before the result and cannot save it: whatever
+	// PiPA issues is kept as unsaved for the session's next request.
+	f.refresh.mu.Lock()
+	c.keep = unsavedMemo
+	f.refresh.mu.Unlock()
+	return nil, errs.New(http.StatusGatewayTimeout, errs.ErrExchange, "PiPA did not answer in time.", ctx.Err())
 }
 
 // KeepUnsaved marks the refresh of refreshToken as not saved: its result is

@@ -509,6 +509,20 @@ func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRe
 	s.mu.Lock()
 	now := s.now()
 	if ps == nil {
+		// A sign-in replaces the browser's provider session: the same user
+		// signing in again (a step-up, prompt=login) keeps the session and
+		// its sid with the new auth_time; another user ends it.
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			if old, ok := s.sessions[c.Value]; ok && !old.ended {
+				if old.user.Name == u.Name {
+					old.user, old.authTime, ps = u, now, old
+				} else {
+					old.ended = true
+				}
+			}
+		}
+	}
+	if ps == nil {
 		ps = &providerSession{id: randomToken(), user: u, authTime: now}
 		s.sessions[ps.id] = ps
 		http.SetCookie(w, sessionCookieFor(r, ps.id, 0))

@@ -523,7 +523,10 @@ func (s *Server) Revocations() []Revocation {
 }
 
 // ActiveSessions returns how many provider sessions (signed-in browsers)
-// the named user has: sessions end at the end-session endpoint.
+// the named user has: sessions end at the end-session endpoint, or when
+// another user signs in on the same browser. Signing in again as the same
+// user (a step-up, prompt=login) keeps the browser's session and its sid,
+// with the new auth_time.
 func (s *Server) ActiveSessions(userName string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -19,7 +19,10 @@
 //     revocation.
 //   - Each session is indexed by the user's sub and the provider's sid, so
 //     that RevokeSubject and RevokeSID (OpenID Connect Back-Channel Logout)
-//     end them on every instance.
+//     end them on every instance, in batches of 500 sessions per script
+//     so that a user with 100,000 sessions never blocks Redis for long.
+//   - A user has at most Options.MaxSessionsPerUser live sessions (default
+//     100): a login beyond it ends that user's oldest ones.
 //
 // # Options
 //
@@ -92,6 +95,8 @@ const (
 	// the gorilla methods with no Options.Session.MaxAge: 30 days, as
 	// gorilla's own stores.
 	DefaultMaxAge = 86400 * 30
+	// DefaultMaxSessionsPerUser is the default of Options.MaxSessionsPerUser.
+	DefaultMaxSessionsPerUser = 100
 )
 
 // Options configure a Store. The zero value of every field is its default.
@@ -108,6 +113,11 @@ type Options struct {
 	// about once a second. Negative: no client-side cache, every load is a
 	// round trip.
 	CacheTTL time.Duration
+	// MaxSessionsPerUser caps the live sessions of one user (sub): a login
+	// beyond it ends that user's sessions that expire first (the oldest
+	// logins), so that one account cannot fill Redis. Default 100
+	// (DefaultMaxSessionsPerUser); negative: no cap.
+	MaxSessionsPerUser int
 
 	// The fields below serve the gorilla sessions.Store methods (Get, New,
 	// Save) only; pipaauth uses the RevocableStore methods and never reads
@@ -135,6 +145,8 @@ type Store struct {
 	codecs  []securecookie.Codec
 	options sessions.Options
 	timeout time.Duration
+
+	maxPerUser int // Options.MaxSessionsPerUser; 0 for no cap
 }
 
 // New returns a session store on Redis through rueidis with server-assisted
@@ -174,6 +186,12 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
+	}
+	switch {
+	case opt.MaxSessionsPerUser == 0:
+		s.maxPerUser = DefaultMaxSessionsPerUser
+	case opt.MaxSessionsPerUser > 0:
+		s.maxPerUser = opt.MaxSessionsPerUser
 	}
 	if s.timeout < 0 {
 		return nil, errors.New("redisstore: Options.Timeout is negative: leave it 0 for 3s")
@@ -306,13 +324,14 @@ unindex(ARGV[2], ARGV[1], cur[1], cur[2])
 return 1
 `)
 
-// revokeScript: KEYS index; ARGV prefix. Deletes every session the index
-// lists, their other index entries, and the index, in one atomic step, so
-// a compare-and-set running concurrently either lands before (and is
-// deleted) or after (and finds nothing to replace). Returns the sessions
-// deleted.
+// revokeScript: KEYS index; ARGV prefix, batch. Deletes up to batch
+// sessions the index lists, their index entries, and returns {deleted,
+// members left}. Each session goes in one atomic step, so a
+// compare-and-set running concurrently either lands before (and is
+// deleted) or after (and finds nothing to replace); batches keep a user
+// with 100,000 sessions from blocking Redis for the whole revocation.
 var revokeScript = rueidis.NewLuaScript(indexLua + `
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 local n = 0
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. 's:' .. id
@@ -321,10 +340,31 @@ for _, id in ipairs(ids) do
     n = n + 1
     unindex(ARGV[1], id, cur[1], cur[2])
   end
+  redis.call('ZREM', KEYS[1], id)
 end
-redis.call('DEL', KEYS[1])
-return n
+return {n, redis.call('ZCARD', KEYS[1])}
 `)
+
+// capScript: KEYS sub index; ARGV prefix, cap. Ends the sessions of the
+// sub index beyond cap, those that expire first (the oldest logins), with
+// their index entries. Returns how many it ended.
+var capScript = rueidis.NewLuaScript(indexLua + `
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+if over <= 0 then return 0 end
+local ids = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. 's:' .. id
+  local cur = redis.call('HMGET', key, 'u', 's')
+  redis.call('DEL', key)
+  unindex(ARGV[1], id, cur[1], cur[2])
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+`)
+
+// revokeBatch is how many sessions one revokeScript call deletes: a few
+// milliseconds of Redis time.
+const revokeBatch = 500
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -337,6 +377,12 @@ func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, 
 		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: creating a session: %w", err)
+	}
+	if n == 1 && sub != "" && s.maxPerUser > 0 {
+		// One user cannot fill Redis: the oldest sessions beyond the cap end.
+		if err := capScript.Exec(ctx, s.client, []string{s.subKey(sub)}, []string{s.prefix, strconv.Itoa(s.maxPerUser)}).Error(); err != nil {
+			return true, fmt.Errorf("redisstore: ending the sessions beyond MaxSessionsPerUser: %w", err)
+		}
 	}
 	return n == 1, nil
 }
@@ -375,11 +421,20 @@ func (s *Store) RevokeSubject(ctx context.Context, sub string) (int, error) {
 }
 
 func (s *Store) revoke(ctx context.Context, index string) (int, error) {
-	n, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix}).AsInt64()
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: revoking sessions: %w", err)
+	total := 0
+	for {
+		res, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix, strconv.Itoa(revokeBatch)}).AsIntSlice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("unexpected reply of %d values", len(res))
+		}
+		if err != nil {
+			return total, fmt.Errorf("redisstore: revoking sessions (%d ended so far): %w", total, err)
+		}
+		total += int(res[0])
+		if res[1] == 0 {
+			return total, nil
+		}
 	}
-	return int(n), nil
 }
 
 // Remember sets KeyPrefix+"seen:"+key for ttl unless it exists (SET NX PX)

@@ -82,7 +82,9 @@ type RevocableStore interface {
 	// whether this call recorded it (first=true) or it was already there:
 	// an atomic set-if-absent with expiry (Redis SET NX PX), shared by every
 	// instance. Back-channel logout uses it to refuse a replayed logout
-	// token's jti for the token's lifetime. ttl is positive.
+	// token's jti for the token's lifetime, and to mark a revoked sid,
+	// which every login with a sid then checks with a ttl of one
+	// millisecond: honour ttl to the millisecond. ttl is positive.
 	Remember(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
 
 	// Forget removes a key Remember recorded; a missing key is not an

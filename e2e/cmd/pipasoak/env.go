@@ -115,7 +115,9 @@ func start(ctx context.Context, cfg config, workers int) (e *env, err error) {
 				return e, fmt.Errorf("rueidis: %w", err)
 			}
 			e.closers = append(e.closers, client.Close)
-			if store, err = redisstore.New(client, redisstore.Options{KeyPrefix: rsPrefix}); err != nil {
+			// Every soak browser is the same pipatest user, and -keep of them
+			// stay logged in: no cap on sessions per user.
+			if store, err = redisstore.New(client, redisstore.Options{KeyPrefix: rsPrefix, MaxSessionsPerUser: -1}); err != nil {
 				return e, err
 			}
 		default:
