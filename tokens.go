@@ -109,7 +109,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
 	o.user = d.User.ID
-	t := d.Tokens
+	t := a.keptTokens(r, d)
 	if t == nil {
 		return nil, ErrNoTokens
 	}
