@@ -15,7 +15,8 @@ import (
 //
 // Version 5 (written): LoginAt, LastSeen, User (ID, Email, EmailVerified,
 // AuthTime), AuthTimeClaimed, SID, User.Claims, the binding handle (0 or 16
-// bytes), then Tokens (with DPoPKey) and IDToken. In cookie mode the
+// bytes), then Tokens (with DPoPKey; their times in milliseconds) and
+// IDToken. In cookie mode the
 // session cookie holds it with no Tokens and an empty IDToken (two bytes),
 // and the tokens and ID token go to side cookies (side.go); a store record
 // holds all of it with an empty handle.
@@ -136,8 +137,8 @@ func appendTokens(b []byte, t *Tokens) []byte {
 	b = appendString(b, t.AccessToken)
 	b = appendString(b, t.RefreshToken)
 	b = appendString(b, t.TokenType)
-	b = appendTime(b, t.Expiry)
-	b = appendTime(b, t.IssuedAt)
+	b = appendMillis(b, t.Expiry)
+	b = appendMillis(b, t.IssuedAt)
 	return appendString(b, string(t.DPoPKey))
 }
 
@@ -147,8 +148,8 @@ func (r *reader) tokens() *Tokens {
 		AccessToken:  r.stringMax(maxToken),
 		RefreshToken: r.stringMax(maxToken),
 		TokenType:    r.string(),
-		Expiry:       r.time(),
-		IssuedAt:     r.time(),
+		Expiry:       r.millis(),
+		IssuedAt:     r.millis(),
 	}
 	if k := r.stringMax(maxDPoPKey); k != "" {
 		t.DPoPKey = []byte(k)
@@ -261,6 +262,15 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.Unix())
 }
 
+// appendMillis stores t in whole milliseconds since the Unix epoch, 0 for
+// the zero time: the tokens' times, whose refresh margin may be seconds.
+func appendMillis(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixMilli())
+}
+
 // reader consumes src; after the first error every read returns zero values
 // and err stays set.
 type reader struct {
@@ -316,6 +326,22 @@ func (r *reader) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(v, 0)
+}
+
+func (r *reader) millis() time.Time {
+	if r.err {
+		return time.Time{}
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = true
+		return time.Time{}
+	}
+	r.b = r.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
 }
 
 func (r *reader) string() string { return r.stringMax(maxField) }

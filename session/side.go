@@ -42,7 +42,7 @@ import (
 //
 // Payload (before sealing): a kind byte ('i' or 't'), sideV1, the 16-byte
 // handle, then the ID token, or the access token, refresh token, token
-// type, expiry, issue time and DPoP key. A token that is a JWS or JWE in
+// type, expiry and issue time (milliseconds) and DPoP key. A token that is a JWS or JWE in
 // compact form (three or five base64url segments) is stored with its
 // segments decoded, a quarter smaller, and encoded again on reading; any
 // other token is stored as it is.
@@ -263,8 +263,8 @@ func (j *sideJar) tokenCookies(r *http.Request, t *Tokens, h handle, maxAge int)
 	b = appendToken(b, t.AccessToken)
 	b = appendToken(b, t.RefreshToken)
 	b = appendString(b, t.TokenType)
-	b = appendTime(b, t.Expiry)
-	b = appendTime(b, t.IssuedAt)
+	b = appendMillis(b, t.Expiry)
+	b = appendMillis(b, t.IssuedAt)
 	b = appendString(b, string(t.DPoPKey))
 	headers, used, sent, err := j.build(&j.tok, b, maxAge)
 	if err != nil {
@@ -294,8 +294,8 @@ func (j *sideJar) readTokens(rd *reader) (*Tokens, error) {
 		AccessToken:  rd.token(),
 		RefreshToken: rd.token(),
 		TokenType:    rd.string(),
-		Expiry:       rd.time(),
-		IssuedAt:     rd.time(),
+		Expiry:       rd.millis(),
+		IssuedAt:     rd.millis(),
 	}
 	if k := rd.stringMax(maxDPoPKey); k != "" {
 		t.DPoPKey = []byte(k)
