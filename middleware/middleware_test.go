@@ -70,8 +70,14 @@ func newFixture(tb testing.TB, cacheSize int) *fixture {
 // cookie returns a Cookie header value for a session logged in as u.
 func (f *fixture) cookie(tb testing.TB, u session.User) string {
 	tb.Helper()
+	return f.cookieOf(tb, &session.Data{User: u, LoginAt: f.now, LastSeen: f.now})
+}
+
+// cookieOf returns the session cookie of d, as name=value.
+func (f *fixture) cookieOf(tb testing.TB, d *session.Data) string {
+	tb.Helper()
 	rec := httptest.NewRecorder()
-	if err := f.sessions.Save(rec, nil, &session.Data{User: u, LoginAt: f.now, LastSeen: f.now}); err != nil {
+	if err := f.sessions.Save(rec, nil, d); err != nil {
 		tb.Fatal(err)
 	}
 	c := rec.Result().Cookies()[0]
