@@ -24,25 +24,21 @@ const DefaultCacheSize = 1 << 17
 // concurrent requests rarely wait for each other.
 const cacheShards = 16
 
-// digest is where a cookie value is filed in the cache: its last
-// digestLen characters. Every value this package caches was sealed by
-// securecookie, whose base64 form ends with the HMAC-SHA256 of the rest
-// (the last 43 characters, before any padding): the tail is already a
-// keyed hash of the whole value, unpredictable without the keys, so it
-// spreads values over the shards and the map as well as a hash would, at
-// the cost of a copy. Hashing the whole value with SHA-256, as the cache
-// did before, cost three quarters of a cached load with a 2 KB cookie.
-//
-// The tail alone does not prove the value is the one cached (anyone may
-// append a copied tail to other bytes), so each entry also keeps check, a
-// 64-bit maphash of the whole value under a random per-cache seed (a few
-// tens of nanoseconds for a cookie), and get serves an entry only when
-// both match: another value is served a cached session only if it ends
-// with that session's MAC, which only its holder knows, and collides with
-// it under a seed nobody outside the process knows (2^-64).
+// A cookie value is filed in the cache under check, a 64-bit maphash of
+// the whole value under a random per-cache seed (a few tens of nanoseconds
+// for a cookie; SHA-256 of the whole value, as the cache did before, cost
+// three quarters of a cached load with a 2 KB cookie), and the entry keeps
+// the value's digest, its last digestLen characters, to compare. Every
+// value this package caches was sealed by securecookie, whose base64 form
+// ends with the HMAC-SHA256 of the rest (the last 43 characters, before
+// any padding): the digest is a MAC of the whole value, which only its
+// holder knows. So another value is served a cached session only if it
+// ends with that session's MAC and collides with it under a seed nobody
+// outside the process knows (2^-64): one browser's session is never served
+// for another browser's value, and a made-up value never gets one.
 type digest [digestLen]byte
 
-// digestLen is how many trailing characters of a value file it: 24
+// digestLen is how many trailing characters of a value make its digest: 24
 // base64 characters, 144 bits, all from the MAC.
 const digestLen = 24
 
@@ -75,18 +71,18 @@ type cache[V any] struct {
 
 type cacheShard[V any] struct {
 	mu       sync.RWMutex
-	m        map[digest]*cacheEntry[V]
+	m        map[uint64]*cacheEntry[V] // by check
 	small    fifo[*cacheEntry[V]]
 	main     fifo[*cacheEntry[V]]
-	ghost    fifo[digest]        // keys recently evicted from small, without values
-	ghostSet map[digest]struct{} // the same keys, for lookup
+	ghost    fifo[uint64]        // checks recently evicted from small, without values
+	ghostSet map[uint64]struct{} // the same checks, for lookup
 	capSmall int
 	capMain  int
 }
 
 type cacheEntry[V any] struct {
-	key   digest
-	check uint64 // maphash of the whole value (see digest)
+	key   uint64 // check: maphash of the whole value (see digest)
+	tail  digest
 	value V
 	freq  atomic.Int32 // reads since it entered its queue (or its last pass through main), capped at 3
 }
@@ -103,8 +99,8 @@ func newCache[V any](size int) *cache[V] {
 		s := &c.shards[i]
 		s.capSmall = max(1, per/10)
 		s.capMain = per - s.capSmall
-		s.m = make(map[digest]*cacheEntry[V])
-		s.ghostSet = make(map[digest]struct{})
+		s.m = make(map[uint64]*cacheEntry[V])
+		s.ghostSet = make(map[uint64]struct{})
 	}
 	return c
 }
@@ -118,13 +114,17 @@ func (c *cache[V]) get(value string) (V, bool) {
 	if c == nil {
 		return zero, false
 	}
-	k := digestOf(value)
-	check := maphash.String(c.seed, value)
+	return c.lookup(value, maphash.String(c.seed, value))
+}
+
+// lookup is get with the value's check computed.
+func (c *cache[V]) lookup(value string, check uint64) (V, bool) {
+	var zero V
 	s := c.shard(check)
 	s.mu.RLock()
-	e := s.m[k]
+	e := s.m[check]
 	var v V
-	ok := e != nil && e.check == check
+	ok := e != nil && e.tail == digestOf(value)
 	if ok {
 		v = e.value // read under the lock: set replaces it in place
 	}
@@ -143,23 +143,23 @@ func (c *cache[V]) set(value string, v V) {
 	if c == nil {
 		return
 	}
-	k := digestOf(value)
 	check := maphash.String(c.seed, value)
 	s := c.shard(check)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.m[k]; e != nil {
-		// The same value, or another with the same tail (see digest): the
-		// newer one wins, and the other is decoded again when it returns.
-		e.check, e.value = check, v
+	if e := s.m[check]; e != nil {
+		// The same value, or another with the same check (see digest):
+		// the newer one wins, and the other is decoded again when it
+		// returns.
+		e.tail, e.value = digestOf(value), v
 		return
 	}
-	e := &cacheEntry[V]{key: k, check: check, value: v}
-	s.m[k] = e
-	if _, seen := s.ghostSet[k]; seen {
+	e := &cacheEntry[V]{key: check, tail: digestOf(value), value: v}
+	s.m[check] = e
+	if _, seen := s.ghostSet[check]; seen {
 		// Evicted from the small queue recently and back already: it is
 		// in use, give it a place in the main queue.
-		delete(s.ghostSet, k)
+		delete(s.ghostSet, check)
 		s.main.push(e)
 	} else {
 		s.small.push(e)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,6 +103,12 @@ func TestCacheSameTail(t *testing.T) {
 		if got, ok := c.get(v); ok && got != want {
 			t.Errorf("get(%q) = %q, want %q or no entry", v, got, want)
 		}
+	}
+	// Were another value to collide with alice's under the seed, its tail
+	// (securecookie's MAC) would still differ: not served.
+	alice := "alice-value-" + tail
+	if got, ok := c.lookup("other-value-"+strings.Repeat("N", digestLen), maphash.String(c.seed, alice)); ok {
+		t.Errorf("a value colliding with alice's check got %q, want no entry", got)
 	}
 	if digestOf("same") != digestOf(string([]byte("same"))) {
 		t.Error("one value has two digests")
