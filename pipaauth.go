@@ -161,13 +161,16 @@ type Config struct {
 	// cap get 503 at once. Default 64. Unused with a RevocableStore, whose
 	// calls run on the request's goroutine.
 	SessionStoreMaxWaiting int
-	// KeepTokens keeps the access token, refresh token and expiry in the
-	// session, for Token, TokenSource and Client. In the cookie they cost
-	// their length twice over (encryption, then base64 twice); a login whose
-	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
-	// SessionStore then. Logout revokes the kept refresh token when
-	// discovery lists a revocation_endpoint (RFC 7009). Default false:
-	// tokens are dropped after login.
+	// KeepTokens keeps the access token, refresh token and expiry for
+	// Token, TokenSource and Client. Without a SessionStore they live in
+	// sealed cookies of their own (Path=/, bound to the session, at most
+	// four of 4096 bytes), which only Token, TokenSource and Client read,
+	// never RequireLogin; they cost about 1.8 times their length on every
+	// request, and a login whose tokens do not fit (about 3 KB of tokens
+	// together) fails with ErrCookieTooLarge: use a SessionStore then.
+	// Logout revokes the kept refresh token when discovery lists a
+	// revocation_endpoint (RFC 7009). Default false: tokens are dropped
+	// after login.
 	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
