@@ -151,6 +151,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 			break // a result kept from an unsaved refresh may be due itself
 		}
 	}
+	cur.DPoPKey = t.DPoPKey // the key the tokens are bound to stays with the session
 	next := d.Clone()
 	next.Tokens = &cur
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
