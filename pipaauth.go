@@ -30,6 +30,7 @@ const (
 	DefaultCookieName      = "pipaauth"       // Config.CookieName
 	DefaultSessionLifetime = 12 * time.Hour   // Config.SessionLifetime
 	DefaultLoginPath       = "/login"         // Config.LoginPath
+	DefaultLogoutPath      = "/logout"        // Config.LogoutPath
 	DefaultExchangeTimeout = 10 * time.Second // Config.ExchangeTimeout
 )
 
@@ -123,6 +124,12 @@ type Config struct {
 	// LoginPath is where LoginHandler is mounted; it is the login_url given
 	// to API clients in 401 answers. Default "/login".
 	LoginPath string
+	// LogoutPath is where LogoutHandler is mounted. Without a SessionStore
+	// the login's ID token (for id_token_hint) lives in a cookie whose Path
+	// is LogoutPath, so that browsers send it to the logout handler and
+	// with no other request; a logout handler mounted elsewhere gets no
+	// ID token and logs out without id_token_hint. Default "/logout".
+	LogoutPath string
 	// PostLogoutRedirectURL is sent to PiPA's end-session endpoint as
 	// post_logout_redirect_uri (register it in the console), together with
 	// the login's ID token as id_token_hint. When the session holds no ID
@@ -171,13 +178,16 @@ type Config struct {
 	// cap get 503 at once. Default 64. Unused with a RevocableStore, whose
 	// calls run on the request's goroutine.
 	SessionStoreMaxWaiting int
-	// KeepTokens keeps the access token, refresh token and expiry in the
-	// session, for Token, TokenSource and Client. In the cookie they cost
-	// their length twice over (encryption, then base64 twice); a login whose
-	// cookie would pass 4096 bytes fails with ErrCookieTooLarge: use
-	// SessionStore then. Logout revokes the kept refresh token when
-	// discovery lists a revocation_endpoint (RFC 7009). Default false:
-	// tokens are dropped after login.
+	// KeepTokens keeps the access token, refresh token and expiry for
+	// Token, TokenSource and Client. Without a SessionStore they live in
+	// sealed cookies of their own (Path=/, bound to the session, at most
+	// four of 4096 bytes), which only Token, TokenSource and Client read,
+	// never RequireLogin; they cost about 1.8 times their length on every
+	// request, and a login whose tokens do not fit (about 3 KB of tokens
+	// together) fails with ErrCookieTooLarge: use a SessionStore then.
+	// Logout revokes the kept refresh token when discovery lists a
+	// revocation_endpoint (RFC 7009). Default false: tokens are dropped
+	// after login.
 	KeepTokens bool
 	// InsecureAllowHTTP allows http:// issuer and redirect URLs and a session
 	// cookie without the Secure attribute, for local development only.
@@ -287,6 +297,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		AttemptTTL:       LoginAttemptTTL,
 		MaxPending:       MaxPendingLogins,
 		Now:              cfg.Now,
+		LogoutPath:       cfg.LogoutPath,
 		Store:            cfg.SessionStore,
 		StoreTimeout:     cfg.SessionStoreTimeout,
 		StoreMaxInflight: cfg.SessionStoreMaxWaiting,
@@ -419,6 +430,12 @@ func (c *Config) setDefaults() error {
 	if !returnto.Valid(c.LoginPath) || strings.ContainsAny(c.LoginPath, `?"`) {
 		return bad("LoginPath %q: use a plain absolute path such as /login", c.LoginPath)
 	}
+	if c.LogoutPath == "" {
+		c.LogoutPath = DefaultLogoutPath
+	}
+	if !returnto.Valid(c.LogoutPath) || strings.ContainsAny(c.LogoutPath, `?";`) {
+		return bad("LogoutPath %q: use a plain absolute path such as /logout", c.LogoutPath)
+	}
 	for _, f := range []struct {
 		name     string
 		negative bool
@@ -530,7 +547,7 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 	if allow == nil {
 		panic("pipaauth: RequireUser(nil): give it a rule such as AllowEmails(\"admin@example.com\"), or use RequireLogin to let every logged-in user in")
 	}
-	return a.guard.RequireUser(func(u session.User) bool { return allow(User(u)) })
+	return a.guard.RequireUser(func(u session.User) bool { return allow(publicUser(u)) })
 }
 
 // LoginHandler starts a login and redirects to PiPA. The optional query
@@ -641,10 +658,12 @@ func (a *Auth) LogoutHandler() http.Handler {
 		if perr != nil {
 			a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: logout ends the local session only: PiPA's discovery document is not there yet, so no token is revoked and PiPA's session stays", slog.String("error", perr.Error()))
 		}
+		idToken := ""
 		if d.LoggedIn() {
 			user = d.User.ID
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
-			a.revoke(r.Context(), p, d.Tokens)
+			a.revoke(r.Context(), p, a.keptTokens(r, d))
+			idToken = a.keptIDToken(r, d)
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
@@ -653,10 +672,6 @@ func (a *Auth) LogoutHandler() http.Handler {
 			return
 		}
 		a.sessions.EndAttempts(w, r) // logins in flight end with the session; a failed logout changes no cookie
-		idToken := ""
-		if d.LoggedIn() {
-			idToken = d.IDToken
-		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the ID token
 		http.Redirect(w, r, a.logoutURL(p, idToken), http.StatusSeeOther)
@@ -769,18 +784,18 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 	if err != nil || !d.LoggedIn() {
 		return User{}, false
 	}
-	return User(d.User), true
+	return publicUser(d.User), true
 }
 
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {
 	u, ok := middleware.UserFromContext(ctx)
-	return User(u), ok
+	return publicUser(u), ok
 }
 
 // ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for
 // testing handlers that sit behind the guard without a login.
 func ContextWithUser(ctx context.Context, u User) context.Context {
-	return middleware.ContextWithUser(ctx, session.User(u))
+	return middleware.ContextWithUser(ctx, sessionUser(u))
 }

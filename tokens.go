@@ -115,7 +115,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
 	o.user = d.User.ID
-	t := d.Tokens
+	t := a.keptTokens(r, d)
 	if t == nil {
 		return nil, ErrNoTokens
 	}
@@ -157,6 +157,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 			break // a result kept from an unsaved refresh may be due itself
 		}
 	}
+	cur.DPoPKey = t.DPoPKey // the key the tokens are bound to stays with the session
 	next := d.Clone()
 	next.Tokens = &cur
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response

@@ -227,9 +227,11 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := login.User
-	var old *session.Data // the session this login replaces, for its tokens
+	var oldTokens *session.Tokens // the tokens of the session this login replaces
 	if f.cfg.KeepTokens && f.cfg.Revoke != nil {
-		old, _ = f.cfg.Sessions.Load(r)
+		if old, _ := f.cfg.Sessions.Load(r); old.LoggedIn() {
+			oldTokens, _ = f.cfg.Sessions.LoadTokens(r, old) // unusable ones are nobody's to revoke
+		}
 	}
 	now := f.cfg.Now()
 	// Replace the session wholesale: nothing from before the login survives.
@@ -278,8 +280,8 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.KeepTokens && next.Tokens != nil && next.Tokens.RefreshToken == "" {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: KeepTokens is set but PiPA issued no refresh token: the session ends when the access token expires (some providers issue one only with the offline_access scope)")
 	}
-	if old.LoggedIn() && old.Tokens != nil && !sameTokens(old.Tokens, next.Tokens) {
-		f.cfg.Revoke(r.Context(), old.Tokens)
+	if oldTokens != nil && !sameTokens(oldTokens, next.Tokens) {
+		f.cfg.Revoke(r.Context(), oldTokens)
 	}
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
 	f.cfg.Events.Emit(r, events.Login, user.ID, nil)

@@ -76,6 +76,23 @@ func UserFromContext(ctx context.Context) (session.User, bool) {
 	return *u, true
 }
 
+// userContext is the context RequireLogin hands to the next handler: the
+// request's, with the user. It also holds the backing array of the
+// response's Vary header, so that the guard's work on a request with a
+// session costs two allocations (this and the request copy), not three.
+type userContext struct {
+	context.Context
+	user *session.User
+	vary [1]string
+}
+
+func (c *userContext) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return c.user
+	}
+	return c.Context.Value(key)
+}
+
 // ContextWithUser returns a copy of ctx carrying u, as RequireLogin does; for
 // tests of handlers that sit behind the guard.
 // For wiring only: applications use pipaauth.ContextWithUser.
@@ -110,7 +127,12 @@ func (g *Guard) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http
 // require is the guard; maxAge > 0 also requires a recent authentication.
 func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Vary", "Cookie")
+		uc := &userContext{vary: [1]string{"Cookie"}}
+		if h := w.Header(); h["Vary"] == nil {
+			h["Vary"] = uc.vary[:] // Header.Add would allocate a slice of its own
+		} else {
+			h.Add("Vary", "Cookie")
+		}
 		d, err := g.cfg.Sessions.Load(r)
 		if d.LoggedIn() && maxAge > 0 && (!d.AuthTimeClaimed || g.cfg.Now().Sub(d.User.AuthTime) > maxAge+g.cfg.ClockSkew) {
 			// A live session, but not a recent enough sign-in: step up,
@@ -131,7 +153,8 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 			}
 			// d is shared and never changed, so its User can be handed out by
 			// pointer; UserFromContext copies it.
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &d.User)))
+			uc.Context, uc.user = r.Context(), &d.User
+			next.ServeHTTP(w, r.WithContext(uc))
 			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
 				g.cfg.Events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,8 +71,14 @@ func newFixture(tb testing.TB, cacheSize int) *fixture {
 // cookie returns a Cookie header value for a session logged in as u.
 func (f *fixture) cookie(tb testing.TB, u session.User) string {
 	tb.Helper()
+	return f.cookieOf(tb, &session.Data{User: u, LoginAt: f.now, LastSeen: f.now})
+}
+
+// cookieOf returns the session cookie of d, as name=value.
+func (f *fixture) cookieOf(tb testing.TB, d *session.Data) string {
+	tb.Helper()
 	rec := httptest.NewRecorder()
-	if err := f.sessions.Save(rec, nil, &session.Data{User: u, LoginAt: f.now, LastSeen: f.now}); err != nil {
+	if err := f.sessions.Save(rec, nil, d); err != nil {
 		tb.Fatal(err)
 	}
 	c := rec.Result().Cookies()[0]
@@ -275,3 +282,36 @@ func (failingSessions) Load(*http.Request) (*session.Data, error) {
 	return nil, fmt.Errorf("%w: no answer", errs.ErrSessionStore)
 }
 func (failingSessions) Touch(http.ResponseWriter, *http.Request, *session.Data) error { return nil }
+
+// The guard's context and Vary header behave as context.WithValue and
+// Header.Add would: the user survives derived contexts, other values pass
+// through, and a handler's own Vary values add to the guard's, also when
+// the response already had one.
+func TestGuardContextAndVary(t *testing.T) {
+	f := newFixture(t, 0)
+	type other struct{}
+	h := f.guard.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		u, ok := UserFromContext(context.WithValue(ctx, other{}, 1))
+		if !ok || u.ID != "u1" || r.Context().Value(other{}) != "parent" {
+			t.Errorf("in the handler: user %+v %v, other value %v", u, ok, r.Context().Value(other{}))
+		}
+		w.Header().Add("Vary", "Origin")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, pre := range [][]string{nil, {"Accept"}} {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r = r.WithContext(context.WithValue(r.Context(), other{}, "parent"))
+		r.Header.Set("Cookie", f.cookie(t, session.User{ID: "u1"}))
+		w := httptest.NewRecorder()
+		if pre != nil {
+			w.Header()["Vary"] = pre
+		}
+		h.ServeHTTP(w, r)
+		want := append(append([]string{}, pre...), "Cookie", "Origin")
+		if got := w.Header().Values("Vary"); !slices.Equal(got, want) || w.Code != http.StatusNoContent {
+			t.Errorf("Vary %q, status %d; want %q, 204", got, w.Code, want)
+		}
+	}
+}

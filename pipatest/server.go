@@ -163,6 +163,13 @@ type Behavior struct {
 	// or {"error":"invalid_grant"} for 400, before looking at the grant:
 	// the code or refresh token is not consumed.
 	TokenStatus int
+	// AccessTokenBytes and RefreshTokenBytes, when larger than the
+	// tokens the Server makes (43 bytes), pad the access and refresh
+	// tokens it issues from now on to that many bytes, as the JWT access
+	// tokens and refresh tokens of Keycloak, Entra ID or Okta are (about
+	// 1,400 and 900 bytes). The tokens work as any other.
+	AccessTokenBytes  int
+	RefreshTokenBytes int
 	// TokenDelay makes the token endpoint wait this long before answering,
 	// or until the request is canceled or the server closed.
 	TokenDelay time.Duration

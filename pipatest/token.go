@@ -361,7 +361,7 @@ func (s *Server) redeemRefresh(form url.Values, clientID string) (g *grant, at, 
 // issueTokensLocked makes an access token for the grant g and a refresh
 // token for the (possibly wider) grant rg.
 func (s *Server) issueTokensLocked(rg, g *grant, f *family) (at, rt string) {
-	at, rt = randomToken(), randomToken()
+	at, rt = padToken(randomToken(), s.behavior.AccessTokenBytes), padToken(randomToken(), s.behavior.RefreshTokenBytes)
 	s.accessTokens[at] = &accessToken{grant: g, family: f, expires: s.now().Add(s.accessTTL)}
 	s.refreshTokens[rt] = &refreshToken{grant: rg, family: f}
 	return at, rt
@@ -672,4 +672,13 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	s.revocations = append(s.revocations, rev)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// padToken lengthens a random token to n bytes (when longer than it) with
+// a base64url tail, as large JWT access tokens and refresh tokens are.
+func padToken(tok string, n int) string {
+	if n <= len(tok) {
+		return tok
+	}
+	return tok + strings.Repeat("x", n-len(tok))
 }

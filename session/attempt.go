@@ -170,7 +170,7 @@ func (m *Manager) StartAttempt(w http.ResponseWriter, r *http.Request, a Attempt
 		return fmt.Errorf("session: sealing the login attempt: %w", err)
 	}
 	header := j.cookie(name, value, int(m.opt.AttemptTTL/time.Second)).String()
-	budget := attemptBudget - (len(name) + 1 + len(value) + len("; "))
+	budget := attemptBudget - m.tokenCookieBytes(r) - (len(name) + 1 + len(value) + len("; "))
 	if len(header) > MaxCookieBytes || budget < 0 {
 		return fmt.Errorf("%w: a login attempt cookie of %d bytes", errs.ErrCookieTooLarge, len(header))
 	}

@@ -2,7 +2,9 @@ package session
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -80,9 +82,33 @@ func TestCacheScanResistant(t *testing.T) {
 	}
 }
 
-func TestDigestDistinct(t *testing.T) {
-	if digestOf("a") == digestOf("b") || digestOf("") == digestOf("\x00") {
-		t.Error("different values share a digest")
+// Values filed under one digest (the same tail) are told apart by the
+// check: a value made of other bytes and a copied tail never gets the
+// cached session of the value it copied.
+func TestCacheSameTail(t *testing.T) {
+	c := newCache[string](100)
+	tail := strings.Repeat("M", digestLen) // where securecookie's MAC sits
+	c.set("alice-value-"+tail, "alice")
+	for _, v := range []string{"mallory-value-" + tail, tail, "X" + tail[1:], "alice-value-" + tail + "A"} {
+		if got, ok := c.get(v); ok {
+			t.Errorf("get(%q) = %q, want no entry: another value", v, got)
+		}
+	}
+	if got, ok := c.get("alice-value-" + tail); !ok || got != "alice" {
+		t.Errorf("get(alice's value) = %q, %v; want alice", got, ok)
+	}
+	// Both cached: each value gets its own, never the other's.
+	c.set("mallory-value-"+tail, "mallory")
+	for v, want := range map[string]string{"alice-value-" + tail: "alice", "mallory-value-" + tail: "mallory"} {
+		if got, ok := c.get(v); ok && got != want {
+			t.Errorf("get(%q) = %q, want %q or no entry", v, got, want)
+		}
+	}
+	// Were another value to collide with alice's under the seed, its tail
+	// (securecookie's MAC) would still differ: not served.
+	alice := "alice-value-" + tail
+	if got, ok := c.lookup("other-value-"+strings.Repeat("N", digestLen), maphash.String(c.seed, alice)); ok {
+		t.Errorf("a value colliding with alice's check got %q, want no entry", got)
 	}
 	if digestOf("same") != digestOf(string([]byte("same"))) {
 		t.Error("one value has two digests")

@@ -13,8 +13,18 @@ import (
 // this package wrote, but it still checks every length: keys rotate, formats
 // change, and a decoder should never trust its input.
 //
-// Version 2 (written): LoginAt, LastSeen, User (ID, Email, EmailVerified,
-// AuthTime), Tokens, IDToken, SID. Version 1 (read only, written before login
+// Version 5 (written): LoginAt, LastSeen, User (ID, Email, EmailVerified,
+// AuthTime), AuthTimeClaimed, SID, User.Claims, the binding handle (0 or 16
+// bytes), then Tokens (with DPoPKey; their times in milliseconds) and
+// IDToken. In cookie mode the
+// session cookie holds it with no Tokens and an empty IDToken (two bytes),
+// and the tokens and ID token go to side cookies (side.go); a store record
+// holds all of it with an empty handle.
+//
+// Versions 2 to 4 (read only: sessions sealed before the side cookies):
+// LoginAt, LastSeen, User (ID, Email, EmailVerified, AuthTime), Tokens,
+// IDToken, SID, then (3) the access token's issue time and (4)
+// AuthTimeClaimed. Version 1 (read only, written before login
 // attempts moved to cookies of their own) carried the pending attempts in
 // the session; they are read past and dropped, so an upgrade logs nobody out
 // (logins in flight across the upgrade are started again).
@@ -24,11 +34,14 @@ const (
 	formatV2 = 2
 	formatV3 = 3 // version 2 and the access token's issue time
 	formatV4 = 4 // version 3 and whether AuthTime is the auth_time claim
+	formatV5 = 5 // identity first, claims, the binding handle, DPoP key; tokens and ID token optional (side cookies)
 
 	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
 	maxIDToken = 16 << 10 // longest raw ID token (a few KiB with many claims)
 	maxPending = 16       // most attempts a version 1 session may carry
+	maxClaims  = 64 << 10 // longest kept claims (JSON text)
+	maxDPoPKey = 4 << 10  // longest DPoP private key (PKCS#8 DER; P-256 is about 138 bytes)
 )
 
 var errFormat = errors.New("session: malformed session data")
@@ -50,9 +63,9 @@ func (d *Data) marshalBinary() ([]byte, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	n := 128 + len(d.IDToken) + len(d.SID)
+	n := 128 + len(d.IDToken) + len(d.SID) + len(d.User.Claims)
 	if d.Tokens != nil {
-		n += len(d.Tokens.AccessToken) + len(d.Tokens.RefreshToken)
+		n += len(d.Tokens.AccessToken) + len(d.Tokens.RefreshToken) + len(d.Tokens.DPoPKey)
 	}
 	return d.appendBinary(make([]byte, 0, n)), nil
 }
@@ -63,6 +76,9 @@ func (d *Data) check() error {
 		if len(f) > maxField {
 			return fmt.Errorf("session: a field of %d bytes, more than %d", len(f), maxField)
 		}
+	}
+	if len(d.User.Claims) > maxClaims {
+		return fmt.Errorf("session: kept claims of %d bytes, more than %d", len(d.User.Claims), maxClaims)
 	}
 	if len(d.IDToken) > maxIDToken {
 		return fmt.Errorf("session: an ID token of %d bytes, more than %d", len(d.IDToken), maxIDToken)
@@ -75,6 +91,9 @@ func (d *Data) check() error {
 		}
 		if len(t.TokenType) > maxField {
 			return fmt.Errorf("session: a token type of %d bytes, more than %d", len(t.TokenType), maxField)
+		}
+		if len(t.DPoPKey) > maxDPoPKey {
+			return fmt.Errorf("session: a DPoP key of %d bytes, more than %d", len(t.DPoPKey), maxDPoPKey)
 		}
 	}
 	return nil
@@ -89,34 +108,65 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV4)
+	b = append(b, formatV5)
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
 	b = appendString(b, d.User.Email)
 	b = appendBool(b, d.User.EmailVerified)
 	b = appendTime(b, d.User.AuthTime)
+	b = appendBool(b, d.AuthTimeClaimed)
+	b = appendString(b, d.SID)
+	b = appendString(b, d.User.Claims)
+	if d.bind == (handle{}) {
+		b = append(b, 0)
+	} else {
+		b = append(b, byte(len(d.bind)))
+		b = append(b, d.bind[:]...)
+	}
 	b = appendBool(b, d.Tokens != nil)
 	if t := d.Tokens; t != nil {
-		b = appendString(b, t.AccessToken)
-		b = appendString(b, t.RefreshToken)
-		b = appendString(b, t.TokenType)
-		b = appendTime(b, t.Expiry)
-		b = appendTime(b, t.IssuedAt)
+		b = appendTokens(b, t)
 	}
-	b = appendString(b, d.IDToken)
-	b = appendString(b, d.SID)
-	b = appendBool(b, d.AuthTimeClaimed)
-	return b
+	return appendString(b, d.IDToken)
+}
+
+// appendTokens writes t as format 5 holds it, in the session record and
+// in the token cookies alike.
+func appendTokens(b []byte, t *Tokens) []byte {
+	b = appendString(b, t.AccessToken)
+	b = appendString(b, t.RefreshToken)
+	b = appendString(b, t.TokenType)
+	b = appendMillis(b, t.Expiry)
+	b = appendMillis(b, t.IssuedAt)
+	return appendString(b, string(t.DPoPKey))
+}
+
+// readTokens reads what appendTokens wrote.
+func (r *reader) tokens() *Tokens {
+	t := &Tokens{
+		AccessToken:  r.stringMax(maxToken),
+		RefreshToken: r.stringMax(maxToken),
+		TokenType:    r.string(),
+		Expiry:       r.millis(),
+		IssuedAt:     r.millis(),
+	}
+	if k := r.stringMax(maxDPoPKey); k != "" {
+		t.DPoPKey = []byte(k)
+	}
+	return t
 }
 
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
 	version := r.byte()
-	if version < formatV1 || version > formatV4 {
+	if version < formatV1 || version > formatV5 {
 		return errFormat
 	}
 	*d = Data{}
+	if version == formatV5 {
+		return d.unmarshalV5(&r)
+	}
 	d.LoginAt = r.time()
 	d.LastSeen = r.time()
 	d.User.ID = r.string()
@@ -164,6 +214,33 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	return nil
 }
 
+func (d *Data) unmarshalV5(r *reader) error {
+	d.LoginAt = r.time()
+	d.LastSeen = r.time()
+	d.User.ID = r.string()
+	d.User.Email = r.string()
+	d.User.EmailVerified = r.bool()
+	d.User.AuthTime = r.time()
+	d.AuthTimeClaimed = r.bool()
+	d.SID = r.string()
+	d.User.Claims = r.stringMax(maxClaims)
+	switch n := r.byte(); {
+	case n == byte(len(d.bind)) && len(r.b) >= len(d.bind):
+		r.b = r.b[copy(d.bind[:], r.b):]
+	case n != 0:
+		r.err = true
+	}
+	if r.bool() {
+		d.Tokens = r.tokens()
+	}
+	d.IDToken = r.stringMax(maxIDToken)
+	if r.err || len(r.b) != 0 {
+		*d = Data{}
+		return errFormat
+	}
+	return nil
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -183,6 +260,15 @@ func appendTime(b []byte, t time.Time) []byte {
 		return binary.AppendVarint(b, 0)
 	}
 	return binary.AppendVarint(b, t.Unix())
+}
+
+// appendMillis stores t in whole milliseconds since the Unix epoch, 0 for
+// the zero time: the tokens' times, whose refresh margin may be seconds.
+func appendMillis(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixMilli())
 }
 
 // reader consumes src; after the first error every read returns zero values
@@ -240,6 +326,22 @@ func (r *reader) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(v, 0)
+}
+
+func (r *reader) millis() time.Time {
+	if r.err {
+		return time.Time{}
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = true
+		return time.Time{}
+	}
+	r.b = r.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
 }
 
 func (r *reader) string() string { return r.stringMax(maxField) }

@@ -11,18 +11,21 @@ import (
 	"github.com/pipaauth/pipaauth/internal/errs"
 )
 
-// cookieBackend keeps the whole session in the cookie, sealed by
-// securecookie (HMAC-SHA256, then AES-CTR) with the binary serializer.
+// cookieBackend keeps the session in cookies, sealed by securecookie
+// (HMAC-SHA256, then AES-CTR) with the binary serializer: who is logged in
+// in the session cookie, the ID token and the kept tokens in side cookies
+// bound to it (side.go).
 type cookieBackend struct {
 	opt    Options
 	name   string
+	side   *sideJar
 	writer *securecookie.SecureCookie   // first pair, no length limit: save measures the whole cookie itself
 	codecs []*securecookie.SecureCookie // every pair, in order, for reading
 	cache  *cache[*Data]
 }
 
 func newCookieBackend(opt Options) *cookieBackend {
-	b := &cookieBackend{opt: opt, name: opt.Name}
+	b := &cookieBackend{opt: opt, name: opt.Name, side: newSideJar(opt)}
 	// securecookie checks its own timestamp too; give it the session
 	// lifetime plus a day of slack, as the Manager's checks are the precise
 	// ones.
@@ -68,15 +71,57 @@ func (b *cookieBackend) decode(value string, d *Data) error {
 	return err
 }
 
-func (b *cookieBackend) save(w http.ResponseWriter, _ *http.Request, d *Data, c *http.Cookie, _ bool) error {
-	value, err := b.writer.Encode(b.name, d)
+// save writes the session cookie with d's identity. The side cookies are
+// written when the binding handle is new (a login, a Data never saved, a
+// session sealed before format 5 rewritten in the new layout): the ID
+// token and the tokens d holds, deleting any others; and otherwise only
+// the token cookies, when d holds tokens (a refresh put them there: Load
+// never does in cookie mode). Nothing is written unless all of it fits:
+// each cookie MaxCookieBytes, and the whole Cookie header MaxCookieHeader
+// with room left for login attempt cookies. An ID token that does not fit
+// is ErrCookieTooLarge, like tokens that do not: the callback then logs in
+// without it.
+func (b *cookieBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c *http.Cookie, renew bool) error {
+	id := d.identity()
+	fresh := renew || id.bind == (handle{})
+	if fresh {
+		id.bind = newHandle()
+	}
+	value, err := b.writer.Encode(b.name, id)
 	if err != nil {
 		return fmt.Errorf("session: sealing the session: %w", err)
 	}
-	if err := writeCookie(w, c, value, "a server-side SessionStore, or KeepTokens off"); err != nil {
-		return err
+	c.Value = value
+	headers := []string{c.String()}
+	if n := len(headers[0]); n > MaxCookieBytes {
+		return fmt.Errorf("%w (%d bytes): shorten the cookie name, or keep fewer claims", errs.ErrCookieTooLarge, n)
 	}
-	b.cache.set(value, d.Clone())
+	sent := len(b.name) + 1 + len(value)
+	if fresh || d.Tokens != nil {
+		th, n, err := b.side.tokenCookies(r, d.Tokens, id.bind, c.MaxAge)
+		if err != nil {
+			return err
+		}
+		if sent+n > cookieRoom-attemptRoom {
+			return fmt.Errorf("%w: the session and token cookies would take %d bytes of every Cookie header, more than %d: use a server-side SessionStore", errs.ErrCookieTooLarge, sent+n, cookieRoom-attemptRoom)
+		}
+		headers = append(headers, th...)
+		sent += n
+	}
+	if fresh {
+		ih, n, err := b.side.idTokenCookies(d.IDToken, id.bind, c.MaxAge)
+		if err == nil && sent+n > cookieRoom-logoutRoom {
+			err = fmt.Errorf("%w: with the ID token the logout path's Cookie header would take %d bytes, more than %d", errs.ErrCookieTooLarge, sent+n, cookieRoom-logoutRoom)
+		}
+		if err != nil {
+			return err
+		}
+		headers = append(headers, ih...)
+	}
+	for _, h := range headers {
+		w.Header().Add("Set-Cookie", h)
+	}
+	b.cache.set(value, id)
 	return nil
 }
 
@@ -93,8 +138,17 @@ func writeCookie(w http.ResponseWriter, c *http.Cookie, value, fix string) error
 	return nil
 }
 
-func (b *cookieBackend) clear(w http.ResponseWriter, _ *http.Request) error {
+// clear deletes the session cookie and every side cookie: the token
+// cookies r carries, and the ID token cookies whether r shows them or not
+// (it does only on the logout path).
+func (b *cookieBackend) clear(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Add("Set-Cookie", cookieFor(b.opt, "", -1).String())
+	for _, h := range b.side.deletions(r, &b.side.tok, 0, false) {
+		w.Header().Add("Set-Cookie", h)
+	}
+	for _, h := range b.side.deletions(nil, &b.side.idt, 0, true) {
+		w.Header().Add("Set-Cookie", h)
+	}
 	return nil
 }
 

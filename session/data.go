@@ -18,6 +18,10 @@ type User struct {
 	Email         string // empty when the user chose not to share it
 	EmailVerified bool
 	AuthTime      time.Time // when the user last authenticated at PiPA: the ID token's auth_time, or the login time when it has none
+	// Claims is the raw JSON object text of the claims kept for the
+	// application (Config.Claims), "" when none. A string, so that User
+	// stays comparable with ==.
+	Claims string
 }
 
 // Attempt is one login in flight: what the callback needs to finish it. It
@@ -44,10 +48,20 @@ type Tokens struct {
 	TokenType    string
 	Expiry       time.Time // zero when the provider gave no expires_in
 	IssuedAt     time.Time // when the access token was received; with Expiry it gives the token's lifetime (zero in sessions from before it was kept)
+	// DPoPKey is the PKCS#8 DER form of the private key the tokens are
+	// bound to (RFC 9449), nil when they are not. It lives with the tokens:
+	// in the store record, or in the sealed token cookies.
+	DPoPKey []byte
 }
 
 // Data is everything a session holds. A *Data returned by a Manager may be
 // shared with other requests: treat it as read-only and Clone it to change it.
+//
+// In a server-side store the record holds all of it. In cookie mode the
+// session cookie holds the identity only (User, LoginAt, LastSeen, SID,
+// AuthTimeClaimed and a binding handle), and Load returns Tokens nil and
+// IDToken "": the tokens and the ID token live in side cookies of their
+// own, read by Manager.LoadTokens and Manager.LoadIDToken (see side.go).
 // For wiring only: applications use package pipaauth.
 type Data struct {
 	User     User
@@ -63,7 +77,16 @@ type Data struct {
 
 	sid     string // server-side store: the id this data was loaded under; never serialized
 	version uint64 // RevocableStore: the record version it was loaded at, for compare-and-set; never serialized
+	// bind ties the side cookies to the session cookie (cookie mode): a
+	// random handle sealed in both, new at every login. Zero in Data not
+	// yet saved, in store records, and in cookies sealed before format 5
+	// (which carry Tokens and IDToken inside): a save then picks one and
+	// writes the side cookies.
+	bind handle
 }
+
+// handle is a session's binding handle: 128 random bits.
+type handle [16]byte
 
 // LoggedIn reports whether d holds a logged-in user.
 // For wiring only: applications use package pipaauth.
@@ -72,6 +95,14 @@ func (d *Data) LoggedIn() bool { return d != nil && !d.LoginAt.IsZero() }
 // Empty reports whether d holds nothing worth a cookie.
 // For wiring only: applications use package pipaauth.
 func (d *Data) Empty() bool { return !d.LoggedIn() }
+
+// identity returns a shallow copy of d without the tokens and the ID
+// token: what the session cookie holds, and what the cache keeps of it.
+func (d *Data) identity() *Data {
+	c := *d
+	c.Tokens, c.IDToken = nil, ""
+	return &c
+}
 
 // Clone returns a deep copy of d that the caller may change.
 // For wiring only: applications use package pipaauth.
@@ -82,6 +113,10 @@ func (d *Data) Clone() *Data {
 	c := *d
 	if d.Tokens != nil {
 		t := *d.Tokens
+		t.DPoPKey = append([]byte(nil), t.DPoPKey...)
+		if d.Tokens.DPoPKey == nil {
+			t.DPoPKey = nil
+		}
 		c.Tokens = &t
 	}
 	return &c

@@ -37,6 +37,7 @@ type Options struct {
 	MaxPending  int              // attempt cookies kept after a start; 0: DefaultMaxPending
 	Now         func() time.Time // clock
 	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
+	LogoutPath  string           // Path of the ID token cookies (cookie mode): where the logout handler is mounted; "": DefaultLogoutPath
 
 	// Store, when set, keeps the session data server-side in a gorilla
 	// sessions.Store; the cookie then holds only the store's session id.
@@ -90,6 +91,12 @@ func NewManager(opt Options) (*Manager, error) {
 	}
 	if strings.HasPrefix(opt.Name, "__Host-") && !opt.Secure {
 		return nil, fmt.Errorf("%w: a __Host- cookie must be Secure", errs.ErrConfig)
+	}
+	if opt.LogoutPath == "" {
+		opt.LogoutPath = DefaultLogoutPath
+	}
+	if !strings.HasPrefix(opt.LogoutPath, "/") || strings.ContainsAny(opt.LogoutPath, ";\"\x00\r\n?#") {
+		return nil, fmt.Errorf("%w: LogoutPath %q: use a plain absolute path such as /logout", errs.ErrConfig, opt.LogoutPath)
 	}
 	m := &Manager{opt: opt, attempts: newAttemptJar(opt)}
 	if opt.Store != nil {
