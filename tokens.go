@@ -131,6 +131,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	var spent []string // refresh tokens this call spent (or found spent in the memo)
 	cur := *t
 	var fresh *oauth2.Token
+	idToken := "" // the newest verified ID token of the refreshes, for id_token_hint
 	start := time.Now()
 	for range maxRefreshChain {
 		if cur.RefreshToken == "" {
@@ -144,6 +145,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		}
 		if err != nil {
 			return nil, err
+		}
+		if raw := p.flow.RefreshedIDToken(fresh); raw != "" {
+			idToken = raw
 		}
 		now := a.cfg.Now()
 		cur = session.Tokens{
@@ -160,6 +164,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	cur.DPoPKey = t.DPoPKey // the key the tokens are bound to stays with the session
 	next := d.Clone()
 	next.Tokens = &cur
+	if idToken != "" {
+		next.IDToken = idToken // logout sends the newest ID token (OpenID Connect Core 12.2)
+	}
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
 	if err := a.sessions.Save(w, r, next); err != nil {
 		if errors.Is(err, session.ErrInvalid) {

@@ -133,3 +133,16 @@ func (f *Flow) checkRefreshed(ctx context.Context, tok *oauth2.Token, subject st
 	}
 	return nil, errs.New(http.StatusBadGateway, errs.ErrInvalidToken, "PiPA's refreshed tokens did not pass verification. Please try again later.", err)
 }
+
+// RefreshedIDToken returns the raw ID token of a Refresh result when it was
+// verified (checkRefreshed), for the next id_token_hint; "" when the answer
+// had none, it went unchecked (PiPA's keys could not be had), or the flow
+// does not use OpenID Connect.
+// For wiring only: applications use package pipaauth.
+func (f *Flow) RefreshedIDToken(tok *oauth2.Token) string {
+	if !f.openid || tok == nil {
+		return ""
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	return raw
+}

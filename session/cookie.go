@@ -108,7 +108,8 @@ func (b *cookieBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 		headers = append(headers, th...)
 		sent += n
 	}
-	if fresh {
+	switch {
+	case fresh:
 		ih, n, err := b.side.idTokenCookies(d.IDToken, id.bind, c.MaxAge)
 		if err == nil && sent+n > cookieRoom-logoutRoom {
 			err = fmt.Errorf("%w: with the ID token the logout path's Cookie header would take %d bytes, more than %d", errs.ErrCookieTooLarge, sent+n, cookieRoom-logoutRoom)
@@ -117,6 +118,14 @@ func (b *cookieBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 			return err
 		}
 		headers = append(headers, ih...)
+	case d.IDToken != "":
+		// A refresh brought a newer ID token: it replaces the one at
+		// LogoutPath. One that does not fit leaves the earlier one, which
+		// still serves as id_token_hint (RP-Initiated Logout 1.0 section 2
+		// accepts an expired one): a refresh never fails for the hint.
+		if ih, n, err := b.side.idTokenCookies(d.IDToken, id.bind, c.MaxAge); err == nil && sent+n <= cookieRoom-logoutRoom {
+			headers = append(headers, ih...)
+		}
 	}
 	for _, h := range headers {
 		w.Header().Add("Set-Cookie", h)
