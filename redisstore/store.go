@@ -22,18 +22,23 @@
 //
 // # Keys
 //
-// With the default KeyPrefix "pipaauth:":
+// With the default KeyPrefix "pipaauth:", for a user whose tag (a short
+// hash of the sub, see NewSessionID) is 3fa2c1:
 //
-//	pipaauth:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid}, TTL = the session's expiry
-//	pipaauth:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
-//	pipaauth:sid:<sid>  the same, by the provider's sid
-//	pipaauth:seen:<key> Remember's markers (back-channel logout jti), TTL as asked
+//	pipaauth:{3fa2c1}:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid, l: login ms, a: last seen ms, ua: User-Agent}, TTL = the session's expiry
+//	pipaauth:{3fa2c1}:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
+//	pipaauth:{3fa2c1}:sid:<sid>  the same, by the provider's sid
+//	pipaauth:{<sid tag>}:sidu:<sid> set of the tags of the users with sessions of sid
+//	pipaauth:seen:<key>          Remember's markers (back-channel logout jti), TTL as asked
 //
-// Index members whose session expired are removed whenever the index is
-// written, and the index key expires with its last session, so indexes
-// never outlive their sessions. The scripts compute index key names from
-// KeyPrefix; on a Redis Cluster, put a hash tag in it ("{pipaauth}:") so
-// that every key of the store lives in one slot.
+// A user's keys share a Redis Cluster slot, so the scripts that write them
+// together stay single-slot, while users spread over every slot and
+// master. Any KeyPrefix works, with or without braces (one holding a
+// "{...}" gets the user's tag before it). Index members whose session
+// expired are removed whenever the index is written, and the index key
+// expires with its last session, so indexes never outlive their sessions.
+// Sessions written by redisstore before the per-user tags keep working
+// where they are (see Options.NoLegacyKeys).
 //
 // # Failures
 //
@@ -57,7 +62,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +69,8 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/redis/rueidis"
+
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // Defaults of Options.
@@ -90,6 +96,14 @@ type Options struct {
 	// Give each application sharing a Redis its own; on a Redis Cluster,
 	// make it a hash tag such as "{pipaauth}:".
 	KeyPrefix string
+	// NoLegacyKeys stops RevokeSubject, RevokeSID and ListSessions from
+	// also looking for sessions in the key layout of redisstore before
+	// per-user hash tags (keys directly under KeyPrefix, without a user's
+	// tag): set it once SessionLifetime has passed since the upgrade, to
+	// save the extra script run per call. Default false: they look (it
+	// costs no round trip more). On a Cluster with a KeyPrefix without
+	// braces they never look: that layout could not exist there.
+	NoLegacyKeys bool
 	// CacheTTL is the longest a session read from Redis is served from
 	// the client-side cache, and so the longest a change can go unseen
 	// when the connection dies silently. Default 1 s (DefaultCacheTTL):
@@ -118,6 +132,9 @@ type Options struct {
 type Store struct {
 	client  rueidis.Client
 	prefix  string
+	braced  bool // the prefix decides a key's slot: user tags go before it
+	spread  bool // a Cluster without a hash tag in the prefix: users spread over slots, no legacy keys
+	legacy  bool // look for sessions of the layout from before the per-user tags
 	ttl     time.Duration // client-side cache TTL, 0 for none
 	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
 	codecs  []securecookie.Codec
@@ -149,11 +166,12 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
-	if client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix) {
-		// The scripts touch a session and its indexes together: on a
-		// Cluster they must share a slot, or every login fails CROSSSLOT.
-		return nil, fmt.Errorf("redisstore: Options.KeyPrefix %q has no hash tag, and the client is a Redis Cluster client: use one such as \"{pipaauth}:\" so that all the store's keys share a slot", s.prefix)
-	}
+	s.braced = bracedPrefix(s.prefix)
+	// Before the per-user tags, New refused a Cluster client unless the
+	// prefix had a hash tag: an unbraced prefix on a Cluster has no
+	// sessions of the old layout (and its keys would not share a slot).
+	s.spread = client.Mode() == rueidis.ClientModeCluster && !s.braced
+	s.legacy = !s.spread && !opt.NoLegacyKeys
 	switch {
 	case opt.CacheTTL == 0:
 		s.ttl = DefaultCacheTTL
@@ -186,28 +204,19 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// hasHashTag reports whether every key starting with prefix hashes to the
-// same Redis Cluster slot: a '{' followed, later, by a '}' with at least one
-// byte between them.
-func hasHashTag(prefix string) bool {
-	open := strings.IndexByte(prefix, '{')
-	return open >= 0 && strings.IndexByte(prefix[open+1:], '}') > 0
-}
-
-func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
-func (s *Store) subKey(sub string) string    { return s.prefix + "sub:" + sub }
-func (s *Store) sidKey(sid string) string    { return s.prefix + "sid:" + sid }
-func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
+func (s *Store) seenKey(key string) string { return s.prefix + "seen:" + key }
 
 // LoadSession returns the session bytes under id and their version; a
 // missing id is version 0. A session read within CacheTTL comes from the
 // client-side cache without a round trip. See pipaauth.RevocableStore.
 func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
+	k, _ := s.keysOf(id)
+	key := k.session(id)
 	var res rueidis.RedisResult
 	if s.ttl > 0 && !s.written.recent(id) {
-		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Cache(), s.ttl)
+		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(key).Field("v", "d").Cache(), s.ttl)
 	} else {
-		res = s.client.Do(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Build())
+		res = s.client.Do(ctx, s.client.B().Hmget().Key(key).Field("v", "d").Build())
 	}
 	vals, err := res.ToArray()
 	if err != nil {
@@ -218,11 +227,11 @@ func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, err
 	}
 	version, err := vals[0].AsUint64()
 	if err != nil || version == 0 {
-		return nil, 0, fmt.Errorf("redisstore: session %s has a malformed version field", s.sessionKey(id))
+		return nil, 0, fmt.Errorf("redisstore: session %s has a malformed version field", key)
 	}
 	data, err := vals[1].AsBytes()
 	if err != nil {
-		return nil, 0, fmt.Errorf("redisstore: session %s has no data field", s.sessionKey(id))
+		return nil, 0, fmt.Errorf("redisstore: session %s has no data field", key)
 	}
 	return data, version, nil
 }
@@ -248,11 +257,13 @@ end
 `
 
 // createScript: KEYS session, sub index, sid index; ARGV data, sub, sid,
-// expires (unix ms), id. Returns 1 when created, 0 when the id exists.
+// expires (unix ms), id, login time (unix ms, "" when not listed),
+// User-Agent. Returns 1 when created, 0 when the id exists.
 var createScript = rueidis.NewLuaScript(indexLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[6], 'a', ARGV[6], 'ua', ARGV[7]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
 if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
@@ -260,8 +271,9 @@ return 1
 `)
 
 // replaceScript: KEYS as createScript; ARGV data, sub, sid, expires, id,
-// version, prefix. Returns 1 when replaced, 0 when the id is gone or its
-// version is not ARGV[6].
+// version, the keys' base (prefix and user tag). Returns 1 when replaced,
+// 0 when the id is gone or its version is not ARGV[6]. The last-seen field
+// becomes the server's time.
 var replaceScript = rueidis.NewLuaScript(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 's')
 if not cur[1] or cur[1] ~= ARGV[6] then return 0 end
@@ -269,7 +281,7 @@ if cur[2] ~= ARGV[2] then unindex(ARGV[7], ARGV[5], cur[2], nil) end
 if cur[3] ~= ARGV[3] then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
 local now = now_ms()
 redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3], 'a', now)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
 if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
@@ -285,7 +297,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// deleteScript: KEYS session; ARGV id, prefix. Returns 1 when deleted.
+// deleteScript: KEYS session; ARGV id, base. Returns 1 when deleted.
 // Idempotent, so rueidis may retry it after a network error.
 var deleteScript = rueidis.NewLuaScriptRetryable(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'u', 's')
@@ -294,7 +306,7 @@ unindex(ARGV[2], ARGV[1], cur[1], cur[2])
 return 1
 `)
 
-// revokeScript: KEYS index; ARGV prefix. Deletes every session the index
+// revokeScript: KEYS index; ARGV base. Deletes every session the index
 // lists, their other index entries, and the index, in one atomic step, so
 // a compare-and-set running concurrently either lands before (and is
 // deleted) or after (and finds nothing to replace). Returns the sessions
@@ -314,28 +326,95 @@ redis.call('DEL', KEYS[1])
 return n
 `)
 
+// listScript: KEYS sub index; ARGV base. Returns id, login ms, last-seen
+// ms, User-Agent for each live session the index lists (read-only, one
+// slot).
+var listScript = rueidis.NewLuaScriptReadOnly(indexLua + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+local out = {}
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', ARGV[1] .. 's:' .. id, 'v', 'l', 'a', 'ua')
+  if f[1] then
+    out[#out + 1] = id
+    out[#out + 1] = f[2] or ''
+    out[#out + 1] = f[3] or ''
+    out[#out + 1] = f[4] or ''
+  end
+end
+return out
+`)
+
+// sidUsersScript: KEYS the sid's users key; ARGV a user tag, expires (unix
+// ms). Adds the tag and makes the key live at least until expires.
+var sidUsersScript = rueidis.NewLuaScript(indexLua + `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or now_ms() + ttl < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+`)
+
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // CreateSession stores a new session under id, indexed by sub and sid when
 // not empty; created is false when id exists. See pipaauth.RevocableStore.
+// The id should come from NewSessionID: on a Redis Cluster, CreateSession
+// refuses any other unless KeyPrefix has a hash tag.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	return s.create(ctx, id, data, sub, sid, expires, "", "")
+}
+
+// CreateListedSession is CreateSession that also keeps, beside the
+// session's data, the login time and the User-Agent (cut to
+// session.MaxUserAgentBytes) that ListSessions returns. pipaauth calls it
+// instead of CreateSession. See pipaauth.SessionLister.
+func (s *Store) CreateListedSession(ctx context.Context, id string, data []byte, sub, sid string, expires, loginAt time.Time, userAgent string) (bool, error) {
+	if len(userAgent) > session.MaxUserAgentBytes {
+		userAgent = userAgent[:session.MaxUserAgentBytes]
+	}
+	return s.create(ctx, id, data, sub, sid, expires, ms(loginAt), userAgent)
+}
+
+func (s *Store) create(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time, loginAt, userAgent string) (bool, error) {
+	k, tag := s.keysOf(id)
+	if tag == "" && s.spread {
+		return false, fmt.Errorf("redisstore: creating a session: the id %q does not come from Store.NewSessionID, and on a Redis Cluster only those find their user's slot", id)
+	}
+	if tag != "" && sid != "" {
+		if err := s.addSIDUser(ctx, sid, tag, expires); err != nil {
+			return false, fmt.Errorf("redisstore: creating a session: %w", err)
+		}
+	}
 	s.written.mark(id)
 	n, err := createScript.Exec(ctx, s.client,
-		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
-		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
+		[]string{k.session(id), k.sub(sub), k.sid(sid)},
+		[]string{string(data), sub, sid, ms(expires), id, loginAt, userAgent}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: creating a session: %w", err)
 	}
 	return n == 1, nil
 }
 
+// addSIDUser records, before a session with sid is written, that the user
+// of tag has sessions with sid, so that RevokeSID finds their slot. It is
+// written first: a RevokeSID that runs after the session exists sees it.
+func (s *Store) addSIDUser(ctx context.Context, sid, tag string, expires time.Time) error {
+	return sidUsersScript.Exec(ctx, s.client, []string{s.sidUsersKey(sid)}, []string{tag, ms(expires)}).Error()
+}
+
 // ReplaceSession overwrites the session under id if its version is still
-// version (compare-and-set in a Lua script). See pipaauth.RevocableStore.
+// version (compare-and-set in a Lua script), and sets its last-seen time
+// to Redis's clock. See pipaauth.RevocableStore.
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	k, tag := s.keysOf(id)
+	if tag != "" && sid != "" {
+		if err := s.addSIDUser(ctx, sid, tag, expires); err != nil {
+			return false, fmt.Errorf("redisstore: replacing a session: %w", err)
+		}
+	}
 	s.written.mark(id)
 	n, err := replaceScript.Exec(ctx, s.client,
-		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
-		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), s.prefix}).AsInt64()
+		[]string{k.session(id), k.sub(sub), k.sid(sid)},
+		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), k.base}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: replacing a session: %w", err)
 	}
@@ -344,30 +423,97 @@ func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, d
 
 // DeleteSession deletes the session under id and its index entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	k, _ := s.keysOf(id)
 	s.written.mark(id)
-	if err := deleteScript.Exec(ctx, s.client, []string{s.sessionKey(id)}, []string{id, s.prefix}).Error(); err != nil {
+	if err := deleteScript.Exec(ctx, s.client, []string{k.session(id)}, []string{id, k.base}).Error(); err != nil {
 		return fmt.Errorf("redisstore: deleting a session: %w", err)
 	}
 	return nil
 }
 
 // RevokeSID deletes every session indexed with the provider's sid and
-// returns how many. See pipaauth.RevocableStore.
+// returns how many. It reads which users have sessions with sid (a small
+// set in the sid's own slot), then revokes in each user's slot, and in the
+// layout from before the per-user tags. See pipaauth.RevocableStore.
 func (s *Store) RevokeSID(ctx context.Context, sid string) (int, error) {
-	return s.revoke(ctx, s.sidKey(sid))
+	tags, err := s.client.Do(ctx, s.client.B().Smembers().Key(s.sidUsersKey(sid)).Build()).AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: revoking sessions: reading the users of a sid: %w", err)
+	}
+	var spaces []keyspace
+	for _, tag := range tags {
+		if validTag(tag) {
+			spaces = append(spaces, s.userKeys(tag))
+		}
+	}
+	return s.revoke(ctx, spaces, func(k keyspace) string { return k.sid(sid) })
 }
 
 // RevokeSubject deletes every session of the user sub and returns how many.
 func (s *Store) RevokeSubject(ctx context.Context, sub string) (int, error) {
-	return s.revoke(ctx, s.subKey(sub))
+	return s.revoke(ctx, []keyspace{s.userKeys(userTag(sub))}, func(k keyspace) string { return k.sub(sub) })
 }
 
-func (s *Store) revoke(ctx context.Context, index string) (int, error) {
-	n, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix}).AsInt64()
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: revoking sessions: %w", err)
+// revoke runs revokeScript on the index of each keyspace, and on the
+// layout from before the per-user tags (sessions written by an older
+// redisstore), in one round trip per node.
+func (s *Store) revoke(ctx context.Context, spaces []keyspace, index func(keyspace) string) (int, error) {
+	if s.legacy {
+		spaces = append(spaces, s.legacyKeys())
 	}
-	return int(n), nil
+	execs := make([]rueidis.LuaExec, len(spaces))
+	for i, k := range spaces {
+		execs[i] = rueidis.LuaExec{Keys: []string{index(k)}, Args: []string{k.base}}
+	}
+	total := 0
+	for _, res := range revokeScript.ExecMulti(ctx, s.client, execs...) {
+		n, err := res.AsInt64()
+		if err != nil {
+			return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// ListSessions returns the live sessions of the user sub, in no particular
+// order, with one script run in the user's slot (and one in the layout
+// from before the per-user tags), in one round trip. Its cost grows with
+// the user's sessions, never with the store's. See pipaauth.SessionLister.
+func (s *Store) ListSessions(ctx context.Context, sub string) ([]session.StoredSession, error) {
+	spaces := []keyspace{s.userKeys(userTag(sub))}
+	if s.legacy {
+		spaces = append(spaces, s.legacyKeys())
+	}
+	execs := make([]rueidis.LuaExec, len(spaces))
+	for i, k := range spaces {
+		execs[i] = rueidis.LuaExec{Keys: []string{k.sub(sub)}, Args: []string{k.base}}
+	}
+	out := []session.StoredSession{}
+	for _, res := range listScript.ExecMulti(ctx, s.client, execs...) {
+		vals, err := res.AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: listing sessions: %w", err)
+		}
+		for i := 0; i+3 < len(vals); i += 4 {
+			out = append(out, session.StoredSession{
+				ID:        vals[i],
+				LoginAt:   msTime(vals[i+1]),
+				LastSeen:  msTime(vals[i+2]),
+				UserAgent: vals[i+3],
+			})
+		}
+	}
+	return out, nil
+}
+
+// msTime parses unix milliseconds; "" or garbage is the zero time.
+func msTime(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }
 
 // Remember sets KeyPrefix+"seen:"+key for ttl unless it exists (SET NX PX)
@@ -462,7 +608,12 @@ func (w *recentWrites) recent(id string) bool {
 }
 
 // Interface checks.
-var _ sessions.Store = (*Store)(nil)
+var (
+	_ sessions.Store         = (*Store)(nil)
+	_ session.RevocableStore = (*Store)(nil)
+	_ session.SessionLister  = (*Store)(nil)
+	_ session.IDMaker        = (*Store)(nil)
+)
 
 // QuickRetry is a rueidis.ClientOption.RetryDelay for the client of a
 // Store: a read-only command that failed on the network is retried at

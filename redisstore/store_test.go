@@ -40,28 +40,6 @@ func TestNewChecksOptions(t *testing.T) {
 	}
 }
 
-// clusterClient is a client that says it is a Cluster client; New calls
-// nothing else.
-type clusterClient struct{ rueidis.Client }
-
-func (clusterClient) Mode() rueidis.ClientMode { return rueidis.ClientModeCluster }
-
-func TestNewOnClusterNeedsHashTag(t *testing.T) {
-	for prefix, ok := range map[string]bool{
-		"":              false, // the default, "pipaauth:"
-		"myapp:":        false,
-		"{}myapp:":      false,
-		"}{myapp:":      false,
-		"{myapp}:":      true,
-		"app:{tenant}:": true,
-	} {
-		_, err := redisstore.New(clusterClient{}, redisstore.Options{KeyPrefix: prefix})
-		if (err == nil) != ok {
-			t.Errorf("KeyPrefix %q on a Cluster: %v, want ok=%v", prefix, err, ok)
-		}
-	}
-}
-
 func TestGorillaRoundTrip(t *testing.T) {
 	srv := startRedis(t)
 	r := newRaw(t, srv.Addr)
