@@ -14,8 +14,8 @@ import (
 
 // SessionInfo describes one of a user's sessions, for a "where you're signed in" page or an admin tool.
 type SessionInfo struct {
-	ID        string    // opaque handle, safe to put in a page: neither the cookie value nor the store id
-	Current   bool      // the session of the request (Sessions only)
+	ID        string // opaque handle, safe to put in a page: neither the cookie value nor the store id
+	Current   bool   // the session of the request (Sessions only)
 	LoginAt   time.Time
 	LastSeen  time.Time // last activity written back
 	UserAgent string    // the login request's User-Agent, at most 256 bytes

@@ -132,9 +132,9 @@ type Options struct {
 type Store struct {
 	client  rueidis.Client
 	prefix  string
-	braced  bool // the prefix decides a key's slot: user tags go before it
-	spread  bool // a Cluster without a hash tag in the prefix: users spread over slots, no legacy keys
-	legacy  bool // look for sessions of the layout from before the per-user tags
+	braced  bool          // the prefix decides a key's slot: user tags go before it
+	spread  bool          // a Cluster without a hash tag in the prefix: users spread over slots, no legacy keys
+	legacy  bool          // look for sessions of the layout from before the per-user tags
 	ttl     time.Duration // client-side cache TTL, 0 for none
 	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
 	codecs  []securecookie.Codec

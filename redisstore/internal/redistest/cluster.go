@@ -149,7 +149,6 @@ func (c *Cluster) Masters() []*Server {
 	return m
 }
 
-
 // DBSize returns the number of keys on node.
 func (c *Cluster) DBSize(node *Server) (int, error) {
 	out, err := c.CLI(node, "dbsize")
