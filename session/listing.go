@@ -199,9 +199,6 @@ func (m *Manager) EndSession(ctx context.Context, sub, handleValue string, curre
 	if err != nil {
 		return false, err
 	}
-	if handleValue == "" || len(handleValue) > 64 {
-		return false, ErrSessionNotFound
-	}
 	for _, key := range b.handleKeys() {
 		for _, s := range got {
 			if !equal(handle(key, s.ID), handleValue) {
