@@ -75,7 +75,8 @@ func StartArgs(port int, args ...string) (*Server, error) {
 				return nil, err
 			}
 		}
-		s, retry, err := start(bin, p, args)
+		s, retry, err := start(bin, p, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(p),
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, args...))
 		if err == nil {
 			return s, nil
 		}
@@ -91,8 +92,7 @@ func start(bin string, port int, args []string) (_ *Server, retry bool, _ error)
 	s := &Server{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Port: port,
-		cmd: exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, args...)...),
+		cmd:  exec.Command(bin, args...),
 		out:  new(syncBuffer),
 		done: make(chan struct{}),
 	}
