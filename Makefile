@@ -88,10 +88,11 @@ vulncheck:
 load:
 	cd $(E2E) && $(GO) run ./cmd/pipaload
 
-## load-redis: the same with the guard on cookie sessions, redistore and redisstore
+## load-redis: the same with the guard on cookie sessions, redistore, redisstore
+## and redisstore on a local 3-master Redis Cluster
 ## alternated in one run (needs wrk and redis-server)
 load-redis:
-	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redistore,redisstore
+	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redistore,redisstore,redisstore-cluster
 
 ## demo: the demo app on an embedded PiPA; Ctrl+C stops it
 demo:
