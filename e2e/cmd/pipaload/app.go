@@ -60,7 +60,7 @@ type app struct {
 	auth     *pipaauth.Auth
 	redis    *redisproc.Server  // with storeRedis and storeRedisstore
 	cluster  *redisproc.Cluster // with storeCluster
-	closeRS  func()            // closes redisstore's rueidis client
+	closeRS  func()             // closes redisstore's rueidis client
 
 	bareServed, guardedServed atomic.Int64 // requests that reached the handler
 }
