@@ -7,17 +7,15 @@ import (
 	"strings"
 )
 
-// Key layout. Every key of one user's sessions (the sessions, the user's sub
-// index, the sid indexes of those sessions) carries the user's hash tag, a
+// Key layout. A user's sessions and sub index carry the user's hash tag, a
 // short hash of the sub, so that on a Redis Cluster they share a slot (the
 // scripts that write them together stay single-slot) while users spread
-// over every slot. With KeyPrefix "pipaauth:" and a user whose tag is
-// 3fa2c1:
+// over every slot. A provider session's sid index carries a tag hashed from
+// the sid. With KeyPrefix "pipaauth:" and a user whose tag is 3fa2c1:
 //
 //	pipaauth:{3fa2c1}:s:3fa2c1.<26 random base32>  a session (hash)
 //	pipaauth:{3fa2c1}:sub:<sub>                    the user's sessions (sorted set)
-//	pipaauth:{3fa2c1}:sid:<sid>                    the user's sessions with this provider sid (sorted set)
-//	pipaauth:{9b04e7}:sidu:<sid>                   the tags of the users with sessions of this sid (set; its own tag: a hash of the sid)
+//	pipaauth:{9b04e7}:sid:<sid>                    the sessions of a provider sid (sorted set; the sid's tag)
 //	pipaauth:seen:<key>                            Remember's markers
 //
 // A session id names its user's tag (NewSessionID), so a load by id finds
@@ -49,7 +47,7 @@ func userTag(sub string) string {
 	return hex.EncodeToString(h[:tagLen/2])
 }
 
-// sidTag is the hash tag of a sid's users key: spread like users.
+// sidTag is the hash tag of a sid's index: spread like users.
 func sidTag(sid string) string {
 	h := sha256.Sum256([]byte("sid\x00" + sid))
 	return hex.EncodeToString(h[:tagLen/2])
@@ -97,7 +95,9 @@ func (s *Store) keysOf(id string) (keyspace, string) {
 	return s.legacyKeys(), ""
 }
 
-func (s *Store) sidUsersKey(sid string) string { return s.userKeys(sidTag(sid)).base + "sidu:" + sid }
+// sidIndexKey is the index of the sessions of a provider session, in the
+// slot of the sid's own tag.
+func (s *Store) sidIndexKey(sid string) string { return s.userKeys(sidTag(sid)).sid(sid) }
 
 // NewSessionID returns the id of a new session of the user sub: the user's
 // tag, a dot, and 128 random bits in base32 (33 bytes in all), so that a

@@ -27,13 +27,14 @@
 //
 //	pipaauth:{3fa2c1}:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid, l: login ms, a: last seen ms, ua: User-Agent}, TTL = the session's expiry
 //	pipaauth:{3fa2c1}:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
-//	pipaauth:{3fa2c1}:sid:<sid>  the same, by the provider's sid
-//	pipaauth:{<sid tag>}:sidu:<sid> set of the tags of the users with sessions of sid
+//	pipaauth:{<sid tag>}:sid:<sid> the same, by the provider's sid, in the slot of a tag hashed from the sid
 //	pipaauth:seen:<key>          Remember's markers (back-channel logout jti), TTL as asked
 //
 // A user's keys share a Redis Cluster slot, so the scripts that write them
 // together stay single-slot, while users spread over every slot and
-// master. Any KeyPrefix works, with or without braces (one holding a
+// master. A sid index is written before its session and cleaned after the
+// session ends (ids are never reused, so a stale member never hides a live
+// session). Any KeyPrefix works, with or without braces (one holding a
 // "{...}" gets the user's tag before it). Index members whose session
 // expired are removed whenever the index is written, and the index key
 // expires with its last session, so indexes never outlive their sessions.
@@ -238,7 +239,9 @@ func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, err
 
 // indexLua is shared by the scripts: index(key, id, expires, now) adds id
 // to the index key with its expiry as score, drops the members already
-// expired, and makes the key expire with its latest member.
+// expired, and makes the key expire with its latest member;
+// unindex(base, id, sub, sid) removes id from the sub index and, when sid
+// is not nil, the sid index under base.
 const indexLua = `
 local function now_ms()
   local t = redis.call('TIME')
@@ -250,15 +253,20 @@ local function index(key, id, expires, now)
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if top[2] then redis.call('PEXPIREAT', key, top[2]) end
 end
-local function unindex(prefix, id, sub, sid)
-  if sub and sub ~= '' then redis.call('ZREM', prefix .. 'sub:' .. sub, id) end
-  if sid and sid ~= '' then redis.call('ZREM', prefix .. 'sid:' .. sid, id) end
+local function unindex(base, id, sub, sid)
+  if sub and sub ~= '' then redis.call('ZREM', base .. 'sub:' .. sub, id) end
+  if sid and sid ~= '' then redis.call('ZREM', base .. 'sid:' .. sid, id) end
 end
 `
 
+// A sid index lives in the user's slot only in the layout from before the
+// per-user tags (ARGV "sidhere" = "1"); in the current layout it lives in
+// the sid's own slot (a user's sessions and a provider session's may be
+// in different slots), written and cleaned by separate commands.
+
 // createScript: KEYS session, sub index, sid index; ARGV data, sub, sid,
 // expires (unix ms), id, login time (unix ms, "" when not listed),
-// User-Agent. Returns 1 when created, 0 when the id exists.
+// User-Agent, sidhere. Returns 1 when created, 0 when the id exists.
 var createScript = rueidis.NewLuaScript(indexLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = now_ms()
@@ -266,25 +274,25 @@ redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[6], 'a', ARGV[6], 'ua', ARGV[7]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
-if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' and ARGV[8] == '1' then index(KEYS[3], ARGV[5], ARGV[4], now) end
 return 1
 `)
 
 // replaceScript: KEYS as createScript; ARGV data, sub, sid, expires, id,
-// version, the keys' base (prefix and user tag). Returns 1 when replaced,
-// 0 when the id is gone or its version is not ARGV[6]. The last-seen field
-// becomes the server's time.
+// version, the keys' base, sidhere. Returns 1 when replaced, 0 when the id
+// is gone or its version is not ARGV[6]. The last-seen field becomes the
+// server's time.
 var replaceScript = rueidis.NewLuaScript(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 's')
 if not cur[1] or cur[1] ~= ARGV[6] then return 0 end
 if cur[2] ~= ARGV[2] then unindex(ARGV[7], ARGV[5], cur[2], nil) end
-if cur[3] ~= ARGV[3] then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
+if cur[3] ~= ARGV[3] and ARGV[8] == '1' then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
 local now = now_ms()
 redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3], 'a', now)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
-if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' and ARGV[8] == '1' then index(KEYS[3], ARGV[5], ARGV[4], now) end
 return 1
 `)
 
@@ -297,33 +305,73 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// deleteScript: KEYS session; ARGV id, base. Returns 1 when deleted.
-// Idempotent, so rueidis may retry it after a network error.
+// deleteScript: KEYS session; ARGV id, base, sidhere. Returns {1, sid}
+// when deleted, {0, ”} when there was nothing. Idempotent, so rueidis may
+// retry it after a network error.
 var deleteScript = rueidis.NewLuaScriptRetryable(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'u', 's')
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-unindex(ARGV[2], ARGV[1], cur[1], cur[2])
-return 1
+if redis.call('DEL', KEYS[1]) == 0 then return {0, ''} end
+local sid = nil
+if ARGV[3] == '1' then sid = cur[2] end
+unindex(ARGV[2], ARGV[1], cur[1], sid)
+return {1, cur[2] or ''}
 `)
 
-// revokeScript: KEYS index; ARGV base. Deletes every session the index
-// lists, their other index entries, and the index, in one atomic step, so
-// a compare-and-set running concurrently either lands before (and is
-// deleted) or after (and finds nothing to replace). Returns the sessions
-// deleted.
+// revokeScript: KEYS index; ARGV base, sidhere. Deletes every session the
+// index lists, their other index entries in this slot, and the index, in
+// one atomic step, so a compare-and-set running concurrently either lands
+// before (and is deleted) or after (and finds nothing to replace). Returns
+// id, sid of each session deleted.
 var revokeScript = rueidis.NewLuaScript(indexLua + `
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local n = 0
+local out = {}
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. 's:' .. id
   local cur = redis.call('HMGET', key, 'u', 's')
   if redis.call('DEL', key) == 1 then
-    n = n + 1
-    unindex(ARGV[1], id, cur[1], cur[2])
+    local sid = nil
+    if ARGV[2] == '1' then sid = cur[2] end
+    unindex(ARGV[1], id, cur[1], sid)
+    out[#out + 1] = id
+    out[#out + 1] = cur[2] or ''
   end
 end
 redis.call('DEL', KEYS[1])
+return out
+`)
+
+// revokeIDsScript: KEYS one of the sessions (for the slot); ARGV base,
+// ids... Deletes those sessions of one user and their sub index entries,
+// atomically; returns how many existed.
+var revokeIDsScript = rueidis.NewLuaScript(indexLua + `
+local n = 0
+for i = 2, #ARGV do
+  local key = ARGV[1] .. 's:' .. ARGV[i]
+  local sub = redis.call('HGET', key, 'u')
+  if redis.call('DEL', key) == 1 then
+    n = n + 1
+    unindex(ARGV[1], ARGV[i], sub, nil)
+  end
+end
 return n
+`)
+
+// sidAddScript: KEYS sid index; ARGV id, expires. Indexes a session by its
+// sid, in the sid's slot, before the session is written: a RevokeSID that
+// runs once the session exists finds it.
+var sidAddScript = rueidis.NewLuaScript(indexLua + `
+index(KEYS[1], ARGV[1], ARGV[2], now_ms())
+return 1
+`)
+
+// sidDropScript: KEYS sid index; ARGV ids... Removes ended sessions' ids
+// (never reused, so removing one never hides a live session) and the key
+// once empty. Idempotent.
+var sidDropScript = rueidis.NewLuaScriptRetryable(indexLua + `
+for i = 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return 1
 `)
 
 // listScript: KEYS sub index; ARGV base. Returns id, login ms, last-seen
@@ -344,21 +392,21 @@ end
 return out
 `)
 
-// sidUsersScript: KEYS the sid's users key; ARGV a user tag, expires (unix
-// ms). Adds the tag and makes the key live at least until expires.
-var sidUsersScript = rueidis.NewLuaScript(indexLua + `
-redis.call('SADD', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 or now_ms() + ttl < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-return 1
-`)
-
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// sidHere is the sidhere argument of the scripts: "1" for the layout from
+// before the per-user tags, whose sid indexes live beside the sessions.
+func sidHere(tag string) string {
+	if tag == "" {
+		return "1"
+	}
+	return ""
+}
 
 // CreateSession stores a new session under id, indexed by sub and sid when
 // not empty; created is false when id exists. See pipaauth.RevocableStore.
 // The id should come from NewSessionID: on a Redis Cluster, CreateSession
-// refuses any other unless KeyPrefix has a hash tag.
+// refuses any other unless KeyPrefix has braces.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
 	return s.create(ctx, id, data, sub, sid, expires, "", "")
 }
@@ -380,41 +428,36 @@ func (s *Store) create(ctx context.Context, id string, data []byte, sub, sid str
 		return false, fmt.Errorf("redisstore: creating a session: the id %q does not come from Store.NewSessionID, and on a Redis Cluster only those find their user's slot", id)
 	}
 	if tag != "" && sid != "" {
-		if err := s.addSIDUser(ctx, sid, tag, expires); err != nil {
-			return false, fmt.Errorf("redisstore: creating a session: %w", err)
+		if err := sidAddScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, []string{id, ms(expires)}).Error(); err != nil {
+			return false, fmt.Errorf("redisstore: creating a session: indexing its sid: %w", err)
 		}
 	}
 	s.written.mark(id)
 	n, err := createScript.Exec(ctx, s.client,
 		[]string{k.session(id), k.sub(sub), k.sid(sid)},
-		[]string{string(data), sub, sid, ms(expires), id, loginAt, userAgent}).AsInt64()
+		[]string{string(data), sub, sid, ms(expires), id, loginAt, userAgent, sidHere(tag)}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: creating a session: %w", err)
 	}
 	return n == 1, nil
 }
 
-// addSIDUser records, before a session with sid is written, that the user
-// of tag has sessions with sid, so that RevokeSID finds their slot. It is
-// written first: a RevokeSID that runs after the session exists sees it.
-func (s *Store) addSIDUser(ctx context.Context, sid, tag string, expires time.Time) error {
-	return sidUsersScript.Exec(ctx, s.client, []string{s.sidUsersKey(sid)}, []string{tag, ms(expires)}).Error()
-}
-
 // ReplaceSession overwrites the session under id if its version is still
 // version (compare-and-set in a Lua script), and sets its last-seen time
-// to Redis's clock. See pipaauth.RevocableStore.
+// to Redis's clock. See pipaauth.RevocableStore. (pipaauth never changes a
+// session's sid in a write-back; when a caller does, the session stays in
+// the old sid's index too, until it ends.)
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
 	k, tag := s.keysOf(id)
 	if tag != "" && sid != "" {
-		if err := s.addSIDUser(ctx, sid, tag, expires); err != nil {
-			return false, fmt.Errorf("redisstore: replacing a session: %w", err)
+		if err := sidAddScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, []string{id, ms(expires)}).Error(); err != nil {
+			return false, fmt.Errorf("redisstore: replacing a session: indexing its sid: %w", err)
 		}
 	}
 	s.written.mark(id)
 	n, err := replaceScript.Exec(ctx, s.client,
 		[]string{k.session(id), k.sub(sub), k.sid(sid)},
-		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), k.base}).AsInt64()
+		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), k.base, sidHere(tag)}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: replacing a session: %w", err)
 	}
@@ -423,57 +466,124 @@ func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, d
 
 // DeleteSession deletes the session under id and its index entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	k, _ := s.keysOf(id)
+	k, tag := s.keysOf(id)
 	s.written.mark(id)
-	if err := deleteScript.Exec(ctx, s.client, []string{k.session(id)}, []string{id, k.base}).Error(); err != nil {
+	res, err := deleteScript.Exec(ctx, s.client, []string{k.session(id)}, []string{id, k.base, sidHere(tag)}).ToArray()
+	if err != nil {
 		return fmt.Errorf("redisstore: deleting a session: %w", err)
+	}
+	if len(res) == 2 && tag != "" {
+		if sid, _ := res[1].ToString(); sid != "" {
+			if err := s.dropFromSID(ctx, sid, []string{id}); err != nil {
+				return fmt.Errorf("redisstore: deleting a session: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropFromSID removes ended sessions from sid's index.
+func (s *Store) dropFromSID(ctx context.Context, sid string, ids []string) error {
+	if err := sidDropScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, ids).Error(); err != nil {
+		return fmt.Errorf("cleaning the sid index: %w", err)
 	}
 	return nil
 }
 
 // RevokeSID deletes every session indexed with the provider's sid and
-// returns how many. It reads which users have sessions with sid (a small
-// set in the sid's own slot), then revokes in each user's slot, and in the
-// layout from before the per-user tags. See pipaauth.RevocableStore.
+// returns how many. It reads the sid's index (in the sid's slot), deletes
+// the sessions it names in each of their users' slots, then removes those
+// ids from the index; and it does the same in the layout from before the
+// per-user tags. See pipaauth.RevocableStore.
 func (s *Store) RevokeSID(ctx context.Context, sid string) (int, error) {
-	tags, err := s.client.Do(ctx, s.client.B().Smembers().Key(s.sidUsersKey(sid)).Build()).AsStrSlice()
+	ids, err := s.client.Do(ctx, s.client.B().Zrange().Key(s.sidIndexKey(sid)).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: revoking sessions: reading the users of a sid: %w", err)
+		return 0, fmt.Errorf("redisstore: revoking sessions: reading the sid index: %w", err)
 	}
-	var spaces []keyspace
-	for _, tag := range tags {
-		if validTag(tag) {
-			spaces = append(spaces, s.userKeys(tag))
+	byTag := map[string][]string{}
+	var tags []string
+	for _, id := range ids {
+		if _, tag := s.keysOf(id); tag != "" {
+			if byTag[tag] == nil {
+				tags = append(tags, tag)
+			}
+			byTag[tag] = append(byTag[tag], id)
 		}
 	}
-	return s.revoke(ctx, spaces, func(k keyspace) string { return k.sid(sid) })
+	total := 0
+	if len(tags) > 0 {
+		execs := make([]rueidis.LuaExec, len(tags))
+		for i, tag := range tags {
+			k := s.userKeys(tag)
+			execs[i] = rueidis.LuaExec{Keys: []string{k.session(byTag[tag][0])}, Args: append([]string{k.base}, byTag[tag]...)}
+		}
+		for _, id := range ids {
+			s.written.mark(id)
+		}
+		for _, res := range revokeIDsScript.ExecMulti(ctx, s.client, execs...) {
+			n, err := res.AsInt64()
+			if err != nil {
+				return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
+			}
+			total += int(n)
+		}
+	}
+	if len(ids) > 0 {
+		if err := s.dropFromSID(ctx, sid, ids); err != nil {
+			return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
+		}
+	}
+	if s.legacy {
+		n, err := s.revokeLegacy(ctx, s.legacyKeys().sid(sid))
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // RevokeSubject deletes every session of the user sub and returns how many.
 func (s *Store) RevokeSubject(ctx context.Context, sub string) (int, error) {
-	return s.revoke(ctx, []keyspace{s.userKeys(userTag(sub))}, func(k keyspace) string { return k.sub(sub) })
-}
-
-// revoke runs revokeScript on the index of each keyspace, and on the
-// layout from before the per-user tags (sessions written by an older
-// redisstore), in one round trip per node.
-func (s *Store) revoke(ctx context.Context, spaces []keyspace, index func(keyspace) string) (int, error) {
-	if s.legacy {
-		spaces = append(spaces, s.legacyKeys())
+	k := s.userKeys(userTag(sub))
+	out, err := revokeScript.Exec(ctx, s.client, []string{k.sub(sub)}, []string{k.base, ""}).AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: revoking sessions: %w", err)
 	}
-	execs := make([]rueidis.LuaExec, len(spaces))
-	for i, k := range spaces {
-		execs[i] = rueidis.LuaExec{Keys: []string{index(k)}, Args: []string{k.base}}
+	total := len(out) / 2
+	bySID := map[string][]string{}
+	for i := 0; i+1 < len(out); i += 2 {
+		s.written.mark(out[i])
+		if sid := out[i+1]; sid != "" {
+			bySID[sid] = append(bySID[sid], out[i])
+		}
 	}
-	total := 0
-	for _, res := range revokeScript.ExecMulti(ctx, s.client, execs...) {
-		n, err := res.AsInt64()
-		if err != nil {
+	for sid, ids := range bySID {
+		if err := s.dropFromSID(ctx, sid, ids); err != nil {
 			return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
 		}
-		total += int(n)
+	}
+	if s.legacy {
+		n, err := s.revokeLegacy(ctx, s.legacyKeys().sub(sub))
+		total += n
+		if err != nil {
+			return total, err
+		}
 	}
 	return total, nil
+}
+
+// revokeLegacy runs revokeScript on an index of the layout from before the
+// per-user tags.
+func (s *Store) revokeLegacy(ctx context.Context, index string) (int, error) {
+	out, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix, "1"}).AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: revoking sessions of the previous key layout: %w", err)
+	}
+	for i := 0; i < len(out); i += 2 {
+		s.written.mark(out[i])
+	}
+	return len(out) / 2, nil
 }
 
 // ListSessions returns the live sessions of the user sub, in no particular

@@ -377,7 +377,7 @@ func TestMemoryPerSession(t *testing.T) {
 		}
 		return total
 	}
-	data := make([]byte, 120) // a session with a user id, an email and timestamps
+	data := make([]byte, 120)                                                                                     // a session with a user id, an email and timestamps
 	ua := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36" // 101 bytes
 	sub := "sub-0123456789abcdef0123456789abcdef"
 	create := func(sid string) {
@@ -389,7 +389,7 @@ func TestMemoryPerSession(t *testing.T) {
 	}
 	create("sid-0123456789abcdef0123456789abcdef")
 	total := usage()
-	t.Logf("Redis memory of one session of %d bytes (User-Agent of %d) with its sub and sid indexes and the sid's user set: %d bytes", len(data), len(ua), total)
+	t.Logf("Redis memory of one session of %d bytes (User-Agent of %d) with its sub and sid indexes: %d bytes", len(data), len(ua), total)
 	// A second session of the same user: its own key, and one more member
 	// of the sub index.
 	create("")
