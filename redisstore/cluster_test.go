@@ -90,6 +90,12 @@ func TestClusterSpreadsUsers(t *testing.T) {
 					t.Errorf("master %d holds %.0f%% of the keys, want 15-50%%", i, share*100)
 				}
 			}
+			// An id that does not name its user's tag cannot find a slot:
+			// refused where users spread (a prefix without braces).
+			_, err := a.CreateSession(ctx, "plain-id-without-tag", []byte("d"), "user-x", "", expires)
+			if spread := prefix != "{myapp}:" && prefix != "app:{tenant}:"; spread != (err != nil) {
+				t.Errorf("CreateSession of an id without a tag: %v, want an error only where users spread", err)
+			}
 			// The other instance reads every session.
 			for i, id := range ids[:20] {
 				if _, v, err := b.LoadSession(ctx, id); err != nil || v != 1 {

@@ -106,3 +106,12 @@ func (s *Store) sidIndexKey(sid string) string { return s.userKeys(sidTag(sid)).
 func (s *Store) NewSessionID(sub string) (string, error) {
 	return userTag(sub) + "." + rand.Text(), nil
 }
+
+// hasHashTag reports whether every key starting with prefix hashes to the
+// same Redis Cluster slot: a '{' followed, later, by a '}' with at least one
+// byte between them (the only prefixes redisstore accepted on a Cluster
+// before the per-user tags).
+func hasHashTag(prefix string) bool {
+	open := strings.IndexByte(prefix, '{')
+	return open >= 0 && strings.IndexByte(prefix[open+1:], '}') > 0
+}

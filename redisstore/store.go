@@ -134,7 +134,7 @@ type Store struct {
 	client  rueidis.Client
 	prefix  string
 	braced  bool          // the prefix decides a key's slot: user tags go before it
-	spread  bool          // a Cluster without a hash tag in the prefix: users spread over slots, no legacy keys
+	spread  bool          // a Cluster without a hash tag in the prefix: no legacy keys, ids must name their user's tag
 	legacy  bool          // look for sessions of the layout from before the per-user tags
 	ttl     time.Duration // client-side cache TTL, 0 for none
 	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
@@ -152,9 +152,11 @@ type Store struct {
 // every load is a round trip, and still correct. New makes no Redis call;
 // Store.CheckServer checks the server's settings at start-up.
 //
+// Any KeyPrefix works on any topology: on a Redis Cluster, each user's keys
+// share a slot and users spread over the slots (see the package doc).
+//
 // New fails, with an error that says what to change, when client is nil,
-// when a Cluster client's KeyPrefix has no hash tag (the scripts need the
-// store's keys in one slot), when Timeout is negative, or when KeyPairs is
+// when Timeout is negative, or when KeyPairs is
 // not complete hash key, block key pairs that securecookie accepts (unlike
 // gorilla's NewCookieStore, a lone hash key without a block key is
 // refused: the gorilla cookie holds the session id, which is encrypted).
@@ -169,9 +171,10 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	}
 	s.braced = bracedPrefix(s.prefix)
 	// Before the per-user tags, New refused a Cluster client unless the
-	// prefix had a hash tag: an unbraced prefix on a Cluster has no
-	// sessions of the old layout (and its keys would not share a slot).
-	s.spread = client.Mode() == rueidis.ClientModeCluster && !s.braced
+	// prefix had a hash tag: on a Cluster, a prefix without one has no
+	// sessions of the old layout (and that layout's keys would not share
+	// a slot).
+	s.spread = client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix)
 	s.legacy = !s.spread && !opt.NoLegacyKeys
 	switch {
 	case opt.CacheTTL == 0:
