@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -147,7 +148,9 @@ func clusterInstance(t *testing.T, provider *pipatest.Server, client rueidis.Cli
 		RedirectURL:         in.srv.URL + "/callback",
 		SessionKeys:         keys,
 		SessionStore:        store,
-		SessionStoreTimeout: 500 * time.Millisecond,
+		// Short enough that a request of the failover gets its 503
+		// quickly, long enough for a loaded test machine.
+		SessionStoreTimeout: 2 * time.Second,
 		InsecureAllowHTTP:   true,
 		Logger:              slog.New(slog.DiscardHandler),
 	})
@@ -156,6 +159,7 @@ func clusterInstance(t *testing.T, provider *pipatest.Server, client rueidis.Cli
 	}
 	mux.Handle("/callback", in.auth.CallbackHandler())
 	mux.Handle("/logout", in.auth.LogoutHandler())
+	mux.Handle("POST /backchannel-logout", in.auth.BackChannelLogoutHandler())
 	mux.Handle("/private", in.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := pipaauth.UserFromContext(r.Context())
 		io.WriteString(w, "hello "+u.ID)
@@ -264,7 +268,29 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("EndUserSessions: %d %v", n, err)
 	}
 	refusedWithin(t, "revocation by sub", logins[1], begin)
-	logins = logins[2:]
+	// Back-channel logout by sid, then by sub, posted to instance b.
+	backChannel := func(t *testing.T, opts pipatest.LogoutTokenOptions) {
+		t.Helper()
+		form := url.Values{"logout_token": {provider.LogoutToken(pipatest.DefaultClientID, opts)}}
+		resp, err := http.PostForm(b.srv.URL+"/backchannel-logout", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("back-channel logout: %d", resp.StatusCode)
+		}
+	}
+	provider.SetBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) { c["sid"] = "cluster-sid-1" }})
+	withSID := login(t, "sidUser")
+	provider.SetBehavior(pipatest.Behavior{})
+	begin = time.Now()
+	backChannel(t, pipatest.LogoutTokenOptions{OmitSubject: true, SID: "cluster-sid-1"})
+	refusedWithin(t, "back-channel logout by sid", withSID, begin)
+	begin = time.Now()
+	backChannel(t, pipatest.LogoutTokenOptions{User: "user2"})
+	refusedWithin(t, "back-channel logout by sub", logins[2], begin)
+	logins = logins[3:]
 
 	// Kill the master of the first user's slot.
 	masters := c.Masters()
