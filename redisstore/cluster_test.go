@@ -142,12 +142,12 @@ func clusterInstance(t *testing.T, provider *pipatest.Server, client rueidis.Cli
 	t.Cleanup(in.srv.Close)
 	var err error
 	in.auth, err = pipaauth.New(context.Background(), pipaauth.Config{
-		Issuer:              provider.URL,
-		ClientID:            pipatest.DefaultClientID,
-		ClientSecret:        pipatest.DefaultClientSecret,
-		RedirectURL:         in.srv.URL + "/callback",
-		SessionKeys:         keys,
-		SessionStore:        store,
+		Issuer:       provider.URL,
+		ClientID:     pipatest.DefaultClientID,
+		ClientSecret: pipatest.DefaultClientSecret,
+		RedirectURL:  in.srv.URL + "/callback",
+		SessionKeys:  keys,
+		SessionStore: store,
 		// Short enough that a request of the failover gets its 503
 		// quickly, long enough for a loaded test machine.
 		SessionStoreTimeout: 2 * time.Second,
