@@ -119,9 +119,6 @@ func (a *Auth) UserSessions(ctx context.Context, userID string) ([]SessionInfo, 
 	if err := a.listingStore(); err != nil {
 		return nil, err
 	}
-	if userID == "" {
-		return nil, fmt.Errorf("%w: UserSessions needs a user id (User.ID)", errs.ErrConfig)
-	}
 	list, err := a.sessions.ListSessions(ctx, userID, nil)
 	if err != nil {
 		return nil, err
@@ -136,9 +133,6 @@ func (a *Auth) UserSessions(ctx context.Context, userID string) ([]SessionInfo, 
 func (a *Auth) EndUserSessions(ctx context.Context, userID string) (int, error) {
 	if err := a.listingStore(); err != nil {
 		return 0, err
-	}
-	if userID == "" {
-		return 0, fmt.Errorf("%w: EndUserSessions needs a user id (User.ID)", errs.ErrConfig)
 	}
 	n, err := a.sessions.EndUserSessions(ctx, userID)
 	if err != nil {
