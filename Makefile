@@ -3,8 +3,12 @@
 # The repository holds several Go modules: the library at the root, and
 # e2e/ (the demo, load and soak tools, the browser, fleet, Redis and
 # framework tests) with the dependencies the library must not pass on to
-# its importers. test, vet, lint and bench run in every directory that holds
-# a go.mod (outside testdata), so a module added later is covered as is.
+# its importers, and redisstore/. test, vet, lint and bench run in every
+# directory that holds a go.mod (outside testdata), so a module added later
+# is covered as is. go.work ties them together, so each module builds
+# against the others as they are in the tree (redisstore/go.mod pins the
+# root module at a pseudo-version, for users' builds; GOWORK=off builds it
+# as they do).
 GO         ?= go
 FUZZTIME   ?= 30s
 BENCHCOUNT ?= 6
@@ -84,10 +88,11 @@ vulncheck:
 load:
 	cd $(E2E) && $(GO) run ./cmd/pipaload
 
-## load-redis: the same with the guard on cookie sessions, redistore and redisstore
+## load-redis: the same with the guard on cookie sessions, redistore, redisstore
+## and redisstore on a local 3-master Redis Cluster
 ## alternated in one run (needs wrk and redis-server)
 load-redis:
-	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redistore,redisstore
+	cd $(E2E) && $(GO) run ./cmd/pipaload -store cookie,redistore,redisstore,redisstore-cluster
 
 ## demo: the demo app on an embedded PiPA; Ctrl+C stops it
 demo:

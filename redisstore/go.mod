@@ -2,12 +2,10 @@ module github.com/pipaauth/pipaauth/redisstore
 
 go 1.26.0
 
-replace github.com/pipaauth/pipaauth => ../
-
 require (
 	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
-	github.com/pipaauth/pipaauth v0.0.0-00010101000000-000000000000
+	github.com/pipaauth/pipaauth v0.0.0-20261201034542-206ca26595a3
 	github.com/redis/rueidis v1.0.79
 )
 

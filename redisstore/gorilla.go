@@ -97,7 +97,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		session.ID = rand.Text()
 	}
 	s.written.mark(session.ID)
-	err := upsertScript.Exec(ctx, s.client, []string{s.sessionKey(session.ID)},
+	err := upsertScript.Exec(ctx, s.client, []string{s.legacyKeys().session(session.ID)},
 		[]string{buf.String(), strconv.FormatInt(int64(maxAge)*1000, 10)}).Error()
 	if err != nil {
 		return fmt.Errorf("redisstore: saving a session: %w", err)

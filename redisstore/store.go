@@ -35,18 +35,24 @@
 //
 // # Keys
 //
-// With the default KeyPrefix "pipaauth:":
+// With the default KeyPrefix "pipaauth:", for a user whose tag (a short
+// hash of the sub, see NewSessionID) is 3fa2c1:
 //
-//	pipaauth:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid}, TTL = the session's expiry
-//	pipaauth:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
-//	pipaauth:sid:<sid>  the same, by the provider's sid
-//	pipaauth:seen:<key> Remember's markers (back-channel logout jti), TTL as asked
+//	pipaauth:{3fa2c1}:s:<id>     hash {v: version, d: session bytes, u: sub, s: sid, l: login ms, a: last seen ms, ua: User-Agent}, TTL = the session's expiry
+//	pipaauth:{3fa2c1}:sub:<sub>  sorted set of session ids (score: expiry, ms), TTL = its latest member's expiry
+//	pipaauth:{<sid tag>}:sid:<sid> the same, by the provider's sid, in the slot of a tag hashed from the sid
+//	pipaauth:seen:<key>          Remember's markers (back-channel logout jti), TTL as asked
 //
-// Index members whose session expired are removed whenever the index is
-// written, and the index key expires with its last session, so indexes
-// never outlive their sessions. The scripts compute index key names from
-// KeyPrefix; on a Redis Cluster, put a hash tag in it ("{pipaauth}:") so
-// that every key of the store lives in one slot.
+// A user's keys share a Redis Cluster slot, so the scripts that write them
+// together stay single-slot, while users spread over every slot and
+// master. A sid index is written before its session and cleaned after the
+// session ends (ids are never reused, so a stale member never hides a live
+// session). Any KeyPrefix works, with or without braces (one holding a
+// "{...}" gets the user's tag before it). Index members whose session
+// expired are removed whenever the index is written, and the index key
+// expires with its last session, so indexes never outlive their sessions.
+// Sessions written by redisstore before the per-user tags keep working
+// where they are (see Options.NoLegacyKeys).
 //
 // # Failures
 //
@@ -70,7 +76,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +83,8 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"github.com/redis/rueidis"
+
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // Defaults of Options.
@@ -106,6 +113,14 @@ type Options struct {
 	// Give each application sharing a Redis its own; on a Redis Cluster,
 	// make it a hash tag such as "{pipaauth}:".
 	KeyPrefix string
+	// NoLegacyKeys stops RevokeSubject, RevokeSID and ListSessions from
+	// also looking for sessions in the key layout of redisstore before
+	// per-user hash tags (keys directly under KeyPrefix, without a user's
+	// tag): set it once SessionLifetime has passed since the upgrade, to
+	// save the extra script run per call. Default false: they look (it
+	// costs no round trip more). On a Cluster with a KeyPrefix without
+	// braces they never look: that layout could not exist there.
+	NoLegacyKeys bool
 	// CacheTTL is the longest a session read from Redis is served from
 	// the client-side cache (for pipaauth and the gorilla methods alike), and so the longest a change can go unseen
 	// when the connection dies silently. Default 1 s (DefaultCacheTTL):
@@ -140,6 +155,9 @@ type Options struct {
 type Store struct {
 	client  rueidis.Client
 	prefix  string
+	braced  bool          // the prefix decides a key's slot: user tags go before it
+	spread  bool          // a Cluster without a hash tag in the prefix: no legacy keys, ids must name their user's tag
+	legacy  bool          // look for sessions of the layout from before the per-user tags
 	ttl     time.Duration // client-side cache TTL, 0 for none
 	written *recentWrites // ids this Store wrote lately: read from Redis, not the cache
 	codecs  []securecookie.Codec
@@ -158,9 +176,11 @@ type Store struct {
 // every load is a round trip, and still correct. New makes no Redis call;
 // Store.CheckServer checks the server's settings at start-up.
 //
+// Any KeyPrefix works on any topology: on a Redis Cluster, each user's keys
+// share a slot and users spread over the slots (see the package doc).
+//
 // New fails, with an error that says what to change, when client is nil,
-// when a Cluster client's KeyPrefix has no hash tag (the scripts need the
-// store's keys in one slot), when Timeout is negative, or when KeyPairs is
+// when Timeout is negative, or when KeyPairs is
 // not complete hash key, block key pairs that securecookie accepts (unlike
 // gorilla's NewCookieStore, a lone hash key without a block key is
 // refused: the gorilla cookie holds the session id, which is encrypted).
@@ -173,11 +193,13 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
-	if client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix) {
-		// The scripts touch a session and its indexes together: on a
-		// Cluster they must share a slot, or every login fails CROSSSLOT.
-		return nil, fmt.Errorf("redisstore: Options.KeyPrefix %q has no hash tag, and the client is a Redis Cluster client: use one such as \"{pipaauth}:\" so that all the store's keys share a slot", s.prefix)
-	}
+	s.braced = bracedPrefix(s.prefix)
+	// Before the per-user tags, New refused a Cluster client unless the
+	// prefix had a hash tag: on a Cluster, a prefix without one has no
+	// sessions of the old layout (and that layout's keys would not share
+	// a slot).
+	s.spread = client.Mode() == rueidis.ClientModeCluster && !hasHashTag(s.prefix)
+	s.legacy = !s.spread && !opt.NoLegacyKeys
 	switch {
 	case opt.CacheTTL == 0:
 		s.ttl = DefaultCacheTTL
@@ -216,28 +238,19 @@ func New(client rueidis.Client, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// hasHashTag reports whether every key starting with prefix hashes to the
-// same Redis Cluster slot: a '{' followed, later, by a '}' with at least one
-// byte between them.
-func hasHashTag(prefix string) bool {
-	open := strings.IndexByte(prefix, '{')
-	return open >= 0 && strings.IndexByte(prefix[open+1:], '}') > 0
-}
-
-func (s *Store) sessionKey(id string) string { return s.prefix + "s:" + id }
-func (s *Store) subKey(sub string) string    { return s.prefix + "sub:" + sub }
-func (s *Store) sidKey(sid string) string    { return s.prefix + "sid:" + sid }
-func (s *Store) seenKey(key string) string   { return s.prefix + "seen:" + key }
+func (s *Store) seenKey(key string) string { return s.prefix + "seen:" + key }
 
 // LoadSession returns the session bytes under id and their version; a
 // missing id is version 0. A session read within CacheTTL comes from the
 // client-side cache without a round trip. See session.RevocableStore.
 func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, error) {
+	k, _ := s.keysOf(id)
+	key := k.session(id)
 	var res rueidis.RedisResult
 	if s.ttl > 0 && !s.written.recent(id) {
-		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Cache(), s.ttl)
+		res = s.client.DoCache(ctx, s.client.B().Hmget().Key(key).Field("v", "d").Cache(), s.ttl)
 	} else {
-		res = s.client.Do(ctx, s.client.B().Hmget().Key(s.sessionKey(id)).Field("v", "d").Build())
+		res = s.client.Do(ctx, s.client.B().Hmget().Key(key).Field("v", "d").Build())
 	}
 	vals, err := res.ToArray()
 	if err != nil {
@@ -248,18 +261,20 @@ func (s *Store) LoadSession(ctx context.Context, id string) ([]byte, uint64, err
 	}
 	version, err := vals[0].AsUint64()
 	if err != nil || version == 0 {
-		return nil, 0, fmt.Errorf("redisstore: session %s has a malformed version field", s.sessionKey(id))
+		return nil, 0, fmt.Errorf("redisstore: session %s has a malformed version field", key)
 	}
 	data, err := vals[1].AsBytes()
 	if err != nil {
-		return nil, 0, fmt.Errorf("redisstore: session %s has no data field", s.sessionKey(id))
+		return nil, 0, fmt.Errorf("redisstore: session %s has no data field", key)
 	}
 	return data, version, nil
 }
 
 // indexLua is shared by the scripts: index(key, id, expires, now) adds id
 // to the index key with its expiry as score, drops the members already
-// expired, and makes the key expire with its latest member.
+// expired, and makes the key expire with its latest member;
+// unindex(base, id, sub, sid) removes id from the sub index and, when sid
+// is not nil, the sid index under base.
 const indexLua = `
 local function now_ms()
   local t = redis.call('TIME')
@@ -271,38 +286,46 @@ local function index(key, id, expires, now)
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   if top[2] then redis.call('PEXPIREAT', key, top[2]) end
 end
-local function unindex(prefix, id, sub, sid)
-  if sub and sub ~= '' then redis.call('ZREM', prefix .. 'sub:' .. sub, id) end
-  if sid and sid ~= '' then redis.call('ZREM', prefix .. 'sid:' .. sid, id) end
+local function unindex(base, id, sub, sid)
+  if sub and sub ~= '' then redis.call('ZREM', base .. 'sub:' .. sub, id) end
+  if sid and sid ~= '' then redis.call('ZREM', base .. 'sid:' .. sid, id) end
 end
 `
 
+// A sid index lives in the user's slot only in the layout from before the
+// per-user tags (ARGV "sidhere" = "1"); in the current layout it lives in
+// the sid's own slot (a user's sessions and a provider session's may be
+// in different slots), written and cleaned by separate commands.
+
 // createScript: KEYS session, sub index, sid index; ARGV data, sub, sid,
-// expires (unix ms), id. Returns 1 when created, 0 when the id exists.
+// expires (unix ms), id, login time (unix ms, "" when not listed),
+// User-Agent, sidhere. Returns 1 when created, 0 when the id exists.
 var createScript = rueidis.NewLuaScript(indexLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = now_ms()
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[6], 'a', ARGV[6], 'ua', ARGV[7]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
-if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' and ARGV[8] == '1' then index(KEYS[3], ARGV[5], ARGV[4], now) end
 return 1
 `)
 
 // replaceScript: KEYS as createScript; ARGV data, sub, sid, expires, id,
-// version, prefix. Returns 1 when replaced, 0 when the id is gone or its
-// version is not ARGV[6].
+// version, the keys' base, sidhere. Returns 1 when replaced, 0 when the id
+// is gone or its version is not ARGV[6]. The last-seen field becomes the
+// server's time.
 var replaceScript = rueidis.NewLuaScript(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'v', 'u', 's')
 if not cur[1] or cur[1] ~= ARGV[6] then return 0 end
 if cur[2] ~= ARGV[2] then unindex(ARGV[7], ARGV[5], cur[2], nil) end
-if cur[3] ~= ARGV[3] then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
+if cur[3] ~= ARGV[3] and ARGV[8] == '1' then unindex(ARGV[7], ARGV[5], nil, cur[3]) end
 local now = now_ms()
 redis.call('HINCRBY', KEYS[1], 'v', 1)
-redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'u', ARGV[2], 's', ARGV[3], 'a', now)
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 if ARGV[2] ~= '' then index(KEYS[2], ARGV[5], ARGV[4], now) end
-if ARGV[3] ~= '' then index(KEYS[3], ARGV[5], ARGV[4], now) end
+if ARGV[3] ~= '' and ARGV[8] == '1' then index(KEYS[3], ARGV[5], ARGV[4], now) end
 return 1
 `)
 
@@ -315,72 +338,180 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// deleteScript: KEYS session; ARGV id, prefix. Returns 1 when deleted.
-// Idempotent, so rueidis may retry it after a network error.
+// deleteScript: KEYS session; ARGV id, base, sidhere. Returns {1, sid}
+// when deleted, {0, ”} when there was nothing. Idempotent, so rueidis may
+// retry it after a network error.
 var deleteScript = rueidis.NewLuaScriptRetryable(indexLua + `
 local cur = redis.call('HMGET', KEYS[1], 'u', 's')
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-unindex(ARGV[2], ARGV[1], cur[1], cur[2])
-return 1
+if redis.call('DEL', KEYS[1]) == 0 then return {0, ''} end
+local sid = nil
+if ARGV[3] == '1' then sid = cur[2] end
+unindex(ARGV[2], ARGV[1], cur[1], sid)
+return {1, cur[2] or ''}
 `)
 
-// revokeScript: KEYS index; ARGV prefix, batch. Deletes up to batch
-// sessions the index lists, their index entries, and returns {deleted,
-// members left}. Each session goes in one atomic step, so a
-// compare-and-set running concurrently either lands before (and is
-// deleted) or after (and finds nothing to replace); batches keep a user
-// with 100,000 sessions from blocking Redis for the whole revocation.
+// revokeScript: KEYS index; ARGV base, sidhere, batch. Deletes up to batch
+// sessions the index lists, with their other index entries in this slot,
+// removes them from the index (and the index once empty), and returns the
+// members left, then id, sid of each session deleted. Each session goes in
+// one atomic step, so a compare-and-set running concurrently either lands
+// before (and is deleted) or after (and finds nothing to replace); batches
+// keep a user with 100,000 sessions from blocking Redis for the whole
+// revocation.
 var revokeScript = rueidis.NewLuaScript(indexLua + `
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-local n = 0
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local out = {''}
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. 's:' .. id
   local cur = redis.call('HMGET', key, 'u', 's')
   if redis.call('DEL', key) == 1 then
-    n = n + 1
-    unindex(ARGV[1], id, cur[1], cur[2])
+    local sid = nil
+    if ARGV[2] == '1' then sid = cur[2] end
+    unindex(ARGV[1], id, cur[1], sid)
+    out[#out + 1] = id
+    out[#out + 1] = cur[2] or ''
   end
   redis.call('ZREM', KEYS[1], id)
 end
-return {n, redis.call('ZCARD', KEYS[1])}
+local left = redis.call('ZCARD', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[1]) end
+out[1] = tostring(left)
+return out
 `)
 
-// capScript: KEYS sub index; ARGV prefix, cap. Ends the sessions of the
-// sub index beyond cap, those that expire first (the oldest logins), with
-// their index entries. Returns how many it ended.
+// capScript: KEYS sub index; ARGV base, cap, sidhere. Ends the sessions of
+// the sub index beyond cap, those that expire first (the oldest logins),
+// with their index entries in this slot. Returns id, sid of each session
+// ended.
 var capScript = rueidis.NewLuaScript(indexLua + `
 local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
-if over <= 0 then return 0 end
+if over <= 0 then return {} end
 local ids = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+local out = {}
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. 's:' .. id
   local cur = redis.call('HMGET', key, 'u', 's')
   redis.call('DEL', key)
-  unindex(ARGV[1], id, cur[1], cur[2])
+  local sid = nil
+  if ARGV[3] == '1' then sid = cur[2] end
+  unindex(ARGV[1], id, cur[1], sid)
   redis.call('ZREM', KEYS[1], id)
+  out[#out + 1] = id
+  out[#out + 1] = cur[2] or ''
 end
-return #ids
+return out
 `)
 
 // revokeBatch is how many sessions one revokeScript call deletes: a few
 // milliseconds of Redis time.
 const revokeBatch = 500
 
+// revokeIDsScript: KEYS one of the sessions (for the slot); ARGV base,
+// ids... Deletes those sessions of one user and their sub index entries,
+// atomically; returns how many existed.
+var revokeIDsScript = rueidis.NewLuaScript(indexLua + `
+local n = 0
+for i = 2, #ARGV do
+  local key = ARGV[1] .. 's:' .. ARGV[i]
+  local sub = redis.call('HGET', key, 'u')
+  if redis.call('DEL', key) == 1 then
+    n = n + 1
+    unindex(ARGV[1], ARGV[i], sub, nil)
+  end
+end
+return n
+`)
+
+// sidAddScript: KEYS sid index; ARGV id, expires. Indexes a session by its
+// sid, in the sid's slot, before the session is written: a RevokeSID that
+// runs once the session exists finds it.
+var sidAddScript = rueidis.NewLuaScript(indexLua + `
+index(KEYS[1], ARGV[1], ARGV[2], now_ms())
+return 1
+`)
+
+// sidDropScript: KEYS sid index; ARGV ids... Removes ended sessions' ids
+// (never reused, so removing one never hides a live session) and the key
+// once empty. Idempotent.
+var sidDropScript = rueidis.NewLuaScriptRetryable(indexLua + `
+for i = 1, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
+// listScript: KEYS sub index; ARGV base. Returns id, login ms, last-seen
+// ms, User-Agent for each live session the index lists (read-only, one
+// slot).
+var listScript = rueidis.NewLuaScriptReadOnly(indexLua + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now_ms(), '+inf')
+local out = {}
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', ARGV[1] .. 's:' .. id, 'v', 'l', 'a', 'ua')
+  if f[1] then
+    out[#out + 1] = id
+    out[#out + 1] = f[2] or ''
+    out[#out + 1] = f[3] or ''
+    out[#out + 1] = f[4] or ''
+  end
+end
+return out
+`)
+
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// sidHere is the sidhere argument of the scripts: "1" for the layout from
+// before the per-user tags, whose sid indexes live beside the sessions.
+func sidHere(tag string) string {
+	if tag == "" {
+		return "1"
+	}
+	return ""
+}
 
 // CreateSession stores a new session under id, indexed by sub and sid when
 // not empty; created is false when id exists. See session.RevocableStore.
+// The id should come from NewSessionID: on a Redis Cluster, CreateSession
+// refuses any other unless KeyPrefix has braces.
 func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	return s.create(ctx, id, data, sub, sid, expires, "", "")
+}
+
+// CreateListedSession is CreateSession that also keeps, beside the
+// session's data, the login time and the User-Agent (cut to
+// session.MaxUserAgentBytes) that ListSessions returns. pipaauth calls it
+// instead of CreateSession. See pipaauth.SessionLister.
+func (s *Store) CreateListedSession(ctx context.Context, id string, data []byte, sub, sid string, expires, loginAt time.Time, userAgent string) (bool, error) {
+	if len(userAgent) > session.MaxUserAgentBytes {
+		userAgent = userAgent[:session.MaxUserAgentBytes]
+	}
+	return s.create(ctx, id, data, sub, sid, expires, ms(loginAt), userAgent)
+}
+
+func (s *Store) create(ctx context.Context, id string, data []byte, sub, sid string, expires time.Time, loginAt, userAgent string) (bool, error) {
+	k, tag := s.keysOf(id)
+	if tag == "" && s.spread {
+		return false, fmt.Errorf("redisstore: creating a session: the id %q does not come from Store.NewSessionID, and on a Redis Cluster only those find their user's slot", id)
+	}
+	if tag != "" && sid != "" {
+		if err := sidAddScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, []string{id, ms(expires)}).Error(); err != nil {
+			return false, fmt.Errorf("redisstore: creating a session: indexing its sid: %w", err)
+		}
+	}
 	s.written.mark(id)
 	n, err := createScript.Exec(ctx, s.client,
-		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
-		[]string{string(data), sub, sid, ms(expires), id}).AsInt64()
+		[]string{k.session(id), k.sub(sub), k.sid(sid)},
+		[]string{string(data), sub, sid, ms(expires), id, loginAt, userAgent, sidHere(tag)}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: creating a session: %w", err)
 	}
 	if n == 1 && sub != "" && s.maxPerUser > 0 {
 		// One user cannot fill Redis: the oldest sessions beyond the cap end.
-		if err := capScript.Exec(ctx, s.client, []string{s.subKey(sub)}, []string{s.prefix, strconv.Itoa(s.maxPerUser)}).Error(); err != nil {
+		out, err := capScript.Exec(ctx, s.client, []string{k.sub(sub)}, []string{k.base, strconv.Itoa(s.maxPerUser), sidHere(tag)}).AsStrSlice()
+		if err == nil {
+			_, err = s.ended(ctx, out, sidHere(tag))
+		}
+		if err != nil {
 			return true, fmt.Errorf("redisstore: ending the sessions beyond MaxSessionsPerUser: %w", err)
 		}
 	}
@@ -388,12 +519,21 @@ func (s *Store) CreateSession(ctx context.Context, id string, data []byte, sub, 
 }
 
 // ReplaceSession overwrites the session under id if its version is still
-// version (compare-and-set in a Lua script). See session.RevocableStore.
+// version (compare-and-set in a Lua script), and sets its last-seen time
+// to Redis's clock. See session.RevocableStore. (pipaauth never changes a
+// session's sid in a write-back; when a caller does, the session stays in
+// the old sid's index too, until it ends.)
 func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, data []byte, sub, sid string, expires time.Time) (bool, error) {
+	k, tag := s.keysOf(id)
+	if tag != "" && sid != "" {
+		if err := sidAddScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, []string{id, ms(expires)}).Error(); err != nil {
+			return false, fmt.Errorf("redisstore: replacing a session: indexing its sid: %w", err)
+		}
+	}
 	s.written.mark(id)
 	n, err := replaceScript.Exec(ctx, s.client,
-		[]string{s.sessionKey(id), s.subKey(sub), s.sidKey(sid)},
-		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), s.prefix}).AsInt64()
+		[]string{k.session(id), k.sub(sub), k.sid(sid)},
+		[]string{string(data), sub, sid, ms(expires), id, strconv.FormatUint(version, 10), k.base, sidHere(tag)}).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: replacing a session: %w", err)
 	}
@@ -402,39 +542,182 @@ func (s *Store) ReplaceSession(ctx context.Context, id string, version uint64, d
 
 // DeleteSession deletes the session under id and its index entries.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	k, tag := s.keysOf(id)
 	s.written.mark(id)
-	if err := deleteScript.Exec(ctx, s.client, []string{s.sessionKey(id)}, []string{id, s.prefix}).Error(); err != nil {
+	res, err := deleteScript.Exec(ctx, s.client, []string{k.session(id)}, []string{id, k.base, sidHere(tag)}).ToArray()
+	if err != nil {
 		return fmt.Errorf("redisstore: deleting a session: %w", err)
+	}
+	if len(res) == 2 && tag != "" {
+		if sid, _ := res[1].ToString(); sid != "" {
+			if err := s.dropFromSID(ctx, sid, []string{id}); err != nil {
+				return fmt.Errorf("redisstore: deleting a session: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// dropFromSID removes ended sessions from sid's index.
+func (s *Store) dropFromSID(ctx context.Context, sid string, ids []string) error {
+	if err := sidDropScript.Exec(ctx, s.client, []string{s.sidIndexKey(sid)}, ids).Error(); err != nil {
+		return fmt.Errorf("cleaning the sid index: %w", err)
 	}
 	return nil
 }
 
 // RevokeSID deletes every session indexed with the provider's sid and
-// returns how many. See session.RevocableStore.
+// returns how many. It reads the sid's index (in the sid's slot), deletes
+// the sessions it names in each of their users' slots, then removes those
+// ids from the index; and it does the same in the layout from before the
+// per-user tags. See session.RevocableStore.
 func (s *Store) RevokeSID(ctx context.Context, sid string) (int, error) {
-	return s.revoke(ctx, s.sidKey(sid))
+	ids, err := s.client.Do(ctx, s.client.B().Zrange().Key(s.sidIndexKey(sid)).Min("0").Max("-1").Build()).AsStrSlice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: revoking sessions: reading the sid index: %w", err)
+	}
+	byTag := map[string][]string{}
+	var tags []string
+	for _, id := range ids {
+		if _, tag := s.keysOf(id); tag != "" {
+			if byTag[tag] == nil {
+				tags = append(tags, tag)
+			}
+			byTag[tag] = append(byTag[tag], id)
+		}
+	}
+	total := 0
+	if len(tags) > 0 {
+		execs := make([]rueidis.LuaExec, len(tags))
+		for i, tag := range tags {
+			k := s.userKeys(tag)
+			execs[i] = rueidis.LuaExec{Keys: []string{k.session(byTag[tag][0])}, Args: append([]string{k.base}, byTag[tag]...)}
+		}
+		for _, id := range ids {
+			s.written.mark(id)
+		}
+		for _, res := range revokeIDsScript.ExecMulti(ctx, s.client, execs...) {
+			n, err := res.AsInt64()
+			if err != nil {
+				return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
+			}
+			total += int(n)
+		}
+	}
+	if len(ids) > 0 {
+		if err := s.dropFromSID(ctx, sid, ids); err != nil {
+			return total, fmt.Errorf("redisstore: revoking sessions: %w", err)
+		}
+	}
+	if s.legacy {
+		n, err := s.revoke(ctx, s.legacyKeys().sid(sid), s.prefix, "1")
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // RevokeSubject deletes every session of the user sub and returns how many.
 func (s *Store) RevokeSubject(ctx context.Context, sub string) (int, error) {
-	return s.revoke(ctx, s.subKey(sub))
+	k := s.userKeys(userTag(sub))
+	total, err := s.revoke(ctx, k.sub(sub), k.base, "")
+	if err != nil {
+		return total, err
+	}
+	if s.legacy {
+		n, err := s.revoke(ctx, s.legacyKeys().sub(sub), s.prefix, "1")
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
-func (s *Store) revoke(ctx context.Context, index string) (int, error) {
+// revoke runs revokeScript on index, in batches of revokeBatch, until the
+// index is empty. sidhere is "1" in the layout from before the per-user
+// tags (sid indexes beside the sessions), "" in the per-user layout, whose
+// sid indexes live in the sids' own slots.
+func (s *Store) revoke(ctx context.Context, index, base, sidhere string) (int, error) {
 	total := 0
 	for {
-		res, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{s.prefix, strconv.Itoa(revokeBatch)}).AsIntSlice()
-		if err == nil && len(res) != 2 {
-			err = fmt.Errorf("unexpected reply of %d values", len(res))
+		out, err := revokeScript.Exec(ctx, s.client, []string{index}, []string{base, sidhere, strconv.Itoa(revokeBatch)}).AsStrSlice()
+		if err == nil && len(out)%2 != 1 {
+			err = fmt.Errorf("unexpected reply of %d values", len(out))
 		}
 		if err != nil {
 			return total, fmt.Errorf("redisstore: revoking sessions (%d ended so far): %w", total, err)
 		}
-		total += int(res[0])
-		if res[1] == 0 {
+		n, err := s.ended(ctx, out[1:], sidhere)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if out[0] == "0" {
 			return total, nil
 		}
 	}
+}
+
+// ended takes the sessions a script ended (id, sid pairs): they count as
+// written (no cached read of them), and in the per-user layout (sidhere
+// "") they leave their sid indexes. It returns how many there were.
+func (s *Store) ended(ctx context.Context, pairs []string, sidhere string) (int, error) {
+	bySID := map[string][]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		s.written.mark(pairs[i])
+		if sid := pairs[i+1]; sid != "" && sidhere == "" {
+			bySID[sid] = append(bySID[sid], pairs[i])
+		}
+	}
+	for sid, ids := range bySID {
+		if err := s.dropFromSID(ctx, sid, ids); err != nil {
+			return len(pairs) / 2, fmt.Errorf("redisstore: revoking sessions: %w", err)
+		}
+	}
+	return len(pairs) / 2, nil
+}
+
+// ListSessions returns the live sessions of the user sub, in no particular
+// order, with one script run in the user's slot (and one in the layout
+// from before the per-user tags), in one round trip. Its cost grows with
+// the user's sessions, never with the store's. See pipaauth.SessionLister.
+func (s *Store) ListSessions(ctx context.Context, sub string) ([]session.StoredSession, error) {
+	spaces := []keyspace{s.userKeys(userTag(sub))}
+	if s.legacy {
+		spaces = append(spaces, s.legacyKeys())
+	}
+	execs := make([]rueidis.LuaExec, len(spaces))
+	for i, k := range spaces {
+		execs[i] = rueidis.LuaExec{Keys: []string{k.sub(sub)}, Args: []string{k.base}}
+	}
+	out := []session.StoredSession{}
+	for _, res := range listScript.ExecMulti(ctx, s.client, execs...) {
+		vals, err := res.AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: listing sessions: %w", err)
+		}
+		for i := 0; i+3 < len(vals); i += 4 {
+			out = append(out, session.StoredSession{
+				ID:        vals[i],
+				LoginAt:   msTime(vals[i+1]),
+				LastSeen:  msTime(vals[i+2]),
+				UserAgent: vals[i+3],
+			})
+		}
+	}
+	return out, nil
+}
+
+// msTime parses unix milliseconds; "" or garbage is the zero time.
+func msTime(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }
 
 // Remember sets KeyPrefix+"seen:"+key for ttl unless it exists (SET NX PX)
@@ -529,7 +812,12 @@ func (w *recentWrites) recent(id string) bool {
 }
 
 // Interface checks.
-var _ sessions.Store = (*Store)(nil)
+var (
+	_ sessions.Store         = (*Store)(nil)
+	_ session.RevocableStore = (*Store)(nil)
+	_ session.SessionLister  = (*Store)(nil)
+	_ session.IDMaker        = (*Store)(nil)
+)
 
 // QuickRetry is a rueidis.ClientOption.RetryDelay for the client of a
 // Store: a read-only command that failed on the network is retried at

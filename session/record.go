@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -166,7 +165,7 @@ func (b *recordBackend) save(w http.ResponseWriter, r *http.Request, d *Data, c 
 				return err
 			}
 		}
-		if id, err = b.create(r, raw, sub, d.SID, expires); err != nil {
+		if id, err = b.create(r, raw, sub, d.SID, expires, d.LoginAt); err != nil {
 			return err
 		}
 	}
@@ -258,11 +257,14 @@ func sameLogin(a, b *Data) bool {
 }
 
 // create stores raw under a new id and returns the id.
-func (b *recordBackend) create(r *http.Request, raw []byte, sub, sid string, expires time.Time) (string, error) {
+func (b *recordBackend) create(r *http.Request, raw []byte, sub, sid string, expires, loginAt time.Time) (string, error) {
 	for range 3 {
-		id := rand.Text()
+		id, err := b.newID(sub)
+		if err != nil {
+			return "", storeErr("create", err)
+		}
 		ctx := b.ctx(r)
-		ok, err := b.store.CreateSession(ctx, id, raw, sub, sid, expires)
+		ok, err := b.createRecord(ctx, r, id, raw, sub, sid, expires, loginAt)
 		ctx.release()
 		if err != nil {
 			return "", storeErr("create", err)

@@ -126,9 +126,16 @@ func TestRedisstoreLoginAcrossInstances(t *testing.T) {
 		t.Errorf("served by %v, want both instances", seen)
 	}
 	ks := keys(t, addr, prefix)
-	sort.Strings(ks) // s:, sid:, sub:
-	if len(ks) != 3 || !strings.HasPrefix(ks[0], prefix+"s:") || !strings.HasPrefix(ks[1], prefix+"sid:") ||
-		ks[2] != prefix+"sub:"+f.provider.Subject(pipatest.DefaultClientID, "alice") {
+	// Sorted by kind: the user's keys are prefix{user tag}:s:... and
+	// prefix{user tag}:sub:<sub>, the sid index prefix{sid tag}:sid:<sid>.
+	kind := func(k string) string {
+		_, rest, _ := strings.Cut(k, "}:")
+		before, _, _ := strings.Cut(rest, ":")
+		return before
+	}
+	sort.Slice(ks, func(i, j int) bool { return kind(ks[i]) < kind(ks[j]) }) // s, sid, sub
+	if len(ks) != 3 || kind(ks[0]) != "s" || kind(ks[1]) != "sid" || kind(ks[2]) != "sub" ||
+		!strings.HasSuffix(ks[2], ":sub:"+f.provider.Subject(pipatest.DefaultClientID, "alice")) {
 		t.Fatalf("Redis holds %q for one login, want its session, its sid index (pipatest's ID tokens carry the provider session's sid) and its sub index", ks)
 	}
 	for _, k := range ks {

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth"
+	"github.com/pipaauth/pipaauth/memstore"
 	"github.com/pipaauth/pipaauth/pipatest"
 )
 
@@ -149,6 +150,10 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 			slog.String("app", app+"/"), slog.String("pipa", p.URL))
 		log.Info("pipademo: session keys were generated at start: sessions will not survive a restart")
 	}
+	// Sessions in this process's memory (memstore), so that the Signed in
+	// on page can list and end them; like the generated keys, they do not
+	// survive a restart.
+	cfg.SessionStore = memstore.New(memstore.Options{Now: d.now})
 	d.Issuer = cfg.Issuer
 	d.secure = strings.HasPrefix(cfg.RedirectURL, "https://")
 	d.apiErrors = pipaauth.DefaultErrorHandler(pipaauth.DefaultLoginPath)
@@ -175,6 +180,11 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 	mux.Handle("POST /logout", logout)
 	mux.Handle("/logout", logout) // other methods: LogoutHandler's 405 page
 	mux.Handle("GET /metrics", d.events)
+	sessionsCOP := http.NewCrossOriginProtection()
+	sessionsCOP.SetDenyHandler(http.HandlerFunc(d.crossOriginSessions))
+	mux.Handle("GET "+sessionsPath, d.rememberReturn(auth.RequireLogin(http.HandlerFunc(d.sessionsPage))))
+	mux.Handle("POST "+sessionsPath+"/end", sessionsCOP.Handler(auth.RequireLogin(http.HandlerFunc(d.endSession))))
+	mux.Handle("POST "+sessionsPath+"/end-others", sessionsCOP.Handler(auth.RequireLogin(http.HandlerFunc(d.endOtherSessions))))
 	if d.clock != nil {
 		cop := http.NewCrossOriginProtection()
 		cop.SetDenyHandler(http.HandlerFunc(d.crossOrigin))
@@ -258,6 +268,10 @@ type pageData struct {
 	// Home page after a logout: "app" (this app's session ended), "pipa"
 	// (PiPA's too), or "".
 	LoggedOut string
+	// Signed in on page: the user's sessions, and how many devices the
+	// last action signed out ("" for none).
+	Sessions []sessionView
+	Ended    string
 	// Home page: the event counts so far.
 	Events []eventCount
 	// AdminMaxAge is /admin's RequireRecentLogin maxAge, in words, and

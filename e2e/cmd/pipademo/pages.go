@@ -2,7 +2,7 @@ package main
 
 import "html/template"
 
-// pages holds the demo's HTML: "home", "admin" and "error", each filled
+// pages holds the demo's HTML: "home", "admin", "sessions" and "error", each filled
 // with a pageData.
 var pages = template.Must(template.New("pages").Parse(`
 {{define "top"}}<!doctype html>
@@ -42,7 +42,7 @@ td.n{text-align:right}
 <body>
 <header>
 <a class="brand" href="/">pipademo</a>
-<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/api/me">/api/me</a><a href="/metrics">/metrics</a></nav>
+<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/sessions" id="nav-sessions">Signed in on</a><a href="/api/me">/api/me</a><a href="/metrics">/metrics</a></nav>
 {{with .User}}<span class="who">{{.Name}}</span>
 <form method="post" action="/logout"><button type="submit" id="logout">Log out</button></form>
 {{else}}<a class="button primary" id="login-top" href="/login?return_to=/">Log in</a>{{end}}
@@ -78,7 +78,7 @@ td.n{text-align:right}
 <h2>Try it</h2>
 <ul>
 <li><a href="/admin">/admin</a>: only for {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email), and only with a sign-in at PiPA within the last {{.AdminMaxAge}} (<code>RequireRecentLogin</code>).</li>
-<li><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
+<li><a href="/sessions" id="nav-sessions">Signed in on</a><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
 <li><a href="/metrics">/metrics</a>: the counts below, as Prometheus text.</li>
 </ul>
 {{with .Clock}}<h2>See step-up without waiting</h2>
@@ -99,6 +99,22 @@ td.n{text-align:right}
 {{template "userinfo" .User}}
 <p class="notice" id="step-up-rule">This page needs a sign-in at PiPA within the last {{.AdminMaxAge}}. You signed in {{if .User.AuthTime.IsZero}}at an unknown time{{else}}{{.User.Ago}} ago{{end}}; once that is more than {{.AdminMaxAge}} (plus {{.ClockSkew}} allowed for clock differences), opening this page sends you to PiPA to sign in again.</p>
 <p class="muted">Admins: {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}}.</p>
+{{template "bottom" .}}{{end}}
+
+{{define "sessions"}}{{template "top" .}}
+<h1>Signed in on</h1>
+{{with .Ended}}<p class="notice" id="ended">Signed out {{.}}.</p>{{end}}
+<p>You ({{.User.Name}}) are signed in to pipademo on these devices, most recent sign-in first. Signing a device out ends its session at once, everywhere.</p>
+<table id="sessions">
+<thead><tr><th>Device</th><th>Signed in</th><th>Last seen</th><th></th></tr></thead>
+<tbody>{{range .Sessions}}<tr class="session{{if .Current}} current{{end}}">
+<td><span class="device">{{.Device}}</span>{{if .Current}} <strong id="this-device">(this device)</strong>{{end}}<br><span class="muted ua">{{.UserAgent}}</span></td>
+<td>{{.LoginAt}}</td><td>{{.LastSeen}}</td>
+<td>{{if not .Current}}<form method="post" action="/sessions/end"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" class="end-session">Sign out</button></form>{{end}}</td>
+</tr>
+{{end}}</tbody>
+</table>
+{{if gt (len .Sessions) 1}}<form method="post" action="/sessions/end-others"><button type="submit" id="end-others">Sign out all other devices</button></form>{{else}}<p class="muted" id="only-device">This is the only device signed in.</p>{{end}}
 {{template "bottom" .}}{{end}}
 
 {{define "error"}}{{template "top" .}}

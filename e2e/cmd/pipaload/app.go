@@ -37,6 +37,9 @@ const (
 	// storeRedisstore: sessions in a private redis-server, through
 	// redisstore (rueidis, client-side caching, a RevocableStore).
 	storeRedisstore = "redisstore"
+	// storeCluster: redisstore on a private 3-master Redis Cluster (no
+	// replicas), one rueidis cluster client.
+	storeCluster = "redisstore-cluster"
 )
 
 // appOptions choose how the measured app is built. The zero value is not
@@ -55,8 +58,9 @@ type app struct {
 	srv      *http.Server
 	done     chan struct{} // closed when srv.Serve returned
 	auth     *pipaauth.Auth
-	redis    *redisproc.Server // with storeRedis and storeRedisstore
-	closeRS  func()            // closes redisstore's rueidis client
+	redis    *redisproc.Server  // with storeRedis and storeRedisstore
+	cluster  *redisproc.Cluster // with storeCluster
+	closeRS  func()             // closes redisstore's rueidis client
 
 	bareServed, guardedServed atomic.Int64 // requests that reached the handler
 }
@@ -74,6 +78,7 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var rs *redisproc.Server
+	var cl *redisproc.Cluster
 	var closeRS func()
 	switch opt.Store {
 	case storeCookie:
@@ -110,15 +115,32 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 				rs.Stop()
 			}
 		}()
+	case storeCluster:
+		if cl, err = redisproc.StartCluster(3, 0); err != nil {
+			return nil, fmt.Errorf("a local Redis Cluster for -store %s: %w", storeCluster, err)
+		}
+		store, closeClient, err := newRedisstoreOn(cl.Addrs())
+		if err != nil {
+			cl.Stop()
+			return nil, err
+		}
+		cfg.SessionStore = store
+		closeRS = closeClient
+		defer func() {
+			if err != nil {
+				closeClient()
+				cl.Stop()
+			}
+		}()
 	default:
-		return nil, fmt.Errorf("unknown session store %q (have: %s, %s, %s)", opt.Store, storeCookie, storeRedis, storeRedisstore)
+		return nil, fmt.Errorf("unknown session store %q (have: %s, %s, %s, %s)", opt.Store, storeCookie, storeRedis, storeRedisstore, storeCluster)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{}), redis: rs, closeRS: closeRS}
+	a := &app{URL: "http://" + ln.Addr().String(), done: make(chan struct{}), redis: rs, cluster: cl, closeRS: closeRS}
 	a.provider = pipatest.NewServer() // on 127.0.0.1 too
 	defer func() {
 		if err != nil {
@@ -187,6 +209,9 @@ func (a *app) Close() {
 	a.provider.Close()
 	if a.closeRS != nil {
 		a.closeRS()
+	}
+	if a.cluster != nil {
+		a.cluster.Stop()
 	}
 	if a.redis != nil {
 		a.redis.Stop()

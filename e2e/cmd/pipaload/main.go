@@ -15,13 +15,15 @@
 // default, sealed in the cookie), redis (a private redis-server started for
 // the run, without persistence, through github.com/boj/redistore as
 // docs/redis.md sets it up), redisstore (the same through this
-// repository's redisstore, on rueidis with client-side caching), or
-// several, comma-separated: one app per store, and each pair becomes a
+// repository's redisstore, on rueidis with client-side caching),
+// redisstore-cluster (redisstore on a private 3-master Redis Cluster, one
+// rueidis cluster client), or several, comma-separated: one app per store, and each pair becomes a
 // round of bare then guarded on each store, so that every guarded/bare and
 // guarded/guarded-cookie ratio comes from one alternated run (make
-// load-redis measures cookie,redistore,redisstore). For the Redis stores it
-// also prints the Redis commands per guarded request, from INFO
-// commandstats before and after each run.
+// load-redis measures cookie,redistore,redisstore,redisstore-cluster). For
+// the Redis stores it also prints the Redis commands per guarded request,
+// from INFO commandstats before and after each run (summed over a
+// Cluster's nodes).
 //
 // Before measuring it checks that /guarded answers 200 with the cookie and
 // 302 without; after every run it checks that wrk saw no errors and that
@@ -100,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.connections, "connections", 32, "wrk connections (-c)")
 	fs.IntVar(&cfg.threads, "threads", 2, "wrk threads (-t)")
 	fs.IntVar(&cfg.pairs, "pairs", 3, "number of (bare, guarded) run pairs")
-	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (boj/redistore on a private redis-server), "+storeRedisstore+" (redisstore on a private redis-server)")
+	stores := fs.String("store", storeCookie, "session stores to measure the guard with, comma-separated: "+storeCookie+", "+storeRedis+" (boj/redistore on a private redis-server), "+storeRedisstore+" (redisstore on a private redis-server), "+storeCluster+" (redisstore on a private 3-master Redis Cluster)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pipaload [flags]\n\n"+
 			"Runs wrk against a bare and a guarded route of a pipaauth app on 127.0.0.1,\n"+
@@ -128,8 +130,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	seen := map[string]bool{}
 	for _, st := range strings.Split(*stores, ",") {
 		switch {
-		case st != storeCookie && st != storeRedis && st != storeRedisstore:
-			return cfg, fmt.Errorf("-store %q: use %s, %s, %s or several, comma-separated", st, storeCookie, storeRedis, storeRedisstore)
+		case st != storeCookie && st != storeRedis && st != storeRedisstore && st != storeCluster:
+			return cfg, fmt.Errorf("-store %q: use %s, %s, %s, %s or several, comma-separated", st, storeCookie, storeRedis, storeRedisstore, storeCluster)
 		case seen[st]:
 			return cfg, fmt.Errorf("-store %q: %s twice", *stores, st)
 		}
@@ -209,9 +211,9 @@ func load(ctx context.Context, cfg config, wrkPath string, stdout io.Writer) err
 func (a *app) measure(ctx context.Context, w wrk, route string, d time.Duration) (runResult, error) {
 	before := a.served(route)
 	var cmdsBefore int64
-	if a.redis != nil {
+	if addrs := a.redisAddrs(); addrs != nil {
 		var err error
-		if cmdsBefore, err = redisCommands(a.redis.Addr); err != nil {
+		if cmdsBefore, err = redisCommandsAll(addrs); err != nil {
 			return runResult{}, err
 		}
 	}
@@ -219,8 +221,8 @@ func (a *app) measure(ctx context.Context, w wrk, route string, d time.Duration)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", route, err)
 	}
-	if a.redis != nil && res.requests > 0 {
-		after, err := redisCommands(a.redis.Addr)
+	if addrs := a.redisAddrs(); addrs != nil && res.requests > 0 {
+		after, err := redisCommandsAll(addrs)
 		if err != nil {
 			return res, err
 		}

@@ -42,7 +42,13 @@ func newRedisStore(addr string, keys [][]byte) (*redistore.RediStore, error) {
 // with client-side caching (its default) and a write timeout, and the
 // store's defaults (1 s cache bound). close closes the client.
 func newRedisstore(addr string) (_ *redisstore.Store, close func(), _ error) {
-	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ConnWriteTimeout: time.Second, RetryDelay: redisstore.QuickRetry})
+	return newRedisstoreOn([]string{addr})
+}
+
+// newRedisstoreOn is newRedisstore on the node(s) addrs: a Cluster's nodes
+// make rueidis a cluster client.
+func newRedisstoreOn(addrs []string) (_ *redisstore.Store, close func(), _ error) {
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, ConnWriteTimeout: time.Second, RetryDelay: redisstore.QuickRetry})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rueidis: %w", err)
 	}
@@ -86,4 +92,29 @@ func sumCalls(info string) (int64, error) {
 		n += c
 	}
 	return n, nil
+}
+
+// redisAddrs returns the Redis servers of the app's store: every node of
+// its Cluster, its one server, or nil for cookie sessions.
+func (a *app) redisAddrs() []string {
+	switch {
+	case a.cluster != nil:
+		return a.cluster.Addrs()
+	case a.redis != nil:
+		return []string{a.redis.Addr}
+	}
+	return nil
+}
+
+// redisCommandsAll is redisCommands summed over addrs.
+func redisCommandsAll(addrs []string) (int64, error) {
+	var total int64
+	for _, addr := range addrs {
+		n, err := redisCommands(addr)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -36,14 +36,15 @@ const (
 // keyPrefix is the Redis key prefix of the sessions with redistore.
 const keyPrefix = "pipasoak:session_"
 
-// rsPrefix is redisstore's KeyPrefix: sessions are rsPrefix+"s:<id>", their
-// sub and sid indexes rsPrefix+"sub:..." and rsPrefix+"sid:...".
+// rsPrefix is redisstore's KeyPrefix: sessions are rsPrefix+"{tag}:s:<id>",
+// their sub and sid indexes rsPrefix+"{tag}:sub:..." and
+// rsPrefix+"{tag}:sid:..." (a tag hashed from the sub, or from the sid).
 const rsPrefix = "pipasoak:"
 
 // sessionPattern matches the session keys of store (SCAN MATCH).
 func sessionPattern(store string) string {
 	if store == storeRedisstore {
-		return rsPrefix + "s:*"
+		return rsPrefix + "{*}:s:*"
 	}
 	return keyPrefix + "*"
 }

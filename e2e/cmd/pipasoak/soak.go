@@ -211,7 +211,7 @@ func soak(ctx context.Context, cfg config, stdout io.Writer) (*report, error) {
 	}
 	var indexTTLs []int
 	if cfg.store == storeRedisstore {
-		for i, pattern := range []string{rsPrefix + "sub:*", rsPrefix + "sid:*"} {
+		for i, pattern := range []string{rsPrefix + "{*}:sub:*", rsPrefix + "{*}:sid:*"} {
 			t, err := keyTTLs(c, pattern)
 			if err != nil {
 				return rep, err

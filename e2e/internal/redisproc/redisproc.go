@@ -31,6 +31,12 @@ type Options struct {
 	// RDB snapshot dump.rdb: ShutdownSave writes it, and the next server
 	// started on Dir loads it. "" runs without persistence.
 	Dir string
+	// Args are more redis-server arguments, such as "--cluster-enabled",
+	// "yes".
+	Args []string
+	// portFree, when set, must accept the port too (a cluster node's bus
+	// port, port+10000, must be free).
+	portFree func(int) bool
 }
 
 // Server is a running redis-server on 127.0.0.1.
@@ -65,8 +71,12 @@ func Start(opt Options) (*Server, error) {
 			if port, err = freePort(); err != nil {
 				return nil, err
 			}
+			if opt.portFree != nil && !opt.portFree(port) {
+				last = fmt.Errorf("port %d: its pair is taken", port)
+				continue
+			}
 		}
-		s, retry, err := start(bin, port, opt.Dir)
+		s, retry, err := start(bin, port, opt.Dir, opt.Args)
 		if err == nil {
 			return s, nil
 		}
@@ -80,12 +90,13 @@ func Start(opt Options) (*Server, error) {
 
 // start runs one redis-server on port and waits for it; retry says whether
 // another port may do better.
-func start(bin string, port int, dir string) (_ *Server, retry bool, _ error) {
+func start(bin string, port int, dir string, extra []string) (_ *Server, retry bool, _ error) {
 	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}
 	if dir != "" {
 		args = append(args, "--dir", dir, "--dbfilename", "dump.rdb")
 	}
+	args = append(args, extra...)
 	s := &Server{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Port: port,

@@ -58,7 +58,11 @@ func Require(t testing.TB) *Server {
 // a few, since one may be taken between the probe and the bind) and waits
 // until it answers PING. The process gets SIGKILL if the test binary dies
 // (Pdeathsig); call Stop when done.
-func Start(port int) (*Server, error) {
+func Start(port int) (*Server, error) { return StartArgs(port) }
+
+// StartArgs is Start with more redis-server arguments (such as
+// "--cluster-enabled", "yes").
+func StartArgs(port int, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, ErrNotFound
@@ -71,7 +75,8 @@ func Start(port int) (*Server, error) {
 				return nil, err
 			}
 		}
-		s, retry, err := start(bin, p)
+		s, retry, err := start(bin, p, append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(p),
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, args...))
 		if err == nil {
 			return s, nil
 		}
@@ -83,12 +88,11 @@ func Start(port int) (*Server, error) {
 	return nil, last
 }
 
-func start(bin string, port int) (_ *Server, retry bool, _ error) {
+func start(bin string, port int, args []string) (_ *Server, retry bool, _ error) {
 	s := &Server{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Port: port,
-		cmd: exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"),
+		cmd:  exec.Command(bin, args...),
 		out:  new(syncBuffer),
 		done: make(chan struct{}),
 	}
@@ -127,6 +131,33 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeClusterPort returns a free loopback port p whose cluster bus port,
+// p+10000, is free too.
+func freeClusterPort() (int, error) {
+	for range 50 {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if p+10000 > 65535 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, errors.New("no free port pair (p, p+10000) for a cluster node")
+}
+
+// Kill sends SIGKILL and waits for the process to exit: a crash, as far as
+// its peers can tell.
+func (s *Server) Kill() {
+	s.Stop()
 }
 
 // Ping dials addr and sends an inline PING, each step bounded by timeout.
