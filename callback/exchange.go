@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/session"
@@ -52,6 +53,13 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.cfg.Client)
 	ctx = oidc.ClientContext(ctx, f.cfg.Client)
 
+	if len(a.DPoPKey) > 0 {
+		key, err := dpop.Parse(a.DPoPKey)
+		if err != nil {
+			return nil, errs.New(http.StatusInternalServerError, errs.ErrExchange, "The login could not be finished. Please log in again.", err)
+		}
+		ctx = dpop.WithKey(ctx, key) // the token request (and UserInfo) prove it
+	}
 	var opts []oauth2.AuthCodeOption
 	if a.Verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(a.Verifier))
@@ -63,8 +71,8 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 	if err := readable(tok); err != nil {
 		return nil, unreadable(err)
 	}
-	if t := tok.TokenType; t != "" && !strings.EqualFold(t, "bearer") {
-		return nil, refused(fmt.Errorf("token_type %q is not Bearer", t))
+	if err := checkTokenType(tok, len(a.DPoPKey) > 0); err != nil {
+		return nil, refused(err)
 	}
 	userID, err := tokenUserID(tok)
 	if errors.Is(err, errForm) {
@@ -114,6 +122,9 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 		TokenType:    tok.TokenType,
 		Expiry:       Expiry(tok, now),
 		IssuedAt:     now,
+	}
+	if len(a.DPoPKey) > 0 {
+		login.Tokens.TokenType, login.Tokens.DPoPKey = dpop.TokenType, a.DPoPKey
 	}
 	return login, nil
 }

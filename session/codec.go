@@ -24,6 +24,9 @@ const (
 	formatV2 = 2
 	formatV3 = 3 // version 2 and the access token's issue time
 	formatV4 = 4 // version 3 and whether AuthTime is the auth_time claim
+	formatV5 = 5 // version 4 and the tokens' DPoP key; written only when there is one
+
+	maxDPoPKey = 512 // longest PKCS#8 DER DPoP key (a P-256 key takes about 138 bytes)
 
 	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
@@ -76,6 +79,9 @@ func (d *Data) check() error {
 		if len(t.TokenType) > maxField {
 			return fmt.Errorf("session: a token type of %d bytes, more than %d", len(t.TokenType), maxField)
 		}
+		if len(t.DPoPKey) > maxDPoPKey {
+			return fmt.Errorf("session: a DPoP key of %d bytes, more than %d", len(t.DPoPKey), maxDPoPKey)
+		}
 	}
 	return nil
 }
@@ -89,7 +95,12 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV4)
+	dpopKey := d.Tokens != nil && len(d.Tokens.DPoPKey) > 0
+	if dpopKey {
+		b = append(b, formatV5)
+	} else {
+		b = append(b, formatV4)
+	}
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
@@ -107,13 +118,16 @@ func (d *Data) appendBinary(b []byte) []byte {
 	b = appendString(b, d.IDToken)
 	b = appendString(b, d.SID)
 	b = appendBool(b, d.AuthTimeClaimed)
+	if dpopKey {
+		b = appendString(b, string(d.Tokens.DPoPKey))
+	}
 	return b
 }
 
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
 	version := r.byte()
-	if version < formatV1 || version > formatV4 {
+	if version < formatV1 || version > formatV5 {
 		return errFormat
 	}
 	*d = Data{}
@@ -156,6 +170,15 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	}
 	if version >= formatV4 {
 		d.AuthTimeClaimed = r.bool()
+	}
+	if version >= formatV5 {
+		// Written only for tokens with a key: anything else is malformed.
+		key := r.stringMax(maxDPoPKey)
+		if d.Tokens == nil || key == "" {
+			r.err = true
+		} else {
+			d.Tokens.DPoPKey = []byte(key)
+		}
 	}
 	if r.err || len(r.b) != 0 {
 		*d = Data{}

@@ -8,6 +8,7 @@
 package session
 
 import (
+	"slices"
 	"time"
 )
 
@@ -34,6 +35,11 @@ type Attempt struct {
 	// A step-up login (RequireRecentLogin) also remembers:
 	MaxAge  time.Duration // the page's maxAge: the ID token's auth_time must be within it (plus the clock skew); 0 for a plain login
 	Subject string        // the user id of the session that asked for it, who must log in again; "" for anyone
+
+	// DPoPKey is the PKCS#8 DER of the login's DPoP P-256 private key
+	// (RFC 9449), whose thumbprint the authorization request carried; nil
+	// without DPoP.
+	DPoPKey []byte
 }
 
 // Tokens are the provider's tokens, kept only when the application asks.
@@ -44,6 +50,9 @@ type Tokens struct {
 	TokenType    string
 	Expiry       time.Time // zero when the provider gave no expires_in
 	IssuedAt     time.Time // when the access token was received; with Expiry it gives the token's lifetime (zero in sessions from before it was kept)
+	// DPoPKey is the PKCS#8 DER of the session's DPoP P-256 private key,
+	// to which the tokens are bound (RFC 9449); nil when they are not.
+	DPoPKey []byte
 }
 
 // Data is everything a session holds. A *Data returned by a Manager may be
@@ -82,6 +91,7 @@ func (d *Data) Clone() *Data {
 	c := *d
 	if d.Tokens != nil {
 		t := *d.Tokens
+		t.DPoPKey = slices.Clone(t.DPoPKey)
 		c.Tokens = &t
 	}
 	return &c
