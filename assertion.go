@@ -181,10 +181,10 @@ func (t *assertionTransport) RoundTrip(req *http.Request) (*http.Response, error
 // (and DPoP proofs), and the pushed authorization endpoint when logins use
 // it.
 type highAssurance struct {
-	client     *http.Client // token, pushed authorization, revocation and UserInfo requests
-	assertion  *clientAssertion
-	par        string           // pushed_authorization_request_endpoint when logins push, else ""
-	style      oauth2.AuthStyle // the client secret's style when there is no assertion
+	client    *http.Client // token, pushed authorization, revocation and UserInfo requests
+	assertion *clientAssertion
+	par       string           // pushed_authorization_request_endpoint when logins push, else ""
+	style     oauth2.AuthStyle // the client secret's style when there is no assertion
 }
 
 // highAssurance checks the document against ClientAssertionKey,

@@ -59,8 +59,8 @@ type Config struct {
 	// Push, optional, sends the authorization request's parameters to the
 	// pushed authorization request endpoint (RFC 9126) and returns its
 	// request_uri; the browser then gets client_id and request_uri only.
-	Push PushFunc
-	Now  func() time.Time //
+	Push   PushFunc
+	Now    func() time.Time //
 	Logger *slog.Logger     //
 	Events events.Sink      // optional: one login or login_failed per start failure and per callback
 }
