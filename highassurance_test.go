@@ -215,6 +215,22 @@ func TestHighAssuranceFlow(t *testing.T) {
 	}
 }
 
+// The login's UserInfo request (the ID token has no email) goes the DPoP
+// way too.
+func TestDPoPUserInfoAtLogin(t *testing.T) {
+	fa := newFAApp(t, faOptions{profile: pipatest.Profile{RequireDPoP: true, DPoPNonce: true}, before: func(s *pipatest.Server) {
+		s.SetBehavior(pipatest.Behavior{EmailOnlyAtUserInfo: true})
+	}})
+	fa.login(t)
+	fa.app.mux.Handle("/me", fa.app.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := pipaauth.UserFromContext(r.Context())
+		io.WriteString(w, u.Email)
+	})))
+	if code, body, _ := fa.get(t, fa.noFollow, "/me"); code != http.StatusOK || body != "alice@example.com" {
+		t.Errorf("/me: %d %q, want the email from UserInfo", code, body)
+	}
+}
+
 // The browser's trip to PiPA carries client_id and request_uri only, and
 // every tab pushes its own request.
 func TestPushedAuthorizationRedirect(t *testing.T) {

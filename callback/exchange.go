@@ -136,7 +136,11 @@ func (f *Flow) wantsEmail() bool { return slices.Contains(f.cfg.OAuth2.Scopes, "
 // (Core 5.4). The answer counts only when its sub is the ID token's (Core
 // 5.3.2): another sub refuses the login.
 func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User) *errs.Error {
-	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer"}))
+	tt := "Bearer"
+	if dpop.KeyFrom(ctx) != nil {
+		tt = dpop.TokenType // sent with a proof by the client's transport
+	}
+	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: tt}))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isNetworkError(err) {
 			return requestError("userinfo endpoint", err)
