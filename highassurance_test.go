@@ -32,7 +32,7 @@ const faClientID = "fapi-client"
 
 // faKey returns a fresh assertion key of the named kind: "es256" (P-256)
 // or "rsa" (2048 bits).
-func faKey(t *testing.T, kind string) crypto.Signer {
+func faKey(t testing.TB, kind string) crypto.Signer {
 	t.Helper()
 	var k crypto.Signer
 	var err error
