@@ -58,6 +58,7 @@ type faApp struct {
 	offset   atomic.Int64
 	client   *http.Client // follows redirects, keeps cookies
 	noFollow *http.Client
+	logs     *syncBuffer // the Auth's log
 }
 
 type faOptions struct {
@@ -73,7 +74,7 @@ func newFAApp(t *testing.T, o faOptions) *faApp {
 	if o.key == "" {
 		o.key = "es256"
 	}
-	fa := &faApp{provider: pipatest.NewServer()}
+	fa := &faApp{provider: pipatest.NewServer(), logs: &syncBuffer{}}
 	t.Cleanup(fa.provider.Close)
 	key := faKey(t, o.key)
 	fa.provider.RegisterClient(pipatest.Client{ID: faClientID, JWKS: jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1"}}}})
@@ -87,6 +88,7 @@ func newFAApp(t *testing.T, o faOptions) *faApp {
 		c.ClientAssertionKey, c.ClientAssertionKeyID = key, "k1"
 		c.PushedAuthorization, c.DPoP, c.KeepTokens = true, true, true
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(fa.offset.Load())) }
+		c.Logger = slog.New(slog.NewTextHandler(fa.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		if o.store != nil {
 			c.SessionStore = o.store()
 		}
@@ -209,6 +211,10 @@ func TestHighAssuranceFlow(t *testing.T) {
 				}
 				if code, _, _ := fa.get(t, fa.noFollow, "/token"); code != http.StatusFound {
 					t.Errorf("after logout, /token: %d, want 302 to the login", code)
+				}
+				// No JWT (assertion, proof, ID token) and no token in the log.
+				if logs := fa.logs.String(); strings.Contains(logs, "eyJ") || strings.Contains(logs, at) {
+					t.Errorf("the log holds a JWT or a token:\n%s", logs)
 				}
 			})
 		}
@@ -451,4 +457,80 @@ func dropDPoPKey(t *testing.T, fa *faApp) {
 	if code, body, _ := fa.get(t, fa.noFollow, "/dropkey"); code != http.StatusOK {
 		t.Fatalf("/dropkey: %d %q", code, body)
 	}
+}
+
+// Client answers a resource server's use_dpop_nonce once, for requests
+// whose body can be sent again only.
+func TestDPoPClientNonceRetry(t *testing.T) {
+	fa := newFAApp(t, faOptions{profile: pipatest.Profile{DPoPNonce: true}})
+	var bodies atomic.Int64
+	fa.app.mux.Handle("/post", fa.app.auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = strings.NewReader("a=1") // http.NewRequest sets GetBody
+		if r.URL.Query().Has("stream") {
+			body = io.MultiReader(strings.NewReader("a=1")) // cannot be read twice
+		}
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, fa.provider.URL+"/userinfo", body)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := fa.app.auth.Client(w, r).Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		bodies.Add(1)
+		w.Header().Set("X-Challenge", resp.Header.Get("WWW-Authenticate"))
+		w.WriteHeader(resp.StatusCode)
+	})))
+	fa.login(t)
+	fa.provider.RotateDPoPNonce()
+	if code, _, h := fa.get(t, fa.noFollow, "/post"); code != http.StatusOK {
+		t.Errorf("replayable POST after a new nonce: %d %q, want 200 after one retry", code, h.Get("X-Challenge"))
+	}
+	fa.provider.RotateDPoPNonce()
+	code, _, h := fa.get(t, fa.noFollow, "/post?stream=1")
+	if code != http.StatusUnauthorized || !strings.Contains(h.Get("X-Challenge"), "use_dpop_nonce") {
+		t.Errorf("streamed POST after a new nonce: %d %q, want the 401 challenge handed back", code, h.Get("X-Challenge"))
+	}
+	// The challenge taught the nonce: the next request passes at once.
+	if code, _, _ := fa.get(t, fa.noFollow, "/post?stream=1"); code != http.StatusOK {
+		t.Errorf("streamed POST with the learnt nonce: %d, want 200", code)
+	}
+}
+
+// Pushed authorization with a client secret, in either style, and a PAR
+// endpoint that cannot be reached.
+func TestPushedAuthorizationWithSecret(t *testing.T) {
+	for _, methods := range [][]string{{"client_secret_post"}, {"client_secret_basic"}} {
+		t.Run(methods[0], func(t *testing.T) {
+			provider := pipatest.NewServer()
+			t.Cleanup(provider.Close)
+			provider.SetProfile(pipatest.Profile{RequirePushedAuthorization: true})
+			provider.SetBehavior(pipatest.Behavior{DiscoveryHook: func(d map[string]any) { d["token_endpoint_auth_methods_supported"] = methods }})
+			app := newTestApp(t, provider, func(c *pipaauth.Config) { c.PushedAuthorization = true })
+			app.mux.Handle("/login", app.auth.LoginHandler())
+			app.mux.Handle("/callback", app.auth.CallbackHandler())
+			app.mux.Handle("/", app.auth.RequireLogin(http.HandlerFunc(echoUser)))
+			jar, _ := cookiejar.New(nil)
+			resp, err := (&http.Client{Jar: jar}).Get(app.srv.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || provider.PushedRequests() != 1 {
+				t.Errorf("login: %d %q with %d pushed requests, want 200 after one push", resp.StatusCode, b, provider.PushedRequests())
+			}
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		fa := newFAApp(t, faOptions{before: func(s *pipatest.Server) {
+			s.SetBehavior(pipatest.Behavior{DiscoveryHook: func(d map[string]any) {
+				d["pushed_authorization_request_endpoint"] = "http://127.0.0.1:1/par"
+			}})
+		}})
+		code, body, h := fa.get(t, fa.noFollow, "/login")
+		if code != http.StatusServiceUnavailable || h.Get("Location") != "" || !strings.Contains(body, "could not be reached") {
+			t.Errorf("push to a closed port: %d %q, want a 503 page", code, body)
+		}
+	})
 }
