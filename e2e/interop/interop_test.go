@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +68,7 @@ func startOIDCProvider(t *testing.T, clientJWK []byte, redirectURI, postLogoutUR
 	cmd.Env = append(os.Environ(),
 		"CLIENT_ID="+clientID, "CLIENT_JWK="+string(clientJWK),
 		"REDIRECT_URI="+redirectURI, "POST_LOGOUT_URI="+postLogoutURI)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithTest(cmd)
 	stdin, err := cmd.StdinPipe() // closed at cleanup: the server exits
 	if err != nil {
 		t.Fatal(err)
