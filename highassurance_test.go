@@ -534,3 +534,24 @@ func TestPushedAuthorizationWithSecret(t *testing.T) {
 		}
 	})
 }
+
+// A refresh answered with a token_type other than DPoP ends the session: the
+// tokens would no longer be bound.
+func TestDPoPRefreshDowngradeRefused(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			fa := newFAApp(t, faOptions{store: m.store})
+			fa.provider.SetAccessTokenLifetime(time.Minute)
+			fa.login(t)
+			fa.provider.SetBehavior(pipatest.Behavior{TokenHook: func(resp map[string]any) { resp["token_type"] = "Bearer" }})
+			fa.offset.Add(int64(2 * time.Minute))
+			code, body, _ := fa.get(t, fa.noFollow, "/token")
+			if code != http.StatusBadGateway || !strings.Contains(body, "login required") || !strings.Contains(body, "not DPoP") {
+				t.Fatalf("refresh answered with Bearer: %d %q, want ErrLoginRequired naming the token_type", code, body)
+			}
+			if code, _, _ := fa.get(t, fa.noFollow, "/token"); code != http.StatusFound {
+				t.Errorf("after the refused refresh, /token: %d, want 302 (session ended)", code)
+			}
+		})
+	}
+}
