@@ -46,6 +46,11 @@ type discovery struct {
 	// Back-Channel Logout 1.0 section 2.1, read to be logged.
 	BackChannelLogout        bool `json:"backchannel_logout_supported"`
 	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
+	// High-assurance (checked by Auth.highAssurance).
+	TokenAuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	PAREndpoint          string   `json:"pushed_authorization_request_endpoint"`
+	RequirePAR           bool     `json:"require_pushed_authorization_requests"`
+	DPoPAlgs             []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // provider is everything that depends on the discovery document. It is
@@ -57,6 +62,7 @@ type provider struct {
 	endSession string           // end_session_endpoint, "" when none
 	revocation string           // revocation_endpoint (RFC 7009), "" when none
 	authStyle  oauth2.AuthStyle // how the client authenticates at the token and revocation endpoints
+	ha         *highAssurance   // client authentication and DPoP client; pushed authorization
 	// logoutTokens verifies back-channel logout tokens with the provider's
 	// keys, iss and aud; exp is checked by BackChannelLogoutHandler, as it
 	// may be absent.
@@ -112,11 +118,19 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		// asked for it: a stolen code could be injected.
 		return nil, fmt.Errorf("%w: the provider does not advertise PKCE (S256) and Scopes lacks openid, so nothing would bind a code to its login: add the openid scope", errs.ErrConfig)
 	}
-	var err error
-	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
+	ha, err := a.highAssurance(d, ep.TokenURL)
 	if err != nil {
 		return nil, err
 	}
+	secret := cfg.ClientSecret
+	if ha.assertion != nil {
+		// private_key_jwt: x/oauth2 sends client_id only, and the
+		// assertion transport adds the assertion.
+		ep.AuthStyle, secret = oauth2.AuthStyleInParams, ""
+	} else if ep.AuthStyle, err = authStyle(d.TokenAuthMethods); err != nil {
+		return nil, err
+	}
+	ha.style = ep.AuthStyle
 	for _, u := range []struct{ name, value string }{
 		{"end_session_endpoint", d.EndSession},
 		{"revocation_endpoint", d.Revocation},
@@ -140,7 +154,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	flow, err := callback.New(callback.Config{
 		OAuth2: &oauth2.Config{
 			ClientID:     cfg.ClientID,
-			ClientSecret: cfg.ClientSecret,
+			ClientSecret: secret,
 			Endpoint:     ep,
 			RedirectURL:  cfg.RedirectURL,
 			Scopes:       cfg.Scopes,
@@ -152,8 +166,10 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		Revoke:     func(ctx context.Context, t *session.Tokens) { a.revoke(ctx, a.prov.Load(), t) },
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,
-		Client:     a.client,
+		Client:     ha.client,
 		OnError:    a.renderError,
+		DPoP:       cfg.DPoP,
+		Push:       a.pusher(ha),
 		PKCE:       pkce,
 		RequireIss: d.IssParameter,
 		KeepTokens: cfg.KeepTokens,
@@ -170,7 +186,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		return nil, err
 	}
 	a.logBackChannelDiscovery(context.Background(), d)
-	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle,
+	return &provider{doc: d, flow: flow, endSession: d.EndSession, revocation: d.Revocation, authStyle: ep.AuthStyle, ha: ha,
 		logoutTokens: verifier, keys: keys}, nil
 }
 

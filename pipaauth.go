@@ -2,6 +2,7 @@ package pipaauth
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
+	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
@@ -208,6 +210,57 @@ type Config struct {
 	// the Auth. Default false: New fetches discovery and fails when it
 	// cannot.
 	LazyDiscovery bool
+
+	// High-assurance (FAPI 2.0 Security Profile): see docs/high-assurance.md.
+
+	// ClientAssertionKey, when set, authenticates the client with private_key_jwt
+	// at PiPA's token, pushed authorization, revocation endpoints (and any other
+	// the package calls with client authentication) instead of ClientSecret,
+	// which may then be empty. RSA (RS256; PS256 when discovery lists it) or
+	// ECDSA P-256 (ES256).
+	//
+	// Each request gets a fresh assertion (RFC 7523 section 2.2, OpenID
+	// Connect Core section 9): iss and sub ClientID, aud the Issuer (FAPI
+	// 2.0 Security Profile 5.3.2.1), a random jti, iat, exp 60 seconds
+	// later. New fails with ErrConfig when discovery does not list
+	// private_key_jwt in token_endpoint_auth_methods_supported, or lists
+	// token_endpoint_auth_signing_alg_values_supported without the key's
+	// algorithm; RSA keys need 2048 bits. ClientSecret is never sent while
+	// a key is set. Default nil: the client secret authenticates.
+	ClientAssertionKey crypto.Signer
+	// ClientAssertionKeyID is the kid header of the assertions: the key's id in
+	// the JWK set registered at PiPA. Optional when that set has one key.
+	ClientAssertionKeyID string
+	// PushedAuthorization sends every authorization request through PiPA's
+	// pushed_authorization_request_endpoint (RFC 9126). It is done whenever
+	// discovery says require_pushed_authorization_requests, whatever this says.
+	//
+	// The login start pushes every parameter (with client authentication)
+	// and redirects the browser with client_id and request_uri only. A
+	// push that fails is an error page (503 when PiPA cannot be reached in
+	// ExchangeTimeout, 502 when it refuses or answers nonsense; JSON for API
+	// clients), never a redirect. New fails with ErrConfig when it is set
+	// and discovery lists no pushed_authorization_request_endpoint. Default
+	// false.
+	PushedAuthorization bool
+	// DPoP binds the session's tokens to a key of its own (RFC 9449): every
+	// login start makes a fresh P-256 key, kept in the login's attempt
+	// cookie and then in the session beside the kept tokens (the sealed
+	// cookie or the store record; it is never logged). The authorization
+	// request carries its thumbprint (dpop_jkt), and the token, refresh and
+	// revocation requests and every request of Client carry a proof signed
+	// by it; a server's use_dpop_nonce challenge is answered once with its
+	// DPoP-Nonce, for requests whose body can be sent again. A login whose
+	// token response has a token_type other than DPoP fails (ErrInvalidToken).
+	// Token then returns tokens with TokenType "DPoP", to be sent with a
+	// proof, as Client does; a DPoP-bound session without its key (for
+	// instance written by a version that did not keep it) has no usable
+	// tokens: Token returns an error wrapping ErrNoTokens and the user stays
+	// logged in. Needs KeepTokens for anything beyond the login itself. New
+	// fails with ErrConfig when discovery lists dpop_signing_alg_values_supported
+	// without ES256. Default false: Bearer tokens.
+	DPoP bool
+
 	// OnEvent, when set, is called once per login, failed login, logout,
 	// refresh, failed refresh and session store error (see Event and the
 	// Reason constants), for metrics and traces. It is called synchronously
@@ -258,6 +311,7 @@ type Auth struct {
 	logoutCSRF *http.CrossOriginProtection
 	loginCSRF  *http.CrossOriginProtection
 	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
+	nonces     dpop.Nonces // DPoP-Nonce per server, for every DPoP proof
 }
 
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
@@ -387,8 +441,11 @@ func (c *Config) setDefaults() error {
 		return bad("Issuer is empty: set it to PiPA's issuer URL")
 	case c.ClientID == "":
 		return bad("ClientID is empty: copy the client id from the PiPA console")
-	case c.ClientSecret == "":
+	case c.ClientSecret == "" && c.ClientAssertionKey == nil:
 		return bad("ClientSecret is empty: load the client secret from the PiPA console through the environment or a secret store")
+	}
+	if err := c.checkAssertionKey(); err != nil {
+		return err
 	}
 	if err := c.checkURL(c.Issuer); err != nil {
 		return bad("Issuer: %w", err)
@@ -701,7 +758,9 @@ func (a *Auth) revoke(ctx context.Context, p *provider, t *session.Tokens) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RevocationTimeout)
 	defer cancel()
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	if p.authStyle == oauth2.AuthStyleInParams {
+	ctx = a.withDPoPKey(ctx, t) // a proof too, when the tokens are DPoP-bound
+	// With private_key_jwt the client's transport adds the assertion.
+	if p.ha.assertion == nil && p.authStyle == oauth2.AuthStyleInParams {
 		form.Set("client_id", a.cfg.ClientID)
 		form.Set("client_secret", a.cfg.ClientSecret)
 	}
@@ -711,12 +770,12 @@ func (a *Auth) revoke(ctx context.Context, p *provider, t *session.Tokens) {
 		return
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if p.authStyle == oauth2.AuthStyleInHeader {
+	if p.ha.assertion == nil && p.authStyle == oauth2.AuthStyleInHeader {
 		// RFC 6749 2.3.1: form-encode the credentials before Basic, as
 		// x/oauth2 does for the token request.
 		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(a.cfg.ClientSecret))
 	}
-	resp, err := a.client.Do(req)
+	resp, err := p.ha.client.Do(req)
 	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "pipaauth: token revocation at logout failed; the token stays valid at PiPA until it expires",
 			slog.String("token_type_hint", hint), slog.String("error", err.Error()))

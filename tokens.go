@@ -2,15 +2,18 @@ package pipaauth
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/callback"
+	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -77,13 +80,23 @@ const maxRefreshChain = 3
 // the reason to show. With LazyDiscovery, a refresh needed before discovery
 // succeeded returns an error wrapping ErrDiscovery and leaves the session as
 // it was.
+//
+// With DPoP-bound tokens (Config.DPoP) the token's TokenType is "DPoP": send
+// it with a proof of the session's key, as Client does. A DPoP-bound
+// session without its key returns an error wrapping ErrNoTokens.
 func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, error) {
+	tok, _, err := a.tokenAndKey(w, r)
+	return tok, err
+}
+
+// tokenAndKey is Token, with the tokens' DPoP key (nil for Bearer tokens).
+func (a *Auth) tokenAndKey(w http.ResponseWriter, r *http.Request) (*oauth2.Token, *ecdsa.PrivateKey, error) {
 	var o refreshOutcome
-	tok, err := a.token(w, r, &o)
+	tok, key, err := a.token(w, r, &o)
 	if a.cfg.OnEvent != nil {
 		a.reportToken(r, &o, err)
 	}
-	return tok, publicError(err)
+	return tok, key, publicError(err)
 }
 
 // refreshOutcome is what Token did, for its event.
@@ -106,27 +119,34 @@ func (a *Auth) reportToken(r *http.Request, o *refreshOutcome, err error) {
 	}
 }
 
-func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, error) {
+func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, *ecdsa.PrivateKey, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
-		return nil, err
+		return nil, nil, err
 	}
 	if !d.LoggedIn() {
-		return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
+		return nil, nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", nil)
 	}
 	o.user = d.User.ID
 	t := a.keptTokens(r, d)
 	if t == nil {
-		return nil, ErrNoTokens
+		return nil, nil, ErrNoTokens
+	}
+	key, err := sessionDPoPKey(t)
+	if err != nil {
+		return nil, nil, err
 	}
 	tok := &oauth2.Token{AccessToken: t.AccessToken, TokenType: t.TokenType, RefreshToken: t.RefreshToken, Expiry: t.Expiry}
+	if key != nil {
+		tok.TokenType = dpop.TokenType
+	}
 	if !refreshDue(t, a.cfg.Now()) {
-		return tok, nil
+		return tok, key, nil
 	}
 	o.needed = true
 	p, err := a.provider(r.Context())
 	if err != nil {
-		return nil, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "PiPA cannot be reached right now. Please try again in a moment.", Err: err}
+		return nil, nil, &errs.Error{Status: http.StatusServiceUnavailable, Reason: "PiPA cannot be reached right now. Please try again in a moment.", Err: err}
 	}
 	var spent []string // refresh tokens this call spent (or found spent in the memo)
 	cur := *t
@@ -135,16 +155,20 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	start := time.Now()
 	for range maxRefreshChain {
 		if cur.RefreshToken == "" {
-			return nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
+			return nil, nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
 		}
 		spent = append(spent, cur.RefreshToken)
-		fresh, err = p.flow.Refresh(r.Context(), cur.RefreshToken, d.User.ID)
+		fresh, err = p.flow.Refresh(dpop.WithKey(r.Context(), key), cur.RefreshToken, d.User.ID)
 		o.took = time.Since(start)
 		if errors.Is(err, callback.ErrRefreshRefused) {
-			return nil, a.dropSession(w, r, err)
+			return nil, nil, a.dropSession(w, r, err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if key != nil && !strings.EqualFold(fresh.TokenType, dpop.TokenType) {
+			// The tokens would no longer be bound: a downgrade.
+			return nil, nil, a.dropSession(w, r, fmt.Errorf("the refreshed token_type is %q, not DPoP: PiPA did not bind the refreshed tokens to the session's DPoP key", fresh.TokenType))
 		}
 		if raw := p.flow.RefreshedIDToken(fresh); raw != "" {
 			idToken = raw
@@ -156,6 +180,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 			RefreshToken: fresh.RefreshToken,
 			Expiry:       callback.Expiry(fresh, now),
 			IssuedAt:     now,
+		}
+		if key != nil {
+			cur.TokenType, cur.DPoPKey = dpop.TokenType, t.DPoPKey
 		}
 		if !refreshDue(&cur, now) {
 			break // a result kept from an unsaved refresh may be due itself
@@ -171,19 +198,19 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	if err := a.sessions.Save(w, r, next); err != nil {
 		if errors.Is(err, session.ErrInvalid) {
 			// The session was ended (logout) while the refresh ran.
-			return nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", err)
+			return nil, nil, errs.New(http.StatusUnauthorized, errs.ErrLoginRequired, "Please log in.", err)
 		}
 		if errors.Is(err, errs.ErrCookieTooLarge) {
 			// The rotated tokens will never fit: end the session cleanly
 			// rather than let the next request spend the old token again.
-			return nil, a.dropSession(w, r, err)
+			return nil, nil, a.dropSession(w, r, err)
 		}
 		// PiPA rotated the refresh token but the session still holds the
 		// old one: keep the results for the next request of this session.
 		for _, rt := range spent {
 			p.flow.KeepUnsaved(rt)
 		}
-		return nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
+		return nil, nil, fmt.Errorf("pipaauth: the refreshed tokens could not be saved: %w", err)
 	}
 	if r.Context().Err() != nil {
 		// The request ended (the client left, or a deadline) while PiPA
@@ -195,7 +222,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	}
 	// The token as the session keeps it: Expiry by Config.Now (x/oauth2's
 	// counts from the wall clock), and the same fields as the next call's.
-	return &oauth2.Token{AccessToken: cur.AccessToken, TokenType: cur.TokenType, RefreshToken: cur.RefreshToken, Expiry: cur.Expiry}, nil
+	return &oauth2.Token{AccessToken: cur.AccessToken, TokenType: cur.TokenType, RefreshToken: cur.RefreshToken, Expiry: cur.Expiry}, key, nil
 }
 
 func (a *Auth) dropSession(w http.ResponseWriter, r *http.Request, cause error) error {
@@ -230,9 +257,17 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, t
 // The access token goes only where the request was sent: a redirect to
 // another scheme, host or port is refused rather than followed, since
 // x/oauth2 would add the token to every hop.
+//
+// DPoP-bound tokens (Config.DPoP) go as "Authorization: DPoP <token>" with a
+// fresh proof per request (htm, htu, ath; the server's nonce once it sent
+// one); a 401 with WWW-Authenticate: DPoP error="use_dpop_nonce" is retried
+// once with the DPoP-Nonce it carries, when the request has no body or one
+// that can be sent again (GetBody, as http.NewRequest sets for in-memory
+// bodies).
 func (a *Auth) Client(w http.ResponseWriter, r *http.Request) *http.Client {
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.apiClient)
-	c := oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, a.TokenSource(w, r)))
+	holder := &keyHolder{}
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.dpopClient(a.apiClient, holder))
+	c := oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, keyedSource{a: a, w: w, r: r, holder: holder}))
 	next := a.apiClient.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {

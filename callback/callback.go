@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -50,6 +51,15 @@ type Config struct {
 	// session holding other tokens revokes those, which nothing would hold
 	// any more but a copy of the old cookie.
 	Revoke func(ctx context.Context, t *session.Tokens)
+	// DPoP, optional, makes a fresh P-256 key per login (kept in the
+	// attempt), sends its thumbprint as dpop_jkt, proves it at the token
+	// endpoint (Client must be a DPoP transport's) and requires
+	// token_type DPoP.
+	DPoP bool
+	// Push, optional, sends the authorization request's parameters to the
+	// pushed authorization request endpoint (RFC 9126) and returns its
+	// request_uri; the browser then gets client_id and request_uri only.
+	Push   PushFunc
 	Now    func() time.Time //
 	Logger *slog.Logger     //
 	Events events.Sink      // optional: one login or login_failed per start failure and per callback
@@ -65,6 +75,11 @@ type Config struct {
 // (*oidc.Provider).UserInfo does, through the client in ctx.
 // For wiring only: applications use package pipaauth.
 type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
+
+// PushFunc pushes an authorization request (RFC 9126) and returns its
+// request_uri, or an error with the status and reason to show.
+// For wiring only: applications use package pipaauth.
+type PushFunc func(ctx context.Context, params url.Values) (requestURI string, e *errs.Error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
@@ -142,13 +157,30 @@ func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, ma
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
 	}
+	if f.cfg.DPoP {
+		key, jkt, err := newDPoPKey()
+		if err != nil {
+			f.fail(w, r, &errs.Error{Status: http.StatusInternalServerError, Reason: "The login could not be started. Please try again in a moment.", Err: err})
+			return
+		}
+		a.DPoPKey = key
+		opts = append(opts, oauth2.SetAuthURLParam("dpop_jkt", jkt))
+	}
+	authURL := f.cfg.OAuth2.AuthCodeURL(a.State, opts...)
+	if f.cfg.Push != nil {
+		var e *errs.Error
+		if authURL, e = f.push(r.Context(), authURL); e != nil {
+			f.fail(w, r, e)
+			return
+		}
+	}
 	if err := f.cfg.Sessions.StartAttempt(w, r, a); err != nil {
 		f.fail(w, r, &errs.Error{Status: http.StatusInternalServerError, Reason: "The login could not be started. Please try again in a moment.", Err: err})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, f.cfg.OAuth2.AuthCodeURL(a.State, opts...), http.StatusFound)
+	http.Redirect(w, r, authURL, http.StatusFound)
 }
 
 // random returns 128 bits from crypto/rand, base64url without padding.

@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/session"
@@ -56,6 +57,13 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.cfg.Client)
 	ctx = oidc.ClientContext(ctx, f.cfg.Client)
 
+	if len(a.DPoPKey) > 0 {
+		key, err := dpop.Parse(a.DPoPKey)
+		if err != nil {
+			return nil, errs.New(http.StatusInternalServerError, errs.ErrExchange, "The login could not be finished. Please log in again.", err)
+		}
+		ctx = dpop.WithKey(ctx, key) // the token request (and UserInfo) prove it
+	}
 	var opts []oauth2.AuthCodeOption
 	if a.Verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(a.Verifier))
@@ -67,8 +75,8 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 	if err := readable(tok); err != nil {
 		return nil, unreadable(err)
 	}
-	if t := tok.TokenType; t != "" && !strings.EqualFold(t, "bearer") {
-		return nil, refused(fmt.Errorf("token_type %q is not Bearer", t))
+	if err := checkTokenType(tok, len(a.DPoPKey) > 0); err != nil {
+		return nil, refused(err)
 	}
 	userID, err := tokenUserID(tok)
 	if errors.Is(err, errForm) {
@@ -119,6 +127,9 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 		Expiry:       Expiry(tok, now),
 		IssuedAt:     now,
 	}
+	if len(a.DPoPKey) > 0 {
+		login.Tokens.TokenType, login.Tokens.DPoPKey = dpop.TokenType, a.DPoPKey
+	}
 	return login, nil
 }
 
@@ -129,7 +140,11 @@ func (f *Flow) wantsEmail() bool { return slices.Contains(f.cfg.OAuth2.Scopes, "
 // (Core 5.4). The answer counts only when its sub is the ID token's (Core
 // 5.3.2): another sub refuses the login.
 func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User) *errs.Error {
-	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: "Bearer"}))
+	tt := "Bearer"
+	if dpop.KeyFrom(ctx) != nil {
+		tt = dpop.TokenType // sent with a proof by the client's transport
+	}
+	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: tt}))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isNetworkError(err) {
 			return requestError("userinfo endpoint", err)

@@ -41,13 +41,14 @@ type authRequest struct {
 	codeChallengeMethod string
 	prompt              string
 	maxAge              string // max_age as sent: "" or a non-negative integer of seconds
+	dpopJKT             string // dpop_jkt (RFC 9449 section 10): the DPoP key the code is bound to
 }
 
 func (a authRequest) hasPrompt(p string) bool { return slices.Contains(strings.Fields(a.prompt), p) }
 
 // authParams are the authorization request parameters the interactive page
 // carries in hidden fields, in order.
-var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"}
+var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "dpop_jkt"}
 
 func (a authRequest) values() url.Values {
 	v := url.Values{}
@@ -55,7 +56,7 @@ func (a authRequest) values() url.Values {
 		{"client_id", a.clientID}, {"redirect_uri", a.redirectURI}, {"response_type", a.responseType},
 		{"scope", a.scope}, {"state", a.state}, {"nonce", a.nonce},
 		{"code_challenge", a.codeChallenge}, {"code_challenge_method", a.codeChallengeMethod},
-		{"prompt", a.prompt}, {"max_age", a.maxAge},
+		{"prompt", a.prompt}, {"max_age", a.maxAge}, {"dpop_jkt", a.dpopJKT},
 	} {
 		if p.v != "" {
 			v.Set(p.k, p.v)
@@ -85,7 +86,8 @@ type grant struct {
 	scopes      []string
 	nonce       string
 	challenge   string
-	user        User // with ShareEmail as consented
+	dpopJKT     string // the DPoP key thumbprint the code is bound to; "" when none
+	user        User   // with ShareEmail as consented
 	sid         string
 	authTime    time.Time
 }
@@ -131,12 +133,26 @@ func (s *Server) authorizeGET(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Bad request", "The authorization request has a malformed query string.")
 		return
 	}
+	pushed := v.Has("request_uri")
+	if pushed {
+		var msg string
+		if v, msg = s.takePushed(v); msg != "" {
+			s.page(w, http.StatusBadRequest, "Bad request", msg)
+			return
+		}
+	}
 	req, bad, aerr := s.parseAuthorize(v)
 	if bad != "" {
 		s.page(w, http.StatusBadRequest, "Bad request", string(bad))
 		return
 	}
 	iss := s.issuerFor(r)
+	s.mu.Lock()
+	requirePAR := s.profile.RequirePushedAuthorization
+	s.mu.Unlock()
+	if aerr == nil && requirePAR && !pushed {
+		aerr = &authzError{"invalid_request", "this provider requires pushed authorization requests (RFC 9126): send request_uri"}
+	}
 	if aerr != nil {
 		redirectError(w, r, req, iss, aerr)
 		return
@@ -367,6 +383,7 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	req.codeChallengeMethod = v.Get("code_challenge_method")
 	req.prompt = v.Get("prompt")
 	req.maxAge = v.Get("max_age")
+	req.dpopJKT = v.Get("dpop_jkt")
 
 	switch {
 	case v.Has("request"):
@@ -539,6 +556,7 @@ func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRe
 			scopes:      grantedScopes(req.scope, req.hasPrompt("consent")),
 			nonce:       req.nonce,
 			challenge:   req.codeChallenge,
+			dpopJKT:     req.dpopJKT,
 			user:        u,
 			sid:         ps.id,
 			authTime:    ps.authTime,

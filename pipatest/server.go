@@ -41,8 +41,10 @@ const (
 //
 // The provider offers the authorization code flow (with PKCE S256), refresh
 // tokens with rotation and reuse detection, pairwise subjects, RS256-signed ID
-// tokens, RP-initiated logout, token revocation (RFC 7009) and a userinfo
-// endpoint at these paths below the issuer URL:
+// tokens, RP-initiated logout, token revocation (RFC 7009), a userinfo
+// endpoint, private_key_jwt client authentication for clients registered
+// with a JWKS, pushed authorization requests (RFC 9126) and DPoP-bound
+// tokens (RFC 9449; see Profile) at these paths below the issuer URL:
 //
 //	/.well-known/openid-configuration
 //	/authorize
@@ -51,6 +53,7 @@ const (
 //	/end_session
 //	/userinfo
 //	/revoke
+//	/par
 //
 // Like a real provider it keeps a session of its own per browser (a cookie
 // named "pipatest_session" on the provider's host): a browser that signed in
@@ -90,6 +93,12 @@ type Server struct {
 	tokenRequests int
 	lastTokenReq  TokenRequest
 	haveLastReq   bool
+	profile       Profile
+	pushed        map[string]*pushedRequest
+	pushedCount   int
+	assertionIDs  map[string]time.Time // client id and jti of accepted client assertions, until their exp
+	proofIDs      map[string]time.Time // jti of accepted DPoP proofs, with their arrival
+	dpopNonce     string
 }
 
 // A Client is an OAuth 2.0 client (relying party) registered at a Server.
@@ -105,6 +114,12 @@ type Client struct {
 	// post_logout_redirect_uri parameter of the end session endpoint. When
 	// empty, any absolute http or https URL is allowed.
 	PostLogoutRedirectURLs []string
+	// JWKS holds the client's public keys, for private_key_jwt client
+	// authentication (RFC 7523 section 2.2) instead of a Secret: a client
+	// registered with a public key and an empty Secret authenticates only
+	// with assertions signed by one of them (ES256, PS256 or RS256; the
+	// assertion's kid header picks the key when set).
+	JWKS jose.JSONWebKeySet
 }
 
 // A User is a test user of a Server.
@@ -234,18 +249,29 @@ type Behavior struct {
 	// DiscoveryHook, when set, edits the discovery document before it is
 	// served, e.g. to delete code_challenge_methods_supported.
 	DiscoveryHook func(doc map[string]any)
+
+	// PushStatus, when non-zero, makes the pushed authorization request
+	// endpoint answer every request with this status and an OAuth error
+	// (invalid_request for 4xx, server_error otherwise).
+	PushStatus int
+	// IgnoreDPoP makes the token endpoint issue Bearer tokens, not bound to
+	// any key, although the request carried a valid DPoP proof, as a
+	// provider without DPoP support does.
+	IgnoreDPoP bool
 }
 
 // A TokenRequest describes a request to the token endpoint of a Server.
 type TokenRequest struct {
-	// ClientAuth is "client_secret_post" or "client_secret_basic"; it is
-	// "" if the request carried no client secret and "multiple" if it used
-	// both methods at once.
+	// ClientAuth is "client_secret_post", "client_secret_basic" or
+	// "private_key_jwt"; it is "" if the request carried no client
+	// credentials and "multiple" if it used several methods at once.
 	ClientAuth string
 	// GrantType is the grant_type parameter.
 	GrantType string
 	// HasVerifier reports whether a code_verifier parameter was sent.
 	HasVerifier bool
+	// DPoP reports whether the request carried a DPoP header (RFC 9449).
+	DPoP bool
 	// RedirectURI is the redirect_uri parameter.
 	RedirectURI string
 }
@@ -303,6 +329,10 @@ func NewUnstartedServer() *Server {
 		refreshTokens: map[string]*refreshToken{},
 		accessTokens:  map[string]*accessToken{},
 		sessions:      map[string]*providerSession{},
+		pushed:        map[string]*pushedRequest{},
+		assertionIDs:  map[string]time.Time{},
+		proofIDs:      map[string]time.Time{},
+		dpopNonce:     randomToken(),
 	}
 	alice := User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true}
 	bob := User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: false}
@@ -515,8 +545,11 @@ type Revocation struct {
 	// Kind is what the token was: "refresh_token" or "access_token", or
 	// "" when the server did not know it (RFC 7009 answers 200 anyway).
 	Kind string
-	// ClientAuth is "client_secret_post" or "client_secret_basic".
+	// ClientAuth is "client_secret_post", "client_secret_basic" or
+	// "private_key_jwt".
 	ClientAuth string
+	// DPoP reports whether the request carried a valid DPoP proof.
+	DPoP bool
 }
 
 // Revocations returns the revocation requests accepted so far, oldest
@@ -568,6 +601,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/end_session", s.handleEndSession)
 	mux.HandleFunc("/userinfo", s.handleUserinfo)
 	mux.HandleFunc("/revoke", s.handleRevoke)
+	mux.HandleFunc("/par", s.handlePAR)
 	return mux
 }
 

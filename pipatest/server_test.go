@@ -56,7 +56,9 @@ func TestDiscovery(t *testing.T) {
 				"id_token_signing_alg_values_supported": []any{"RS256"},
 				"scopes_supported":                      []any{"openid", "email", "offline_access"},
 				"revocation_endpoint":                   s.URL + "/revoke",
-				"token_endpoint_auth_methods_supported": []any{"client_secret_post", "client_secret_basic"},
+				"token_endpoint_auth_methods_supported": []any{"client_secret_post", "client_secret_basic", "private_key_jwt"},
+				"pushed_authorization_request_endpoint": s.URL + "/par",
+				"dpop_signing_alg_values_supported":     []any{"ES256", "PS256", "RS256"},
 				"code_challenge_methods_supported":      []any{"S256"},
 				"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
 			}

@@ -26,12 +26,14 @@ type refreshToken struct {
 	grant  *grant
 	family *family
 	used   bool
+	jkt    string // the DPoP key thumbprint it is bound to; "" when none
 }
 
 type accessToken struct {
 	grant   *grant
 	family  *family
 	expires time.Time
+	jkt     string // the DPoP key thumbprint it is bound to; "" when none
 }
 
 // oauthError is an RFC 6749 error response of the token endpoint.
@@ -103,13 +105,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		RedirectURI: form.Get("redirect_uri"),
 	}
 	hasPost := form.Has("client_secret")
+	hasJWT := form.Has("client_assertion") || form.Has("client_assertion_type")
+	tr.DPoP = len(r.Header.Values("DPoP")) > 0
 	switch {
-	case hasBasic && hasPost:
+	case hasBasic && hasPost, hasJWT && (hasBasic || hasPost):
 		tr.ClientAuth = "multiple"
 	case hasBasic:
 		tr.ClientAuth = "client_secret_basic"
 	case hasPost:
 		tr.ClientAuth = "client_secret_post"
+	case hasJWT:
+		tr.ClientAuth = "private_key_jwt"
 	}
 
 	s.mu.Lock()
@@ -149,10 +155,26 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	clientID, oerr := s.authenticateClient(r, form, hasBasic, hasPost)
+	auth, oerr := s.authenticate(r, form, hasBasic, "/token")
 	if oerr != nil {
 		writeOAuthError(w, oerr)
 		return
+	}
+	clientID := auth.clientID
+	jkt, perr := s.checkProof(r, "")
+	if perr != nil {
+		s.writeProofError(w, perr)
+		return
+	}
+	s.mu.Lock()
+	requireDPoP := s.profile.RequireDPoP
+	s.mu.Unlock()
+	if jkt == "" && requireDPoP {
+		s.writeProofError(w, &proofError{"invalid_dpop_proof", "this provider requires a DPoP proof"})
+		return
+	}
+	if b.IgnoreDPoP {
+		jkt = ""
 	}
 	if tr.GrantType == "refresh_token" && b.RefreshError != "" {
 		st := b.RefreshErrorStatus
@@ -170,9 +192,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	)
 	switch tr.GrantType {
 	case "authorization_code":
-		g, at, rt, oerr = s.redeemCode(form, clientID)
+		g, at, rt, oerr = s.redeemCode(form, clientID, jkt, b.IgnoreDPoP)
 	case "refresh_token":
-		g, at, rt, oerr = s.redeemRefresh(form, clientID)
+		g, at, rt, oerr = s.redeemRefresh(form, clientID, jkt)
 	case "":
 		oerr = &oauthError{http.StatusBadRequest, "invalid_request", "the grant_type parameter is missing"}
 	default:
@@ -192,7 +214,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	resp := map[string]any{
 		"access_token": at,
-		"token_type":   "Bearer",
+		"token_type":   tokenType(jkt),
 		"expires_in":   int64((ttl + time.Second - 1) / time.Second),
 		"scope":        strings.Join(g.scopes, " "),
 	}
@@ -270,7 +292,10 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, hasBasic, 
 }
 
 // redeemCode checks an authorization code grant and issues tokens for it.
-func (s *Server) redeemCode(form url.Values, clientID string) (g *grant, at, rt string, _ *oauthError) {
+// The code must be redeemed with a proof of the key of the authorization
+// request's dpop_jkt, if it had one (RFC 9449 section 10), unless
+// ignoreJKT.
+func (s *Server) redeemCode(form url.Values, clientID, jkt string, ignoreJKT bool) (g *grant, at, rt string, _ *oauthError) {
 	invalid := func(desc string) (*grant, string, string, *oauthError) {
 		return nil, "", "", &oauthError{http.StatusBadRequest, "invalid_grant", desc}
 	}
@@ -299,6 +324,8 @@ func (s *Server) redeemCode(form url.Values, clientID string) (g *grant, at, rt 
 		return invalid("the authorization code has expired")
 	case form.Get("redirect_uri") != g.redirectURI:
 		return invalid("redirect_uri differs from the one of the authorization request")
+	case g.dpopJKT != "" && !ignoreJKT && g.dpopJKT != jkt:
+		return invalid("the DPoP proof's key is not the one of the authorization request's dpop_jkt")
 	case g.challenge == "" && form.Has("code_verifier"):
 		return invalid("code_verifier without a code_challenge in the authorization request")
 	case g.challenge != "":
@@ -313,13 +340,14 @@ func (s *Server) redeemCode(form url.Values, clientID string) (g *grant, at, rt 
 		}
 	}
 	ac.family = &family{}
-	at, rt = s.issueTokensLocked(g, g, ac.family)
+	at, rt = s.issueTokensLocked(g, g, ac.family, jkt)
 	return g, at, rt, nil
 }
 
 // redeemRefresh checks a refresh token grant and issues tokens for it,
 // rotating the refresh token.
-func (s *Server) redeemRefresh(form url.Values, clientID string) (g *grant, at, rt string, _ *oauthError) {
+// A refresh token bound to a DPoP key needs a proof of that key.
+func (s *Server) redeemRefresh(form url.Values, clientID, jkt string) (g *grant, at, rt string, _ *oauthError) {
 	invalid := func(desc string) (*grant, string, string, *oauthError) {
 		return nil, "", "", &oauthError{http.StatusBadRequest, "invalid_grant", desc}
 	}
@@ -337,6 +365,8 @@ func (s *Server) redeemRefresh(form url.Values, clientID string) (g *grant, at, 
 		return invalid("the refresh token was issued to another client")
 	case old.family.revoked:
 		return invalid("the refresh token was revoked")
+	case old.jkt != "" && old.jkt != jkt:
+		return invalid("the refresh token is bound to another DPoP key, or the request has no DPoP proof")
 	case old.used:
 		old.family.revoked = true
 		return invalid("the refresh token was already used; its token family is revoked")
@@ -354,17 +384,26 @@ func (s *Server) redeemRefresh(form url.Values, clientID string) (g *grant, at, 
 		g = &narrowed
 	}
 	old.used = true
-	at, rt = s.issueTokensLocked(old.grant, g, old.family)
+	at, rt = s.issueTokensLocked(old.grant, g, old.family, jkt)
 	return g, at, rt, nil
 }
 
 // issueTokensLocked makes an access token for the grant g and a refresh
 // token for the (possibly wider) grant rg.
-func (s *Server) issueTokensLocked(rg, g *grant, f *family) (at, rt string) {
+// Both are bound to the DPoP key of thumbprint jkt when it is not "".
+func (s *Server) issueTokensLocked(rg, g *grant, f *family, jkt string) (at, rt string) {
 	at, rt = padToken(randomToken(), s.behavior.AccessTokenBytes), padToken(randomToken(), s.behavior.RefreshTokenBytes)
-	s.accessTokens[at] = &accessToken{grant: g, family: f, expires: s.now().Add(s.accessTTL)}
-	s.refreshTokens[rt] = &refreshToken{grant: rg, family: f}
+	s.accessTokens[at] = &accessToken{grant: g, family: f, expires: s.now().Add(s.accessTTL), jkt: jkt}
+	s.refreshTokens[rt] = &refreshToken{grant: rg, family: f, jkt: jkt}
 	return at, rt
+}
+
+// tokenType is the token_type of tokens bound to jkt.
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 // idToken makes the signed ID token for a grant and access token.
@@ -533,6 +572,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 	}
+	s.discoveryHighAssurance(doc, iss)
 	s.mu.Lock()
 	hook := s.behavior.DiscoveryHook
 	s.mu.Unlock()
@@ -568,9 +608,10 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	isDPoP := strings.EqualFold(scheme, "DPoP")
+	if !strings.EqualFold(scheme, "Bearer") && !isDPoP || tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pipatest"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "a Bearer access token is required"})
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "a Bearer or DPoP access token is required"})
 		return
 	}
 	s.mu.Lock()
@@ -578,9 +619,30 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	valid := ok && !a.family.revoked && s.now().Before(a.expires)
 	s.mu.Unlock()
 	if !valid {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="pipatest", error="invalid_token"`)
+		w.Header().Set("WWW-Authenticate", scheme+` realm="pipatest", error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "the access token is unknown, expired or revoked"})
 		return
+	}
+	switch {
+	case a.jkt != "" && !isDPoP:
+		// RFC 9449 section 7.2: a bound token sent as Bearer is refused.
+		s.writeResourceProofError(w, "invalid_token", "the access token is DPoP-bound: send it with the DPoP scheme and a proof")
+		return
+	case a.jkt == "" && isDPoP:
+		s.writeResourceProofError(w, "invalid_token", "the access token is not DPoP-bound")
+		return
+	case isDPoP:
+		jkt, perr := s.checkProof(r, tok)
+		if perr == nil && jkt == "" {
+			perr = &proofError{"invalid_dpop_proof", "a DPoP proof is required"}
+		}
+		if perr == nil && jkt != a.jkt {
+			perr = &proofError{"invalid_dpop_proof", "the DPoP proof's key is not the one the access token is bound to"}
+		}
+		if perr != nil {
+			s.writeResourceProofError(w, perr.code, perr.desc)
+			return
+		}
 	}
 	g := a.grant
 	info := map[string]any{"sub": s.Subject(g.clientID, g.user.Name)}
@@ -637,10 +699,15 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, _, hasBasic := r.BasicAuth()
-	hasPost := form.Has("client_secret")
-	clientID, oerr := s.authenticateClient(r, form, hasBasic, hasPost)
+	auth, oerr := s.authenticate(r, form, hasBasic, "/revoke")
 	if oerr != nil {
 		writeOAuthError(w, oerr)
+		return
+	}
+	clientID := auth.clientID
+	jkt, perr := s.checkProof(r, "")
+	if perr != nil {
+		s.writeProofError(w, perr)
 		return
 	}
 	tok := form.Get("token")
@@ -648,10 +715,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", "the token parameter is missing"})
 		return
 	}
-	rev := Revocation{Token: tok, TokenTypeHint: form.Get("token_type_hint"), ClientAuth: "client_secret_post"}
-	if hasBasic {
-		rev.ClientAuth = "client_secret_basic"
-	}
+	rev := Revocation{Token: tok, TokenTypeHint: form.Get("token_type_hint"), ClientAuth: auth.method, DPoP: jkt != ""}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rt, ok := s.refreshTokens[tok]; ok {

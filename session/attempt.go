@@ -56,6 +56,7 @@ const (
 
 	attemptV1 = 1
 	attemptV2 = 2 // attemptV1, then the step-up's max_age and expected subject
+	attemptV3 = 3 // attemptV2, then the login's DPoP key
 
 	attemptTagBytes = 12
 	attemptInfix    = "-login-"
@@ -245,7 +246,9 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 // of Unix seconds). Format attemptV2 appends a step-up's max_age (a uvarint
 // of whole seconds) and expected subject; it is written only for step-ups,
 // and version 1 is still read (attempt cookies live 10 minutes, so that is
-// for the attempts in flight during an upgrade).
+// for the attempts in flight during an upgrade). Format attemptV3 appends
+// the login's DPoP key (PKCS#8 DER) to attemptV2; it is written only for
+// logins with DPoP.
 type attemptSerializer struct{}
 
 func (attemptSerializer) Serialize(src any) ([]byte, error) {
@@ -265,8 +268,14 @@ func (attemptSerializer) Serialize(src any) ([]byte, error) {
 	if a.MaxAge < 0 || a.MaxAge%time.Second != 0 {
 		return nil, fmt.Errorf("session: a step-up max_age of %v, not a whole, non-negative number of seconds", a.MaxAge)
 	}
+	if len(a.DPoPKey) > maxDPoPKey {
+		return nil, fmt.Errorf("session: a DPoP key of %d bytes, more than %d", len(a.DPoPKey), maxDPoPKey)
+	}
 	version := byte(attemptV1)
-	if a.MaxAge > 0 || a.Subject != "" {
+	switch {
+	case len(a.DPoPKey) > 0:
+		version = attemptV3
+	case a.MaxAge > 0 || a.Subject != "":
 		version = attemptV2
 	}
 	b = append(b, version)
@@ -275,9 +284,12 @@ func (attemptSerializer) Serialize(src any) ([]byte, error) {
 	b = appendString(b, a.Verifier)
 	b = appendString(b, a.ReturnTo)
 	b = appendTime(b, a.Started)
-	if version == attemptV2 {
+	if version >= attemptV2 {
 		b = binary.AppendUvarint(b, uint64(a.MaxAge/time.Second))
 		b = appendString(b, a.Subject)
+	}
+	if version == attemptV3 {
+		b = appendString(b, string(a.DPoPKey))
 	}
 	return b, nil
 }
@@ -289,7 +301,7 @@ func (attemptSerializer) Deserialize(src []byte, dst any) error {
 	}
 	r := reader{b: src}
 	version := r.byte()
-	if version != attemptV1 && version != attemptV2 {
+	if version < attemptV1 || version > attemptV3 {
 		return errAttemptFormat
 	}
 	*a = Attempt{
@@ -299,13 +311,20 @@ func (attemptSerializer) Deserialize(src []byte, dst any) error {
 		ReturnTo: r.stringMax(MaxReturnToBytes),
 		Started:  r.time(),
 	}
-	if version == attemptV2 {
+	if version >= attemptV2 {
 		if secs := r.uvarint(); secs <= maxStepUpSeconds {
 			a.MaxAge = time.Duration(secs) * time.Second
 		} else {
 			r.err = true
 		}
 		a.Subject = r.string()
+	}
+	if version == attemptV3 {
+		if key := r.stringMax(maxDPoPKey); key != "" {
+			a.DPoPKey = []byte(key)
+		} else {
+			r.err = true
+		}
 	}
 	if r.err || len(r.b) != 0 || a.State == "" {
 		*a = Attempt{}

@@ -8,6 +8,7 @@
 package session
 
 import (
+	"slices"
 	"time"
 )
 
@@ -38,6 +39,11 @@ type Attempt struct {
 	// A step-up login (RequireRecentLogin) also remembers:
 	MaxAge  time.Duration // the page's maxAge: the ID token's auth_time must be within it (plus the clock skew); 0 for a plain login
 	Subject string        // the user id of the session that asked for it, who must log in again; "" for anyone
+
+	// DPoPKey is the PKCS#8 DER of the login's DPoP P-256 private key
+	// (RFC 9449), whose thumbprint the authorization request carried; nil
+	// without DPoP.
+	DPoPKey []byte
 }
 
 // Tokens are the provider's tokens, kept only when the application asks.
@@ -113,10 +119,7 @@ func (d *Data) Clone() *Data {
 	c := *d
 	if d.Tokens != nil {
 		t := *d.Tokens
-		t.DPoPKey = append([]byte(nil), t.DPoPKey...)
-		if d.Tokens.DPoPKey == nil {
-			t.DPoPKey = nil
-		}
+		t.DPoPKey = slices.Clone(t.DPoPKey)
 		c.Tokens = &t
 	}
 	return &c

@@ -1,0 +1,15 @@
+package pipaauth
+
+import "net/http"
+
+// DropDPoPKey rewrites r's session without its DPoP key, as a session
+// whose key was lost: for the tests of package pipaauth_test.
+func DropDPoPKey(a *Auth, w http.ResponseWriter, r *http.Request) error {
+	d, err := a.sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	next := d.Clone()
+	next.Tokens.DPoPKey = nil
+	return a.sessions.Save(w, r, next)
+}
