@@ -234,8 +234,8 @@ type Auth struct {
 	lazy       *lazyDiscovery           // nil without LazyDiscovery
 	guard      *middleware.Guard
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
-	logoutCSRF *http.CrossOriginProtection
-	loginCSRF  *http.CrossOriginProtection
+	logoutCSRF originGuard  // origin.go
+	loginCSRF  originGuard
 	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 }
 
@@ -251,16 +251,12 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient}
 	if a.apiClient == nil {
 		a.apiClient = &http.Client{Timeout: DefaultClientTimeout}
 	}
-	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
-	}))
-	a.loginCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log in from a page of this site.", nil))
-	}))
+	a.logoutCSRF = a.originGuard("Log out from a page of this site.")
+	a.loginCSRF = a.originGuard("Log in from a page of this site.")
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
 	name := cfg.CookieName
 	if secure && !strings.HasPrefix(name, "__Host-") {
@@ -521,8 +517,9 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // LoginHandler starts a login and redirects to PiPA. The optional query
 // parameter return_to names the same-origin path to land on afterwards; any
 // other value is replaced by "/". GET and HEAD (links) and POST from a page
-// of the same site (Sec-Fetch-Site or Origin, as http.CrossOriginProtection
-// checks; a cross-site POST gets 403 wrapping ErrCrossOrigin) start a login.
+// of this application (its Origin is RedirectURL's origin, or, without
+// Origin, Sec-Fetch-Site is same-origin; a POST from another origin gets
+// 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
 //
@@ -597,7 +594,10 @@ func (a *Auth) CallbackHandler() http.Handler {
 	})
 }
 
-// LogoutHandler ends the session: POST only (from a form on the same site).
+// LogoutHandler ends the session: POST only, from a page of this
+// application (an Origin header must be RedirectURL's origin, whatever
+// r.Host a proxy set; without Origin, Sec-Fetch-Site must be same-origin;
+// else 403 wrapping ErrCrossOrigin).
 // It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
 // kept and discovery lists a revocation_endpoint, bounded by
 // RevocationTimeout; a failed or slow revocation is logged and never stops
