@@ -192,9 +192,9 @@ func TestLogin(t *testing.T) {
 			t.Errorf("callback %s = %q, want %q", k, got, want)
 		}
 	}
-	c := r.setCookie("__Host-pipaauth")
+	c := r.setCookie(h.app.cookieName)
 	if c == nil {
-		t.Fatalf("callback sets no __Host-pipaauth cookie: %q", r.header.Values("Set-Cookie"))
+		t.Fatalf("callback sets no %s cookie: %q", h.app.cookieName, r.header.Values("Set-Cookie"))
 	}
 	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Value == "" || c.MaxAge <= 0 {
 		t.Errorf("session cookie = %q; want HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, a value and a positive Max-Age", c.String())
@@ -444,9 +444,9 @@ func TestInsecureAllowHTTP(t *testing.T) {
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("callback: %d, want 303; errors %v", r.status, h.app.takeErrors())
 	}
-	c := r.setCookie("pipaauth")
+	c := r.setCookie(plainCookieName)
 	if c == nil {
-		t.Fatalf("no pipaauth cookie: %q", r.header.Values("Set-Cookie"))
+		t.Fatalf("no %s cookie: %q", plainCookieName, r.header.Values("Set-Cookie"))
 	}
 	if c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 		t.Errorf("cookie = %q, want HttpOnly, SameSite=Lax and not Secure", c.String())

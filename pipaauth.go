@@ -90,8 +90,14 @@ type Config struct {
 	// capped at 1 MiB and their redirects are not followed.
 	HTTPClient *http.Client
 
-	// CookieName names the session cookie. Default "pipaauth"; the
-	// "__Host-" prefix is added whenever the cookie is Secure.
+	// CookieName names the session cookie; the login attempt cookies are
+	// named after it (<name>-login-<tag>). Default "pipaauth-" and the
+	// first 12 hex digits of SHA-256(ClientID), unique per client id so
+	// that two applications on one host keep their sessions apart (two
+	// Auths with one ClientID share them); sessions under the former
+	// default "pipaauth" are still read and move to the new name on their
+	// next write. The "__Host-" prefix is added whenever the cookie is
+	// Secure.
 	CookieName string
 	// SessionLifetime is how long a login lasts, counted from the login and
 	// checked against a timestamp inside the sealed session. Default 12h.
@@ -248,6 +254,7 @@ type Auth struct {
 // background until it succeeds or ctx is done, so give it a context that
 // lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
+	defaultName := cfg.CookieName == ""
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -258,13 +265,11 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	a.logoutCSRF = a.originGuard("Log out from a page of this site.")
 	a.loginCSRF = a.originGuard("Log in from a page of this site.")
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
-	name := cfg.CookieName
-	if secure && !strings.HasPrefix(name, "__Host-") {
-		name = "__Host-" + name
-	}
+	name, legacy := cookieNames(&cfg, defaultName, secure) // cookienames.go
 	var err error
 	a.sessions, err = session.NewManager(session.Options{
 		Name:             name,
+		LegacyName:       legacy,
 		Secure:           secure,
 		KeyPairs:         cfg.SessionKeys,
 		Lifetime:         cfg.SessionLifetime,

@@ -29,6 +29,7 @@ var ErrInvalid = errors.New("session: invalid session cookie")
 // For wiring only: applications use package pipaauth.
 type Options struct {
 	Name        string           // cookie name, including any __Host- prefix
+	LegacyName  string           // optional: the cookie's former name, read when Name is absent and moved on the next write (legacy.go)
 	Secure      bool             // set the Secure attribute
 	KeyPairs    [][]byte         // hashKey, blockKey pairs; the first pair writes
 	Lifetime    time.Duration    // absolute session lifetime from login
@@ -58,6 +59,7 @@ type Options struct {
 type Manager struct {
 	opt      Options
 	backend  backend
+	legacy   backend // cookies under Options.LegacyName; nil when none
 	attempts *attemptJar
 }
 
@@ -103,16 +105,9 @@ func NewManager(opt Options) (*Manager, error) {
 			return nil, fmt.Errorf("%w: StoreTimeout and StoreMaxInflight must not be negative", errs.ErrConfig)
 		}
 		m.opt = opt
-		if rs, ok := opt.Store.(RevocableStore); ok {
-			// Context-aware loads, compare-and-set write-backs and
-			// revocation, without a goroutine per call.
-			m.backend = newRecordBackend(opt, rs)
-			return m, nil
-		}
-		m.backend = newStoreBackend(opt)
-		return m, nil
 	}
-	m.backend = newCookieBackend(opt)
+	m.backend = newBackend(opt)
+	m.legacy = legacyBackend(opt)
 	return m, nil
 }
 
@@ -152,6 +147,9 @@ func (m *Manager) now() time.Time { return m.opt.Now() }
 // For wiring only: applications use package pipaauth.
 func (m *Manager) Load(r *http.Request) (*Data, error) {
 	d, err := m.backend.load(r)
+	if d == nil && err == nil && m.legacy != nil {
+		d, err = m.loadLegacy(r)
+	}
 	if d == nil || err != nil {
 		return nil, err
 	}
@@ -216,13 +214,36 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, d *Data, renew bo
 	if d.Empty() {
 		return m.Clear(w, r)
 	}
-	return m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew)
+	if m.legacy == nil {
+		return m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew)
+	}
+	// A write-back of a session loaded under the legacy name: a gorilla
+	// store's record cannot be looked up under the current name, so it
+	// moves to a new id (and the old one is deleted); a RevocableStore's
+	// record keeps its id (compare-and-set as usual), now sealed under the
+	// current name.
+	_, gorilla := m.backend.(*storeBackend)
+	fromLegacy := false
+	if r != nil && !renew && d.sid != "" {
+		_, current := cookieValue(r.Header, m.opt.Name)
+		_, old := cookieValue(r.Header, m.opt.LegacyName)
+		fromLegacy = !current && old
+	}
+	moved := !renew && !gorilla
+	if err := m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew || gorilla && fromLegacy); err != nil {
+		return err
+	}
+	m.dropLegacy(w, r, d, moved)
+	return nil
 }
 
 // Clear deletes the session: the cookie, and the server-side data if any.
 // For wiring only: applications use package pipaauth.
 func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
-	return m.backend.clear(w, r)
+	if err := m.backend.clear(w, r); err != nil {
+		return err
+	}
+	return m.clearLegacy(w, r)
 }
 
 // maxAge is the cookie's lifetime in seconds: until the login expires.
