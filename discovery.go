@@ -42,6 +42,7 @@ type discovery struct {
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
 	IDTokenAlgs      []string `json:"id_token_signing_alg_values_supported"`
+	ResponseModes    []string `json:"response_modes_supported"`
 	// Back-Channel Logout 1.0 section 2.1, read to be logged.
 	BackChannelLogout        bool `json:"backchannel_logout_supported"`
 	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
@@ -110,7 +111,10 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		// asked for it: a stolen code could be injected.
 		return nil, fmt.Errorf("%w: the provider does not advertise PKCE (S256) and Scopes lacks openid, so nothing would bind a code to its login: add the openid scope", errs.ErrConfig)
 	}
-	var err error
+	formPost, formPostOrigins, err := a.checkResponseMode(d, ep.AuthURL) // formpost.go
+	if err != nil {
+		return nil, err
+	}
 	ep.AuthStyle, err = authStyle(d.TokenAuthMethods)
 	if err != nil {
 		return nil, err
@@ -157,6 +161,9 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		Now:        cfg.Now,
 		Logger:     cfg.Logger,
 		Events:     a.sink(),
+
+		FormPost:        formPost,
+		FormPostOrigins: formPostOrigins,
 	})
 	if err != nil {
 		return nil, err

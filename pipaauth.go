@@ -90,6 +90,26 @@ type Config struct {
 	// capped at 1 MiB and their redirects are not followed.
 	HTTPClient *http.Client
 
+	// ResponseMode "form_post" asks PiPA to return the authorization response as
+	// a POST to RedirectURL (OAuth 2.0 Form Post Response Mode) instead of in the
+	// query string. Empty: the query string. New fails with ErrConfig when
+	// discovery lists response_modes_supported without it.
+	//
+	// With form_post the code never appears in a URL (history, logs,
+	// Referer). CallbackHandler then accepts only a top-level form POST whose
+	// Origin is PiPA's (its issuer's or authorization endpoint's) or "null",
+	// refuses a response in the query string (a provider that ignored
+	// response_mode) with ErrInvalidCallback, and the login attempt cookies
+	// are written SameSite=None and Secure so that the browser sends them on
+	// that cross-site POST (the session cookie keeps SameSite=Lax): serve
+	// the application over https, or http on localhost. Where discovery
+	// omits response_modes_supported, form_post is tried, as PiPA's console
+	// decides. The session cookie is not sent on that POST, so a login there
+	// does not see the session it replaces: its tokens are not revoked at
+	// that moment (they expire at PiPA), and a server-side record of it
+	// expires on its own.
+	ResponseMode string
+
 	// CookieName names the session cookie; the login attempt cookies are
 	// named after it (<name>-login-<tag>). Default "pipaauth-" and the
 	// first 12 hex digits of SHA-256(ClientID), unique per client id so
@@ -277,6 +297,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		AttemptTTL:       LoginAttemptTTL,
 		MaxPending:       MaxPendingLogins,
 		Now:              cfg.Now,
+		AttemptCrossSite: cfg.ResponseMode == responseModeFormPost,
 		Store:            cfg.SessionStore,
 		StoreTimeout:     cfg.SessionStoreTimeout,
 		StoreMaxInflight: cfg.SessionStoreMaxWaiting,
@@ -393,6 +414,11 @@ func (c *Config) setDefaults() error {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
 			return bad("Scopes: %q is not a valid scope token", s)
 		}
+	}
+	switch c.ResponseMode {
+	case "", responseModeFormPost:
+	default:
+		return bad("ResponseMode %q: use \"form_post\", or leave it empty for the query string", c.ResponseMode)
 	}
 	if c.CookieName == "" {
 		c.CookieName = DefaultCookieName

@@ -52,7 +52,13 @@ type Config struct {
 	Revoke func(ctx context.Context, t *session.Tokens)
 	Now    func() time.Time //
 	Logger *slog.Logger     //
-	Events events.Sink      // optional: one login or login_failed per start failure and per callback
+	// FormPost asks for response_mode=form_post and reads the response
+	// from the POST PiPA's page submits (formpost.go); FormPostOrigins are
+	// the origins that POST may come from (lower case, as browsers
+	// serialize Origin).
+	FormPost        bool
+	FormPostOrigins []string
+	Events          events.Sink // optional: one login or login_failed per start failure and per callback
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -132,6 +138,9 @@ func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, ma
 		// user is asked for consent, so no refresh token would come.
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
 	}
+	if f.cfg.FormPost {
+		opts = append(opts, oauth2.SetAuthURLParam("response_mode", "form_post"))
+	}
 	if f.cfg.PKCE {
 		a.Verifier = oauth2.GenerateVerifier()
 		opts = append(opts, oauth2.S256ChallengeOption(a.Verifier))
@@ -165,14 +174,9 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	if r.Method != http.MethodGet {
-		h.Set("Allow", http.MethodGet)
-		f.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "The login callback only accepts GET.", nil))
-		return
-	}
-	q, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+	q, e := f.readResponse(w, r) // formpost.go
+	if e != nil {
+		f.fail(w, r, e)
 		return
 	}
 	if q.err != nil {
@@ -215,7 +219,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.KeepTokens {
 		next.Tokens = login.Tokens
 	}
-	err = f.cfg.Sessions.Renew(w, r, next)
+	err := f.cfg.Sessions.Renew(w, r, next)
 	if errors.Is(err, errs.ErrCookieTooLarge) && next.IDToken != "" {
 		// The ID token only makes the logout better (id_token_hint): a
 		// cookie without room for it logs in without it, and the logout

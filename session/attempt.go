@@ -71,7 +71,7 @@ var errAttemptFormat = errors.New("session: malformed login attempt")
 type attemptJar struct {
 	opt    Options
 	prefix string
-	legacy string // Options.LegacyName's prefix: attempts started before a rename are still found
+	legacy string                       // Options.LegacyName's prefix: attempts started before a rename are still found
 	tagKey [][]byte                     // per key pair, for the cookie name
 	codecs []*securecookie.SecureCookie // per key pair; the first seals
 	max    int
@@ -127,13 +127,20 @@ func (j *attemptJar) ours(name string) bool {
 }
 
 func (j *attemptJar) cookie(name, value string, maxAge int) *http.Cookie {
-	return sessions.NewCookie(name, value, &sessions.Options{
+	o := &sessions.Options{
 		Path:     "/",
 		MaxAge:   maxAge,
 		Secure:   j.opt.Secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
-	})
+	}
+	if j.opt.AttemptCrossSite {
+		// The form_post callback is a cross-site POST, on which browsers
+		// send only SameSite=None cookies, which they accept only when
+		// Secure (http://localhost counts as secure in browsers).
+		o.SameSite, o.Secure = http.SameSiteNoneMode, true
+	}
+	return sessions.NewCookie(name, value, o)
 }
 
 func (j *attemptJar) open(name, value string) (Attempt, bool) {
