@@ -164,6 +164,8 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 
 		FormPost:        formPost,
 		FormPostOrigins: formPostOrigins,
+		StateKeys:       stateKeys(cfg.SessionKeys), // hostnames.go
+		LoginPath:       cfg.LoginPath,
 	})
 	if err != nil {
 		return nil, err

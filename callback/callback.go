@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -58,7 +60,13 @@ type Config struct {
 	// serialize Origin).
 	FormPost        bool
 	FormPostOrigins []string
-	Events          events.Sink // optional: one login or login_failed per start failure and per callback
+	// StateKeys, optional, sign the start host and return path carried in
+	// each state (hoststate.go): the first signs, every one verifies.
+	// LoginPath is where a new login starts (LoginHandler), for the page
+	// that answers a login started on another host.
+	StateKeys [][]byte
+	LoginPath string
+	Events    events.Sink // optional: one login or login_failed per start failure and per callback
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -73,6 +81,8 @@ type Flow struct {
 	openid  bool
 	refresh refreshes
 	spent   *spent
+
+	redirectHost string // RedirectURL's host (and port), where the callback is served
 }
 
 // maxSpent caps the states a Flow remembers as used (about 100 bytes each).
@@ -91,6 +101,9 @@ func New(cfg Config) (*Flow, error) {
 		return nil, fmt.Errorf("%w: the token endpoint's client authentication style must be fixed", errs.ErrConfig)
 	}
 	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID), spent: newSpent(cfg.AttemptTTL, maxSpent)}
+	if u, err := url.Parse(cfg.OAuth2.RedirectURL); err == nil {
+		f.redirectHost = strings.ToLower(u.Host)
+	}
 	if f.openid && cfg.Verifier == nil {
 		return nil, fmt.Errorf("%w: the openid scope needs an ID token verifier", errs.ErrConfig)
 	}
@@ -122,7 +135,7 @@ func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo stri
 
 func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	a := session.Attempt{
-		State:    random(),
+		State:    f.newState(r.Host, returnto.Or(returnTo, "/")),
 		Nonce:    random(),
 		ReturnTo: returnto.Or(returnTo, "/"),
 		Started:  f.cfg.Now(),
@@ -192,7 +205,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback for a login already being finished or finished")
 	}
 	if !ok {
-		f.unknownState(w, r)
+		f.unknownState(w, r, q.state)
 		return
 	}
 	if err := f.checkIssuer(q); err != nil {
@@ -256,7 +269,7 @@ func sameTokens(a, b *session.Tokens) bool {
 
 // unknownState answers a callback whose state this browser has no usable
 // attempt for: missing, unknown, expired or already used.
-func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request) {
+func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request, state string) {
 	d, err := f.cfg.Sessions.Load(r)
 	if errors.Is(err, errs.ErrSessionStore) {
 		f.fail(w, r, errs.StoreUnavailable(err))
@@ -269,6 +282,9 @@ func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request) {
 		// A replayed or double-clicked callback: keep who is logged in.
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback with unknown state for a logged-in browser; sending it home")
 		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if !f.spent.has(state) && f.otherHost(w, r, state) { // hoststate.go
 		return
 	}
 	f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login link is unknown, expired or already used. Please log in again.", nil))
