@@ -25,8 +25,9 @@ import (
 // that rewrites Host, the start host is not the browser's).
 
 // maxStateReturnTo is the longest return path carried in a state; longer
-// ones are carried as "/" (the attempt cookie has the real one).
-const maxStateReturnTo = 512
+// ones are carried as "/" (the attempt cookie has the real one): the state
+// is also in the attempt cookie, whose room is counted (session.MaxCookieHeader).
+const maxStateReturnTo = 128
 
 func stateMAC(key []byte, signed string) string {
 	m := hmac.New(sha256.New, key)
