@@ -28,17 +28,23 @@ var ErrInvalid = errors.New("session: invalid session cookie")
 // Options configure a Manager. Durations must be positive unless noted.
 // For wiring only: applications use package pipaauth.
 type Options struct {
-	Name             string           // cookie name, including any __Host- prefix
-	AttemptCrossSite bool             // attempt cookies SameSite=None and Secure, for a form_post callback (a cross-site POST); the session cookie keeps SameSite=Lax
-	LegacyName       string           // optional: the cookie's former name, read when Name is absent and moved on the next write (legacy.go)
-	Secure           bool             // set the Secure attribute
-	KeyPairs         [][]byte         // hashKey, blockKey pairs; the first pair writes
-	Lifetime         time.Duration    // absolute session lifetime from login
-	IdleTimeout      time.Duration    // 0: none; else log out after this long without a written-back request
-	AttemptTTL       time.Duration    // how long a login attempt may take
-	MaxPending       int              // attempt cookies kept after a start; 0: DefaultMaxPending
-	Now              func() time.Time // clock
-	CacheSize        int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
+	Name        string           // cookie name, including any __Host- prefix
+	Secure      bool             // set the Secure attribute
+	KeyPairs    [][]byte         // hashKey, blockKey pairs; the first pair writes
+	Lifetime    time.Duration    // absolute session lifetime from login
+	IdleTimeout time.Duration    // 0: none; else log out after this long without a written-back request
+	AttemptTTL  time.Duration    // how long a login attempt may take
+	MaxPending  int              // attempt cookies kept after a start; 0: DefaultMaxPending
+	Now         func() time.Time // clock
+	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
+
+	// LegacyName, optional, is the session cookie's former name: read when
+	// Name is absent, moved to Name on the next write (legacy.go).
+	LegacyName string
+	// AttemptCrossSite writes the attempt cookies SameSite=None and Secure,
+	// for a form_post callback (a cross-site POST); the session cookie keeps
+	// SameSite=Lax.
+	AttemptCrossSite bool
 
 	// Store, when set, keeps the session data server-side in a gorilla
 	// sessions.Store; the cookie then holds only the store's session id.
