@@ -118,7 +118,7 @@ func TestApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(cookie, "pipaauth-") { // pipaauth-<hash of the client id>=
+	if !strings.HasPrefix(cookie, "pipaauth=") {
 		t.Errorf("cookie %q", cookie)
 	}
 	before := a.served(routeGuarded)
