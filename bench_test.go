@@ -65,11 +65,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	}
 	appURL, _ := url.Parse(app.URL)
 	for _, c := range jar.Cookies(appURL) {
-		if c.Name == pipaauth.DefaultCookieName {
+		if c.Name == plainCookieName {
 			return &benchEnv{provider: provider, app: app, auth: auth, cookie: c}
 		}
 	}
-	b.Fatalf("no %s cookie after the login; the jar holds %v", pipaauth.DefaultCookieName, jar.Cookies(appURL))
+	b.Fatalf("no %s cookie after the login; the jar holds %v", plainCookieName, jar.Cookies(appURL))
 	return nil
 }
 
@@ -110,7 +110,7 @@ func BenchmarkRequireLogin(b *testing.B) {
 	// them unread.
 	attempts := make([]string, pipaauth.MaxPendingLogins)
 	for i := range attempts {
-		attempts[i] = fmt.Sprintf("%s-login-%016d=%s", pipaauth.DefaultCookieName, i, strings.Repeat("A", 400))
+		attempts[i] = fmt.Sprintf("%s-login-%016d=%s", plainCookieName, i, strings.Repeat("A", 400))
 	}
 	b.Run("guarded-with-attempt-cookies", func(b *testing.B) {
 		run(b, env.auth.RequireLogin(handler), benchEmail, attempts...)

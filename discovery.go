@@ -43,6 +43,7 @@ type discovery struct {
 	IssParameter     bool     `json:"authorization_response_iss_parameter_supported"`
 	JWKSURI          string   `json:"jwks_uri"`
 	IDTokenAlgs      []string `json:"id_token_signing_alg_values_supported"`
+	ResponseModes    []string `json:"response_modes_supported"`
 	// Back-Channel Logout 1.0 section 2.1, read to be logged.
 	BackChannelLogout        bool `json:"backchannel_logout_supported"`
 	BackChannelLogoutSession bool `json:"backchannel_logout_session_supported"`
@@ -122,6 +123,10 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	formPost, formPostOrigins, err := a.checkResponseMode(d, ep.AuthURL) // formpost.go
+	if err != nil {
+		return nil, err
+	}
 	secret := cfg.ClientSecret
 	if ha.assertion != nil {
 		// private_key_jwt: x/oauth2 sends client_id only, and the
@@ -180,7 +185,11 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		Logger:     cfg.Logger,
 		Events:     a.sink(),
 
-		EndRevokedSID: a.endRevokedSID(), // a back-channel logout racing this login (backchannel_sid.go)
+		EndRevokedSID:   a.endRevokedSID(), // a back-channel logout racing this login (backchannel_sid.go)
+		FormPost:        formPost,
+		FormPostOrigins: formPostOrigins,
+		StateKeys:       stateKeys(cfg.SessionKeys), // hostnames.go
+		LoginPath:       cfg.LoginPath,
 	})
 	if err != nil {
 		return nil, err

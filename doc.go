@@ -86,7 +86,7 @@
 //	}
 //
 // The logout form posts to LogoutHandler, which accepts only a POST from a
-// page of the same site (http.CrossOriginProtection), ends the session and
+// page of the application (its Origin is RedirectURL's origin), ends the session and
 // sends the browser to PiPA's end-session endpoint, which ends the PiPA
 // session and comes back to PostLogoutRedirectURL.
 //

@@ -5,11 +5,9 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 
-	"golang.org/x/oauth2"
 
 	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/session"
@@ -69,34 +67,4 @@ func (h *keyHolder) get() *ecdsa.PrivateKey {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.key
-}
-
-// keyedSource is Token for Client: it also hands the tokens' DPoP key
-// (nil for Bearer tokens) to the Client's transport.
-type keyedSource struct {
-	a      *Auth
-	w      http.ResponseWriter
-	r      *http.Request
-	holder *keyHolder
-}
-
-func (s keyedSource) Token() (*oauth2.Token, error) {
-	tok, key, err := s.a.tokenAndKey(s.w, s.r)
-	if err != nil {
-		return nil, err
-	}
-	s.holder.set(key)
-	return tok, nil
-}
-
-// dpopClient returns a copy of base whose transport proves the key the
-// holder has (none: the request goes as is).
-func (a *Auth) dpopClient(base *http.Client, h *keyHolder) *http.Client {
-	c := *base
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	c.Transport = &dpop.Transport{Base: rt, Nonces: &a.nonces, Now: a.cfg.Now, Key: h.get}
-	return &c
 }

@@ -55,6 +55,9 @@ func DefaultErrorHandler(loginPath string) func(http.ResponseWriter, *http.Reque
 		retry := ""
 		if Retryable(err) {
 			retry = loginPath
+			if e != nil && strings.HasPrefix(e.Retry, "/") && !strings.HasPrefix(e.Retry, "//") {
+				retry = e.Retry
+			}
 		}
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")

@@ -51,6 +51,13 @@ type Error struct {
 	// (errors.As). It may name internal details, though never a secret,
 	// code or token.
 	Err error
+	// Retry, when not "", is the same-origin URL (a path and query, such
+	// as "/login?return_to=%2Freports") of a new login that may fix the
+	// error: DefaultErrorHandler links to it instead of the plain login
+	// path. Set for a login that started on another host name than
+	// RedirectURL's, to log in again on RedirectURL's host and land on the
+	// page first asked for.
+	Retry string
 }
 
 // Error returns the cause's message, for logs; show Reason to users.
@@ -94,7 +101,7 @@ func publicError(err error) error {
 	if !ok {
 		return err
 	}
-	out := &Error{Status: ie.Status, Reason: ie.Reason, Err: ie.Err}
+	out := &Error{Status: ie.Status, Reason: ie.Reason, Err: ie.Err, Retry: ie.Retry}
 	var pe *errs.ProviderError
 	if errors.As(ie.Err, &pe) {
 		out.Err = &providerCause{err: ie.Err, pe: (*ProviderError)(pe)}

@@ -348,7 +348,7 @@ func TestEventsStoreErrors(t *testing.T) {
 		{"Token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { auth.Token(w, r) }), httptest.NewRequest("GET", "/", nil)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.req.AddCookie(&http.Cookie{Name: "pipaauth", Value: "some-session-id"})
+			tt.req.AddCookie(&http.Cookie{Name: plainCookieName, Value: "some-session-id"})
 			tt.h.ServeHTTP(httptest.NewRecorder(), tt.req)
 			checkEvents(t, log.take(), want{pipaauth.EventStoreError, pipaauth.ReasonSessionStore, "", false})
 		})

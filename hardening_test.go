@@ -163,7 +163,7 @@ func TestStoreDownIs503(t *testing.T) {
 		{"logout", auth.LogoutHandler(), httptest.NewRequest("POST", "/logout", nil), http.StatusServiceUnavailable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.req.AddCookie(&http.Cookie{Name: "pipaauth", Value: "some-session-id"})
+			tt.req.AddCookie(&http.Cookie{Name: plainCookieName, Value: "some-session-id"})
 			rec := httptest.NewRecorder()
 			tt.h.ServeHTTP(rec, tt.req)
 			if rec.Code != tt.want {

@@ -15,6 +15,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -243,10 +245,7 @@ func (h *harness) newApp(s setup) *app {
 		a.cfg = *cfg
 	})
 	a.srv, a.url, a.auth = ta.srv, ta.srv.URL, ta.auth
-	a.cookieName = "__Host-pipaauth"
-	if strings.HasPrefix(a.cfg.RedirectURL, "http://") {
-		a.cookieName = "pipaauth"
-	}
+	a.cookieName = sessionCookieName(a.cfg)
 
 	auth, mux := a.auth, ta.mux
 	mux.Handle(s.prefix+"/login", auth.LoginHandler())
@@ -606,3 +605,22 @@ func (h *harness) withoutIDTokenHint(hdr http.Header) http.Header {
 	c.Set("Location", u.String())
 	return c
 }
+
+// sessionCookieName is the session cookie's name for cfg, as documented at
+// Config.CookieName: by default "pipaauth-" and 12 hex digits of
+// SHA-256(ClientID), with "__Host-" when the cookie is Secure.
+func sessionCookieName(cfg pipaauth.Config) string {
+	name := cfg.CookieName
+	if name == "" {
+		sum := sha256.Sum256([]byte(cfg.ClientID))
+		name = "pipaauth-" + hex.EncodeToString(sum[:6])
+	}
+	if !strings.HasPrefix(cfg.RedirectURL, "http://") && !strings.HasPrefix(name, "__Host-") {
+		name = "__Host-" + name
+	}
+	return name
+}
+
+// plainCookieName is the session cookie of the default client over plain
+// HTTP (InsecureAllowHTTP): no __Host- prefix.
+var plainCookieName = sessionCookieName(pipaauth.Config{ClientID: clientID, RedirectURL: "http://127.0.0.1/callback"})

@@ -1,6 +1,7 @@
 package pipaauth
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,32 +9,80 @@ import (
 	"github.com/pipaauth/pipaauth/internal/errs"
 )
 
-// sameOrigin protects next with p, and also refuses, for an https
-// application, an unsafe request whose Origin is the application's host
-// over another scheme (http://app.example for https://app.example).
-// http.CrossOriginProtection compares only the Origin's host with the
-// request's when the browser sends no Sec-Fetch-Site, so a page on the
-// plain-http origin (which a network attacker can serve) would pass.
-// reason is the refusal's text; refusals wrap ErrCrossOrigin with 403,
-// as p's.
-func (a *Auth) sameOrigin(p *http.CrossOriginProtection, reason string, next http.Handler) http.Handler {
-	protected := p.Handler(next)
-	if !strings.HasPrefix(a.cfg.RedirectURL, "https://") {
-		return protected // a plain-http application (InsecureAllowHTTP)
+// originGuard refuses state-changing requests (login start by POST, logout)
+// sent from pages of other origins. It compares the browser's Origin with
+// the application's public origin, RedirectURL's, never with r.Host: behind
+// a reverse proxy that rewrites Host (to a backend name, an internal port),
+// r.Host is not what the browser asked for, and an Origin from Safari
+// before 16.4, which sends no Sec-Fetch-Site, would never match it.
+//
+// The rules, for methods other than GET, HEAD and OPTIONS:
+//   - an Origin header must be exactly the public origin (scheme, host and
+//     port): another site, another scheme (an http:// page for an https
+//     application), another port, or "null" (a sandboxed frame, a
+//     cross-origin redirect) is refused;
+//   - without Origin, Sec-Fetch-Site must be same-origin or none (a
+//     navigation the user typed), or absent (a client that is no browser:
+//     browsers send Origin on every cross-origin POST).
+type originGuard struct {
+	public string // RedirectURL's scheme://host[:port], lower case, without a default port
+	deny   http.Handler
+}
+
+// publicOrigin returns the origin (RFC 6454) of an absolute URL, as
+// browsers serialize it in Origin: lower-case scheme and host, the port only
+// when it is not the scheme's default.
+func publicOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
 	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// allowed reports whether r may change state here.
+func (g originGuard) allowed(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	if origin, ok := r.Header["Origin"]; ok {
+		return len(origin) == 1 && origin[0] != "" && publicOrigin(origin[0]) == g.public && origin[0] != "null"
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// Handler returns h behind the check.
+func (g originGuard) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-		default:
-			if r.Header.Get("Sec-Fetch-Site") == "" {
-				if o := r.Header.Get("Origin"); o != "" {
-					if u, err := url.Parse(o); err == nil && u.Scheme != "https" {
-						a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, reason, nil))
-						return
-					}
-				}
-			}
+		if !g.allowed(r) {
+			g.deny.ServeHTTP(w, r)
+			return
 		}
-		protected.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
+}
+
+// originGuard returns the guard of a handler whose refusals say reason.
+func (a *Auth) originGuard(reason string) originGuard {
+	public := publicOrigin(a.cfg.RedirectURL)
+	return originGuard{public: public, deny: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: cross-origin request refused: its Origin is not the application's public origin (RedirectURL's); serve the application on that origin",
+			slog.String("origin", r.Header.Get("Origin")), slog.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")), slog.String("public_origin", public))
+		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, reason, nil))
+	})}
 }

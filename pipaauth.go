@@ -110,8 +110,34 @@ type Config struct {
 	// capped at 1 MiB and their redirects are not followed.
 	HTTPClient *http.Client
 
-	// CookieName names the session cookie. Default "pipaauth"; the
-	// "__Host-" prefix is added whenever the cookie is Secure.
+	// ResponseMode "form_post" asks PiPA to return the authorization response as
+	// a POST to RedirectURL (OAuth 2.0 Form Post Response Mode) instead of in the
+	// query string. Empty: the query string. New fails with ErrConfig when
+	// discovery lists response_modes_supported without it.
+	//
+	// With form_post the code never appears in a URL (history, logs,
+	// Referer). CallbackHandler then accepts only a top-level form POST whose
+	// Origin is PiPA's (its issuer's or authorization endpoint's) or "null",
+	// refuses a response in the query string (a provider that ignored
+	// response_mode) with ErrInvalidCallback, and the login attempt cookies
+	// are written SameSite=None and Secure so that the browser sends them on
+	// that cross-site POST (the session cookie keeps SameSite=Lax): serve
+	// the application over https, or http on localhost. Where discovery
+	// omits response_modes_supported, form_post is tried, as PiPA's console
+	// decides. The session cookie is not sent on that POST, so a login there
+	// does not see the session it replaces: its tokens are not revoked at
+	// that moment (they expire at PiPA), and a server-side record of it
+	// expires on its own.
+	ResponseMode string
+
+	// CookieName names the session cookie; the login attempt cookies are
+	// named after it (<name>-login-<tag>). Default "pipaauth-" and the
+	// first 12 hex digits of SHA-256(ClientID), unique per client id so
+	// that two applications on one host keep their sessions apart (two
+	// Auths with one ClientID share them); sessions under the former
+	// default "pipaauth" are still read and move to the new name on their
+	// next write. The "__Host-" prefix is added whenever the cookie is
+	// Secure.
 	CookieName string
 	// SessionLifetime is how long a login lasts, counted from the login and
 	// checked against a timestamp inside the sealed session. Default 12h.
@@ -308,8 +334,8 @@ type Auth struct {
 	lazy       *lazyDiscovery           // nil without LazyDiscovery
 	guard      *middleware.Guard
 	apiClient  *http.Client // base of Client: Config.HTTPClient, or one with a timeout
-	logoutCSRF *http.CrossOriginProtection
-	loginCSRF  *http.CrossOriginProtection
+	logoutCSRF originGuard  // origin.go
+	loginCSRF  originGuard
 	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 	nonces     dpop.Nonces // DPoP-Nonce per server, for every DPoP proof
 }
@@ -323,27 +349,22 @@ type Auth struct {
 // background until it succeeds or ctx is done, so give it a context that
 // lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
+	defaultName := cfg.CookieName == ""
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient, logoutCSRF: http.NewCrossOriginProtection(), loginCSRF: http.NewCrossOriginProtection()}
+	a := &Auth{cfg: cfg, log: cfg.Logger, client: httpx.Client(cfg.HTTPClient), apiClient: cfg.HTTPClient}
 	if a.apiClient == nil {
 		a.apiClient = &http.Client{Timeout: DefaultClientTimeout}
 	}
-	a.logoutCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log out from a page of this site.", nil))
-	}))
-	a.loginCSRF.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, errs.New(http.StatusForbidden, errs.ErrCrossOrigin, "Log in from a page of this site.", nil))
-	}))
+	a.logoutCSRF = a.originGuard("Log out from a page of this site.")
+	a.loginCSRF = a.originGuard("Log in from a page of this site.")
 	secure := !cfg.InsecureAllowHTTP || strings.HasPrefix(cfg.RedirectURL, "https://")
-	name := cfg.CookieName
-	if secure && !strings.HasPrefix(name, "__Host-") {
-		name = "__Host-" + name
-	}
+	name, legacy := cookieNames(&cfg, defaultName, secure) // cookienames.go
 	var err error
 	a.sessions, err = session.NewManager(session.Options{
 		Name:             name,
+		LegacyName:       legacy,
 		Secure:           secure,
 		KeyPairs:         cfg.SessionKeys,
 		Lifetime:         cfg.SessionLifetime,
@@ -352,6 +373,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		MaxPending:       MaxPendingLogins,
 		Now:              cfg.Now,
 		LogoutPath:       cfg.LogoutPath,
+		AttemptCrossSite: cfg.ResponseMode == responseModeFormPost,
 		Store:            cfg.SessionStore,
 		StoreTimeout:     cfg.SessionStoreTimeout,
 		StoreMaxInflight: cfg.SessionStoreMaxWaiting,
@@ -474,6 +496,11 @@ func (c *Config) setDefaults() error {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
 			return bad("Scopes: %q is not a valid scope token", s)
 		}
+	}
+	switch c.ResponseMode {
+	case "", responseModeFormPost:
+	default:
+		return bad("ResponseMode %q: use \"form_post\", or leave it empty for the query string", c.ResponseMode)
 	}
 	if c.CookieName == "" {
 		c.CookieName = DefaultCookieName
@@ -610,9 +637,9 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // LoginHandler starts a login and redirects to PiPA. The optional query
 // parameter return_to names the same-origin path to land on afterwards; any
 // other value is replaced by "/". GET and HEAD (links) and POST from a page
-// of the same site (Sec-Fetch-Site or Origin, as http.CrossOriginProtection
-// checks, and for an https application an Origin over https; a cross-site
-// POST gets 403 wrapping ErrCrossOrigin) start a login.
+// of this application (its Origin is RedirectURL's origin, or, without
+// Origin, Sec-Fetch-Site is same-origin; a POST from another origin gets
+// 403 wrapping ErrCrossOrigin) start a login.
 // A start writes only the attempt's own cookie: the session, if any, is left
 // as it is until the login succeeds. Mount it at Config.LoginPath.
 //
@@ -622,7 +649,7 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 // max_age plus ClockSkew, and, when the request has a session, name its
 // user. A malformed max_age gets 400 wrapping ErrStepUp.
 func (a *Auth) LoginHandler() http.Handler {
-	return a.sameOrigin(a.loginCSRF, "Log in from a page of this site.", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.loginCSRF.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, http.MethodPost:
 		default:
@@ -687,9 +714,12 @@ func (a *Auth) CallbackHandler() http.Handler {
 	})
 }
 
-// LogoutHandler ends the session: POST only (from a form on the same site).
-// It also ends the browser's logins in flight (their attempt cookies), so
-// that a callback still pending cannot log the user back in.
+// LogoutHandler ends the session: POST only, from a page of this
+// application (an Origin header must be RedirectURL's origin, whatever
+// r.Host a proxy set; without Origin, Sec-Fetch-Site must be same-origin;
+// else 403 wrapping ErrCrossOrigin). It also ends the browser's logins in
+// flight (their attempt cookies), so that a callback still pending cannot
+// log the user back in.
 // It revokes the session's refresh token at PiPA (RFC 7009) when tokens are
 // kept and discovery lists a revocation_endpoint, bounded by
 // RevocationTimeout; a failed or slow revocation is logged and never stops
@@ -736,7 +766,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.emit(r, EventLogout, user, time.Since(start), nil)
 		}
 	})
-	return a.sameOrigin(a.logoutCSRF, "Log out from a page of this site.", logout)
+	return a.logoutCSRF.Handler(logout)
 }
 
 // revoke asks PiPA to revoke the refresh token of t (the access token when

@@ -155,7 +155,7 @@ func TestRotatedTokensTooLargeEndTheSession(t *testing.T) {
 	}
 	cleared := false
 	for _, c := range resp.Cookies() {
-		cleared = cleared || (c.Name == "pipaauth" && c.MaxAge < 0)
+		cleared = cleared || (c.Name == plainCookieName && c.MaxAge < 0)
 	}
 	if !cleared {
 		t.Errorf("the session cookie was not cleared: %q", resp.Header.Values("Set-Cookie"))

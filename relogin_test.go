@@ -62,7 +62,7 @@ func TestReloginRevokesTheReplacedTokens(t *testing.T) {
 			u, _ := url.Parse(ta.srv.URL)
 			var stolen string // a copy of the session cookie after the first login (cookie mode)
 			for _, ck := range jar.Cookies(u) {
-				if ck.Name == "pipaauth" {
+				if ck.Name == plainCookieName {
 					stolen = ck.Value
 				}
 			}
@@ -85,7 +85,7 @@ func TestReloginRevokesTheReplacedTokens(t *testing.T) {
 			// The thief's copy, once its access token is due.
 			offset.Store(int64(10 * time.Minute))
 			req, _ = http.NewRequest("GET", ta.srv.URL+"/token", nil)
-			req.Header.Set("Cookie", "pipaauth="+stolen)
+			req.Header.Set("Cookie", plainCookieName+"="+stolen)
 			req.Header.Set("Accept", "application/json")
 			resp, err = http.DefaultClient.Do(req)
 			if err != nil {

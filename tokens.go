@@ -1,7 +1,6 @@
 package pipaauth
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -92,7 +91,7 @@ func (a *Auth) Token(w http.ResponseWriter, r *http.Request) (*oauth2.Token, err
 // tokenAndKey is Token, with the tokens' DPoP key (nil for Bearer tokens).
 func (a *Auth) tokenAndKey(w http.ResponseWriter, r *http.Request) (*oauth2.Token, *ecdsa.PrivateKey, error) {
 	var o refreshOutcome
-	tok, key, err := a.token(w, r, &o)
+	tok, key, err := a.token(w, r, &o, false)
 	if a.cfg.OnEvent != nil {
 		a.reportToken(r, &o, err)
 	}
@@ -119,7 +118,11 @@ func (a *Auth) reportToken(r *http.Request, o *refreshOutcome, err error) {
 	}
 }
 
-func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) (*oauth2.Token, *ecdsa.PrivateKey, error) {
+// token is Token; with force (RefreshToken) it refreshes whatever the
+// expiry, and never hands back the session's own access token from a
+// refresh shared with another request. It also returns the tokens' DPoP
+// key (nil for Bearer tokens).
+func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome, force bool) (*oauth2.Token, *ecdsa.PrivateKey, error) {
 	d, err := a.sessions.Load(r)
 	if err != nil && errors.Is(err, errs.ErrSessionStore) {
 		return nil, nil, err
@@ -140,8 +143,12 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	if key != nil {
 		tok.TokenType = dpop.TokenType
 	}
-	if !refreshDue(t, a.cfg.Now()) {
+	if !force && !refreshDue(t, a.cfg.Now()) {
 		return tok, key, nil
+	}
+	stale := "" // with force: the access token being replaced
+	if force {
+		stale = t.AccessToken
 	}
 	o.needed = true
 	p, err := a.provider(r.Context())
@@ -158,7 +165,8 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 			return nil, nil, a.dropSession(w, r, errs.Coded(errs.CodeNoRefreshToken, errors.New("the access token expired and there is no refresh token")))
 		}
 		spent = append(spent, cur.RefreshToken)
-		fresh, err = p.flow.Refresh(dpop.WithKey(r.Context(), key), cur.RefreshToken, d.User.ID)
+		fresh, err = p.flow.RefreshStale(dpop.WithKey(r.Context(), key), cur.RefreshToken, d.User.ID, stale)
+		stale = ""
 		o.took = time.Since(start)
 		if errors.Is(err, callback.ErrRefreshRefused) {
 			return nil, nil, a.dropSession(w, r, err)
@@ -254,6 +262,18 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, t
 // client with a timeout of DefaultClientTimeout (30s) for each request,
 // redirects and body included.
 //
+// A resource server's 401 with error="invalid_token" in a Bearer or DPoP
+// WWW-Authenticate challenge (RFC 6750 section 3.1: the token expired early,
+// was revoked, or its expiry was never known) makes the client refresh the
+// session's tokens (RefreshToken) and send the request once more with the
+// new token: once per Client, never in a loop, and never for another 401
+// (insufficient_scope, no challenge). A request whose body cannot be sent
+// again (a Body without GetBody: http.NewRequest sets GetBody for
+// *bytes.Buffer, *bytes.Reader and *strings.Reader bodies) gets the
+// refresh but not the retry: its 401 goes back, and the next request
+// carries the new token. A refresh that fails is the request's error
+// (errors.Is ErrLoginRequired when PiPA refused it and the session ended).
+//
 // The access token goes only where the request was sent: a redirect to
 // another scheme, host or port is refused rather than followed, since
 // x/oauth2 would add the token to every hop.
@@ -265,9 +285,20 @@ func (ts tokenSource) Token() (*oauth2.Token, error) { return ts.a.Token(ts.w, t
 // that can be sent again (GetBody, as http.NewRequest sets for in-memory
 // bodies).
 func (a *Auth) Client(w http.ResponseWriter, r *http.Request) *http.Client {
+	base := a.apiClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
 	holder := &keyHolder{}
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, a.dpopClient(a.apiClient, holder))
-	c := oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, keyedSource{a: a, w: w, r: r, holder: holder}))
+	c := &http.Client{
+		// The DPoP transport proves the key of the token the outer one
+		// sets (none for Bearer tokens), retrying a use_dpop_nonce once;
+		// the outer one refreshes once on invalid_token.
+		Transport: &bearerTransport{a: a, w: w, r: r, holder: holder,
+			base: &dpop.Transport{Base: base, Nonces: &a.nonces, Now: a.cfg.Now, Key: holder.get}},
+		Jar:     a.apiClient.Jar,
+		Timeout: a.apiClient.Timeout,
+	}
 	next := a.apiClient.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {

@@ -33,7 +33,7 @@ func TestAuthUserOnPublicPage(t *testing.T) {
 	if got := probe(bare); got != "anonymous" {
 		t.Errorf("User without a session = %q, want anonymous", got)
 	}
-	bare.Header.Set("Cookie", "pipaauth=forged")
+	bare.Header.Set("Cookie", plainCookieName+"=forged")
 	if got := probe(bare); got != "anonymous" {
 		t.Errorf("User with a forged cookie = %q, want anonymous", got)
 	}

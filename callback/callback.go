@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -62,13 +63,26 @@ type Config struct {
 	Push   PushFunc
 	Now    func() time.Time //
 	Logger *slog.Logger     //
-	Events events.Sink      // optional: one login or login_failed per start failure and per callback
 
 	// EndRevokedSID, optional, is called after a login's session with
 	// the provider's session id sid was created: when a back-channel
 	// logout revoked sid lately, it ends that session (and any other with
 	// sid) and reports true, and the login fails. Errors are store errors.
 	EndRevokedSID func(ctx context.Context, sid string) (revoked bool, err error)
+
+	// FormPost asks for response_mode=form_post and reads the response
+	// from the POST PiPA's page submits (formpost.go); FormPostOrigins are
+	// the origins that POST may come from (lower case, as browsers
+	// serialize Origin).
+	FormPost        bool
+	FormPostOrigins []string
+	// StateKeys, optional, sign the start host and return path carried in
+	// each state (hoststate.go): the first signs, every one verifies.
+	// LoginPath is where a new login starts (LoginHandler), for the page
+	// that answers a login started on another host.
+	StateKeys [][]byte
+	LoginPath string
+	Events    events.Sink // optional: one login or login_failed per start failure and per callback
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -88,6 +102,8 @@ type Flow struct {
 	openid  bool
 	refresh refreshes
 	spent   *spent
+
+	redirectHost string // RedirectURL's host (and port), where the callback is served
 }
 
 // maxSpent caps the states a Flow remembers as used (about 100 bytes each).
@@ -106,6 +122,9 @@ func New(cfg Config) (*Flow, error) {
 		return nil, fmt.Errorf("%w: the token endpoint's client authentication style must be fixed", errs.ErrConfig)
 	}
 	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID), spent: newSpent(cfg.AttemptTTL, maxSpent)}
+	if u, err := url.Parse(cfg.OAuth2.RedirectURL); err == nil {
+		f.redirectHost = strings.ToLower(u.Host)
+	}
 	if f.openid && cfg.Verifier == nil {
 		return nil, fmt.Errorf("%w: the openid scope needs an ID token verifier", errs.ErrConfig)
 	}
@@ -137,7 +156,7 @@ func (f *Flow) StartStepUp(w http.ResponseWriter, r *http.Request, returnTo stri
 
 func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, maxAge time.Duration, subject string) {
 	a := session.Attempt{
-		State:    random(),
+		State:    f.newState(r.Host, returnto.Or(returnTo, "/")),
 		Nonce:    random(),
 		ReturnTo: returnto.Or(returnTo, "/"),
 		Started:  f.cfg.Now(),
@@ -152,6 +171,9 @@ func (f *Flow) start(w http.ResponseWriter, r *http.Request, returnTo string, ma
 		// OpenID Connect Core 11: offline_access is ignored unless the
 		// user is asked for consent, so no refresh token would come.
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	if f.cfg.FormPost {
+		opts = append(opts, oauth2.SetAuthURLParam("response_mode", "form_post"))
 	}
 	if f.cfg.PKCE {
 		a.Verifier = oauth2.GenerateVerifier()
@@ -203,14 +225,9 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	if r.Method != http.MethodGet {
-		h.Set("Allow", http.MethodGet)
-		f.fail(w, r, errs.New(http.StatusMethodNotAllowed, errs.ErrMethod, "The login callback only accepts GET.", nil))
-		return
-	}
-	q, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidCallback, "The login callback was malformed.", err))
+	q, e := f.readResponse(w, r) // formpost.go
+	if e != nil {
+		f.fail(w, r, e)
 		return
 	}
 	if q.err != nil {
@@ -226,7 +243,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback for a login already being finished or finished")
 	}
 	if !ok {
-		f.unknownState(w, r)
+		f.unknownState(w, r, q.state)
 		return
 	}
 	if err := f.checkIssuer(q); err != nil {
@@ -271,7 +288,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.cfg.KeepTokens {
 		next.Tokens = login.Tokens
 	}
-	err = f.cfg.Sessions.Renew(w, r, next)
+	err := f.cfg.Sessions.Renew(w, r, next)
 	if errors.Is(err, errs.ErrCookieTooLarge) && next.IDToken != "" {
 		// The ID token only makes the logout better (id_token_hint): a
 		// cookie without room for it logs in without it, and the logout
@@ -327,7 +344,7 @@ func sameTokens(a, b *session.Tokens) bool {
 
 // unknownState answers a callback whose state this browser has no usable
 // attempt for: missing, unknown, expired or already used.
-func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request) {
+func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request, state string) {
 	d, err := f.cfg.Sessions.Load(r)
 	if errors.Is(err, errs.ErrSessionStore) {
 		f.fail(w, r, errs.StoreUnavailable(err))
@@ -340,6 +357,9 @@ func (f *Flow) unknownState(w http.ResponseWriter, r *http.Request) {
 		// A replayed or double-clicked callback: keep who is logged in.
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: callback with unknown state for a logged-in browser; sending it home")
 		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if !f.spent.has(state) && f.otherHost(w, r, state) { // hoststate.go
 		return
 	}
 	f.fail(w, r, errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login link is unknown, expired or already used. Please log in again.", nil))

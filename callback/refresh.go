@@ -68,6 +68,16 @@ type refreshCall struct {
 // no error: the new tokens are returned (without it) and a warning logged.
 // For wiring only: applications use package pipaauth.
 func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
+	return f.RefreshStale(ctx, refreshToken, subject, "")
+}
+
+// RefreshStale is Refresh for a caller that holds the access token stale
+// and knows it is no longer accepted (a resource server answered 401
+// invalid_token): a remembered result that hands back stale is not shared
+// but replaced by a new refresh, which concurrent callers still share.
+// stale "" is Refresh.
+// For wiring only: applications use package pipaauth.
+func (f *Flow) RefreshStale(ctx context.Context, refreshToken, subject, stale string) (*oauth2.Token, error) {
 	key := sha256.Sum256([]byte(refreshToken))
 	now := f.cfg.Now()
 	f.refresh.mu.Lock()
@@ -80,6 +90,9 @@ func (f *Flow) Refresh(ctx context.Context, refreshToken, subject string) (*oaut
 		}
 	}
 	c, ok := f.refresh.calls[key]
+	if ok && stale != "" && !c.end.IsZero() && c.err == nil && c.tok != nil && c.tok.AccessToken == stale {
+		ok = false // the remembered result is the token just refused
+	}
 	if !ok {
 		c = &refreshCall{done: make(chan struct{})}
 		f.refresh.calls[key] = c

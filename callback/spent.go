@@ -50,3 +50,14 @@ func (s *spent) claim(state string, now time.Time) bool {
 	s.order = append(s.order, state)
 	return true
 }
+
+// has reports whether state was claimed and is still remembered.
+func (s *spent) has(state string) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.seen[state]
+	return ok
+}

@@ -42,13 +42,14 @@ type authRequest struct {
 	prompt              string
 	maxAge              string // max_age as sent: "" or a non-negative integer of seconds
 	dpopJKT             string // dpop_jkt (RFC 9449 section 10): the DPoP key the code is bound to
+	responseMode        string // "", "query" or "form_post" (OAuth 2.0 Form Post Response Mode)
 }
 
 func (a authRequest) hasPrompt(p string) bool { return slices.Contains(strings.Fields(a.prompt), p) }
 
 // authParams are the authorization request parameters the interactive page
 // carries in hidden fields, in order.
-var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "dpop_jkt"}
+var authParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "dpop_jkt", "response_mode"}
 
 func (a authRequest) values() url.Values {
 	v := url.Values{}
@@ -56,7 +57,7 @@ func (a authRequest) values() url.Values {
 		{"client_id", a.clientID}, {"redirect_uri", a.redirectURI}, {"response_type", a.responseType},
 		{"scope", a.scope}, {"state", a.state}, {"nonce", a.nonce},
 		{"code_challenge", a.codeChallenge}, {"code_challenge_method", a.codeChallengeMethod},
-		{"prompt", a.prompt}, {"max_age", a.maxAge}, {"dpop_jkt", a.dpopJKT},
+		{"prompt", a.prompt}, {"max_age", a.maxAge}, {"dpop_jkt", a.dpopJKT}, {"response_mode", a.responseMode},
 	} {
 		if p.v != "" {
 			v.Set(p.k, p.v)
@@ -384,6 +385,17 @@ func (s *Server) parseAuthorize(v url.Values) (req authRequest, bad badRequestEr
 	req.prompt = v.Get("prompt")
 	req.maxAge = v.Get("max_age")
 	req.dpopJKT = v.Get("dpop_jkt")
+	req.responseMode = v.Get("response_mode")
+	s.mu.Lock()
+	ignoreMode := s.behavior.IgnoreResponseMode
+	s.mu.Unlock()
+	switch {
+	case ignoreMode:
+		req.responseMode = "" // as some providers do: the answer goes in the query string
+	case req.responseMode != "" && req.responseMode != "query" && req.responseMode != "form_post":
+		req.responseMode = ""
+		return req, "", &authzError{"invalid_request", fmt.Sprintf("unsupported response_mode %q", v.Get("response_mode"))}
+	}
 
 	switch {
 	case v.Has("request"):
@@ -480,8 +492,20 @@ func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss 
 	if req.state != "" {
 		params.Set("state", req.state)
 	}
+	respond(w, r, req, params)
+}
+
+// respond sends the authorization response params back to the client: a
+// redirect with them in the query string, or, for response_mode=form_post,
+// a page that posts them to the redirect_uri (OAuth 2.0 Form Post Response
+// Mode, section 2).
+func respond(w http.ResponseWriter, r *http.Request, req authRequest, params url.Values) {
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, appendQuery(req.redirectURI, params), http.StatusFound)
+	if req.responseMode != "form_post" {
+		http.Redirect(w, r, appendQuery(req.redirectURI, params), http.StatusFound)
+		return
+	}
+	formPostPage(w, req.redirectURI, params)
 }
 
 // tooOld reports whether the provider session ps signed in longer ago than
@@ -568,8 +592,7 @@ func (s *Server) redirectCode(w http.ResponseWriter, r *http.Request, req authRe
 	if req.state != "" {
 		params.Set("state", req.state)
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, appendQuery(req.redirectURI, params), http.StatusFound)
+	respond(w, r, req, params)
 }
 
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,10 @@ package pipatest
 import (
 	"bytes"
 	"html/template"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -144,4 +147,48 @@ func (s *Server) consentPage(w http.ResponseWriter, status int, req authRequest,
 		Email    string
 		Share    bool
 	}{req.clientID, strings.Fields(req.scope), errMsg, hidden, csrf, users, email, share})
+}
+
+var formPostTmpl = template.Must(template.New("formpost").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>PiPA — signing in</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<form method="post" action="{{.Action}}" id="response">
+{{- range .Fields}}
+<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{- end}}
+<noscript><p>Press Continue to finish signing in.</p><button type="submit">Continue</button></noscript>
+</form>
+</main>
+<script nonce="{{.Nonce}}">document.getElementById("response").submit()</script>
+</body>
+</html>
+`))
+
+// formPostPage renders the page of OAuth 2.0 Form Post Response Mode: a
+// form of params posted to action as soon as it loads.
+func formPostPage(w http.ResponseWriter, action string, params url.Values) {
+	var fields []hiddenField
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		fields = append(fields, hiddenField{k, params.Get(k)})
+	}
+	nonce := randomToken()
+	var buf bytes.Buffer
+	if err := formPostTmpl.Execute(&buf, struct {
+		Action any
+		Fields []hiddenField
+		Nonce  string
+	}{template.URL(action), fields, nonce}); err != nil {
+		http.Error(w, "pipatest: rendering page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	setPageHeaders(w)
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+nonce+"'; frame-ancestors 'none'")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf.Bytes())
 }

@@ -246,6 +246,13 @@ type Behavior struct {
 	// TokenHook, when set, makes the last edit of successful token
 	// responses (of any grant).
 	TokenHook func(resp map[string]any)
+	// IgnoreResponseMode makes the authorization endpoint ignore
+	// response_mode, as some providers do: the response goes back in the
+	// query string even when form_post was asked for. (By default
+	// response_mode=form_post gets an auto-submitting page that posts the
+	// response to the redirect_uri, OAuth 2.0 Form Post Response Mode.)
+	IgnoreResponseMode bool
+
 	// DiscoveryHook, when set, edits the discovery document before it is
 	// served, e.g. to delete code_challenge_methods_supported.
 	DiscoveryHook func(doc map[string]any)

@@ -559,6 +559,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"userinfo_endpoint":                              iss + "/userinfo",
 		"revocation_endpoint":                            iss + "/revoke",
 		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query", "form_post"},
 		"subject_types_supported":                        []string{"pairwise"},
 		"id_token_signing_alg_values_supported":          []string{"RS256"},
 		"scopes_supported":                               []string{"openid", "email", "offline_access"},

@@ -72,6 +72,7 @@ var errAttemptFormat = errors.New("session: malformed login attempt")
 type attemptJar struct {
 	opt    Options
 	prefix string
+	legacy string                       // Options.LegacyName's prefix: attempts started before a rename are still found
 	tagKey [][]byte                     // per key pair, for the cookie name
 	codecs []*securecookie.SecureCookie // per key pair; the first seals
 	max    int
@@ -79,6 +80,9 @@ type attemptJar struct {
 
 func newAttemptJar(opt Options) *attemptJar {
 	j := &attemptJar{opt: opt, prefix: opt.Name + attemptInfix, max: opt.MaxPending}
+	if opt.LegacyName != "" && opt.LegacyName != opt.Name {
+		j.legacy = opt.LegacyName + attemptInfix
+	}
 	if j.max <= 0 {
 		j.max = DefaultMaxPending
 	}
@@ -97,19 +101,47 @@ func newAttemptJar(opt Options) *attemptJar {
 
 // name returns the cookie name for state under key pair i.
 func (j *attemptJar) name(i int, state string) string {
+	return j.prefix + j.tag(i, state)
+}
+
+func (j *attemptJar) tag(i int, state string) string {
 	mac := hmac.New(sha256.New, j.tagKey[i])
 	mac.Write([]byte(state))
-	return j.prefix + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:attemptTagBytes])
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:attemptTagBytes])
+}
+
+// ours reports whether name is one of this jar's attempt cookie names: the
+// prefix and a tag of exactly the right form. Another application's
+// cookies (whose name merely starts with the prefix, such as those of a
+// session cookie named <Name>-login-x) are never looked at, nor deleted.
+func (j *attemptJar) ours(name string) bool {
+	tag, ok := strings.CutPrefix(name, j.prefix)
+	if !ok || len(tag) != base64.RawURLEncoding.EncodedLen(attemptTagBytes) {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (j *attemptJar) cookie(name, value string, maxAge int) *http.Cookie {
-	return sessions.NewCookie(name, value, &sessions.Options{
+	o := &sessions.Options{
 		Path:     "/",
 		MaxAge:   maxAge,
 		Secure:   j.opt.Secure,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
-	})
+	}
+	if j.opt.AttemptCrossSite {
+		// The form_post callback is a cross-site POST, on which browsers
+		// send only SameSite=None cookies, which they accept only when
+		// Secure (http://localhost counts as secure in browsers).
+		o.SameSite, o.Secure = http.SameSiteNoneMode, true
+	}
+	return sessions.NewCookie(name, value, o)
 }
 
 func (j *attemptJar) open(name, value string) (Attempt, bool) {
@@ -143,7 +175,7 @@ func (j *attemptJar) carriedAttempts(r *http.Request) []carried {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || !strings.HasPrefix(k, j.prefix) || slices.ContainsFunc(out, func(c carried) bool { return c.name == k }) {
+			if !ok || !j.ours(k) || slices.ContainsFunc(out, func(c carried) bool { return c.name == k }) {
 				continue
 			}
 			out = append(out, carried{name: k, value: v})
@@ -224,8 +256,14 @@ func (m *Manager) TakeAttempt(w http.ResponseWriter, r *http.Request, state stri
 	var found Attempt
 	ok := false
 	var seen []string
+	names := make([]string, 0, 2*len(j.tagKey))
 	for i := range j.tagKey {
-		name := j.name(i, state)
+		names = append(names, j.name(i, state))
+		if j.legacy != "" {
+			names = append(names, j.legacy+j.tag(i, state)) // started before the rename
+		}
+	}
+	for _, name := range names {
 		value, present := cookieValue(r.Header, name)
 		if !present || slices.Contains(seen, name) { // two pairs may share a hash key
 			continue

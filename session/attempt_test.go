@@ -226,17 +226,23 @@ func TestStartAttemptEvictsTheOldest(t *testing.T) {
 	if j.values["unrelated"] != "1" {
 		t.Error("a cookie not ours was touched")
 	}
-	// An unreadable attempt cookie goes at the next start.
-	j.values[m.attempts.prefix+"junk"], j.names = "x", append(j.names, m.attempts.prefix+"junk")
+	// An unreadable attempt cookie goes at the next start; a cookie whose
+	// name merely starts with the prefix (another application's session
+	// cookie named <Name>-login-x, and its own attempts) stays.
+	junk, foreign := m.attempts.prefix+"AAAAAAAAAAAAAAAA", m.attempts.prefix+"x-login-AAAAAAAAAAAAAAAA"
+	j.values[junk], j.values[foreign], j.names = "x", "y", append(j.names, junk, foreign)
 	start(t, m, j, attempt("new", c.t))
-	if _, ok := j.values[m.attempts.prefix+"junk"]; ok {
+	if _, ok := j.values[junk]; ok {
 		t.Error("an unreadable attempt cookie survived a start")
+	}
+	if j.values[foreign] != "y" {
+		t.Error("a start deleted a cookie outside its own attempt names")
 	}
 	// A hostile request with thousands of attempt cookies: a start looks
 	// at a bounded number of them.
 	var many []string
 	for i := range 5000 {
-		many = append(many, fmt.Sprintf("%s%d=x", m.attempts.prefix, i))
+		many = append(many, fmt.Sprintf("%s%016d=x", m.attempts.prefix, i))
 	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", strings.Join(many, "; "))

@@ -39,6 +39,14 @@ type Options struct {
 	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
 	LogoutPath  string           // Path of the ID token cookies (cookie mode): where the logout handler is mounted; "": DefaultLogoutPath
 
+	// LegacyName, optional, is the session cookie's former name: read when
+	// Name is absent, moved to Name on the next write (legacy.go).
+	LegacyName string
+	// AttemptCrossSite writes the attempt cookies SameSite=None and Secure,
+	// for a form_post callback (a cross-site POST); the session cookie keeps
+	// SameSite=Lax.
+	AttemptCrossSite bool
+
 	// Store, when set, keeps the session data server-side in a gorilla
 	// sessions.Store; the cookie then holds only the store's session id.
 	// A Store that also implements RevocableStore is used through it: the
@@ -59,6 +67,7 @@ type Options struct {
 type Manager struct {
 	opt      Options
 	backend  backend
+	legacy   backend // cookies under Options.LegacyName; nil when none
 	attempts *attemptJar
 }
 
@@ -110,16 +119,9 @@ func NewManager(opt Options) (*Manager, error) {
 			return nil, fmt.Errorf("%w: StoreTimeout and StoreMaxInflight must not be negative", errs.ErrConfig)
 		}
 		m.opt = opt
-		if rs, ok := opt.Store.(RevocableStore); ok {
-			// Context-aware loads, compare-and-set write-backs and
-			// revocation, without a goroutine per call.
-			m.backend = newRecordBackend(opt, rs)
-			return m, nil
-		}
-		m.backend = newStoreBackend(opt)
-		return m, nil
 	}
-	m.backend = newCookieBackend(opt)
+	m.backend = newBackend(opt)
+	m.legacy = legacyBackend(opt)
 	return m, nil
 }
 
@@ -159,6 +161,9 @@ func (m *Manager) now() time.Time { return m.opt.Now() }
 // For wiring only: applications use package pipaauth.
 func (m *Manager) Load(r *http.Request) (*Data, error) {
 	d, err := m.backend.load(r)
+	if d == nil && err == nil && m.legacy != nil {
+		d, err = m.loadLegacy(r)
+	}
 	if d == nil || err != nil {
 		return nil, err
 	}
@@ -223,13 +228,36 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, d *Data, renew bo
 	if d.Empty() {
 		return m.Clear(w, r)
 	}
-	return m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew)
+	if m.legacy == nil {
+		return m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew)
+	}
+	// A write-back of a session loaded under the legacy name: a gorilla
+	// store's record cannot be looked up under the current name, so it
+	// moves to a new id (and the old one is deleted); a RevocableStore's
+	// record keeps its id (compare-and-set as usual), now sealed under the
+	// current name.
+	_, gorilla := m.backend.(*storeBackend)
+	fromLegacy := false
+	if r != nil && !renew && d.sid != "" {
+		_, current := cookieValue(r.Header, m.opt.Name)
+		_, old := cookieValue(r.Header, m.opt.LegacyName)
+		fromLegacy = !current && old
+	}
+	moved := !renew && !gorilla
+	if err := m.backend.save(w, r, d, cookieFor(m.opt, "", m.maxAge(d)), renew || gorilla && fromLegacy); err != nil {
+		return err
+	}
+	m.dropLegacy(w, r, d, moved)
+	return nil
 }
 
 // Clear deletes the session: the cookie, and the server-side data if any.
 // For wiring only: applications use package pipaauth.
 func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
-	return m.backend.clear(w, r)
+	if err := m.backend.clear(w, r); err != nil {
+		return err
+	}
+	return m.clearLegacy(w, r)
 }
 
 // maxAge is the cookie's lifetime in seconds: until the login expires.

@@ -1,6 +1,8 @@
 package fleet_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,9 +159,10 @@ func newFleet(t testing.TB, s setup) *fleet {
 		})
 		f.apps = append(f.apps, app)
 	}
-	f.cookie = "pipaauth"
+	sum := sha256.Sum256([]byte(pipatest.DefaultClientID))
+	f.cookie = "pipaauth-" + hex.EncodeToString(sum[:6]) // the default name, unique per client id
 	if s.tls {
-		f.cookie = "__Host-pipaauth"
+		f.cookie = "__Host-" + f.cookie
 	}
 	return f
 }

@@ -231,9 +231,9 @@ func TestSessionCookieFlagsWithRedis(t *testing.T) {
 				t.Errorf("Set-Cookie %q: %v", sc, err)
 				continue
 			}
-			attempt := strings.HasPrefix(c.Name, "__Host-pipaauth-login-")
-			if (c.Name != "__Host-pipaauth" && !attempt) || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Partitioned {
-				t.Errorf("Set-Cookie %q: want __Host-pipaauth or a login attempt's, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, not Partitioned", sc)
+			attempt := strings.HasPrefix(c.Name, f.cookie+"-login-")
+			if (c.Name != f.cookie && !attempt) || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Partitioned {
+				t.Errorf("Set-Cookie %q: want the session cookie or a login attempt's, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain, not Partitioned", sc)
 			}
 			switch {
 			case attempt && c.Value == "":

@@ -37,6 +37,9 @@ type Error struct {
 	// the error is created when its sentinel covers causes that operators
 	// want apart; "" lets the sentinel decide.
 	Code string
+	// Retry, when set, is the same-origin URL (path and query) that starts
+	// a new login that may fix the error, for the error page's link.
+	Retry string
 }
 
 func (e *Error) Error() string {

@@ -486,7 +486,7 @@ func TestBrowser(t *testing.T) {
 		}
 		var session *network.Cookie
 		for _, c := range res.Cookies {
-			if c.Name == "pipaauth" {
+			if strings.HasPrefix(c.Name, "pipaauth-") && !strings.Contains(c.Name, "-login-") {
 				session = c
 			}
 		}

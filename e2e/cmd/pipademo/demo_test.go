@@ -161,7 +161,7 @@ func TestLogin(t *testing.T) {
 	u, _ := url.Parse(srv.URL)
 	var found bool
 	for _, ck := range c.Jar.Cookies(u) {
-		found = found || ck.Name == "pipaauth"
+		found = found || strings.HasPrefix(ck.Name, "pipaauth-") && !strings.Contains(ck.Name, "-login-")
 	}
 	if !found {
 		t.Errorf("no pipaauth cookie in the jar: %v", c.Jar.Cookies(u))

@@ -72,6 +72,9 @@ func startApp(ctx context.Context, opt appOptions) (_ *app, err error) {
 		ClientID:     pipatest.DefaultClientID,
 		ClientSecret: pipatest.DefaultClientSecret,
 		SessionKeys:  [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
+		// A fixed name, which the load loop sends (the default is unique
+		// per client id).
+		CookieName: pipaauth.DefaultCookieName,
 		// Both servers are plain HTTP on loopback; production uses https.
 		InsecureAllowHTTP: true,
 		// Failures only: a request of the measured loop logs nothing.
