@@ -33,6 +33,7 @@ type Event struct {
 	Reason   string        // a stable, machine-readable reason for failures (for example "state_unknown", "nonce_mismatch", "provider_denied"); "" on success
 	UserID   string        // "" when unknown
 	Duration time.Duration // how long the operation took (login: the callback; refresh: the refresh call)
+	Claim    string        // EventClaimNotKept: the claim's name; "" otherwise
 }
 
 // Reasons of failed Events: a closed set of stable strings, the same one for
@@ -71,8 +72,11 @@ func reasonOf(err error) string {
 		return ""
 	}
 	if errors.Is(err, callback.ErrRefreshRefused) { // wraps the token endpoint's 4xx, which is not the point
-		if errs.CodeOf(err) == errs.CodeUnreadable {
+		switch errs.CodeOf(err) {
+		case errs.CodeUnreadable:
 			return ReasonUnreadable
+		case errs.CodeClaimsTooLarge:
+			return ReasonClaimsTooLarge
 		}
 		return ReasonRefreshRefused
 	}
@@ -128,6 +132,10 @@ func (a *Auth) sink() events.Sink {
 		return nil
 	}
 	return func(r *http.Request, kind events.Kind, userID string, err error) {
+		if n, ok := err.(*errs.ClaimNotKept); ok {
+			a.event(r.Context(), Event{Kind: EventClaimNotKept, UserID: userID, Claim: n.Name})
+			return
+		}
 		a.event(r.Context(), Event{Kind: EventKind(kind), Reason: reasonOf(err), UserID: userID, Duration: sinceStart(r)})
 	}
 }

@@ -1,6 +1,7 @@
 package pipaauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,7 +125,7 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	}
 	var spent []string // refresh tokens this call spent (or found spent in the memo)
 	cur := *t
-	var fresh *oauth2.Token
+	var fresh, withIDToken *oauth2.Token // withIDToken: the last refresh that returned an ID token
 	start := time.Now()
 	for range maxRefreshChain {
 		if cur.RefreshToken == "" {
@@ -138,6 +139,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 		}
 		if err != nil {
 			return nil, err
+		}
+		if raw, _ := fresh.Extra("id_token").(string); raw != "" {
+			withIDToken = fresh
 		}
 		now := a.cfg.Now()
 		cur = session.Tokens{
@@ -153,6 +157,11 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome) 
 	}
 	next := d.Clone()
 	next.Tokens = &cur
+	if len(a.cfg.Claims) > 0 || d.User.Claims != "" {
+		if err := a.refreshClaims(r, p, next, cmp.Or(withIDToken, fresh)); err != nil {
+			return nil, a.dropSession(w, r, err)
+		}
+	}
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
 	if err := a.sessions.Save(w, r, next); err != nil {
 		if errors.Is(err, session.ErrInvalid) {

@@ -17,18 +17,22 @@ import (
 // AuthTime), Tokens, IDToken, SID. Version 1 (read only, written before login
 // attempts moved to cookies of their own) carried the pending attempts in
 // the session; they are read past and dropped, so an upgrade logs nobody out
-// (logins in flight across the upgrade are started again).
+// (logins in flight across the upgrade are started again). Version 5 is
+// version 4 and User.Claims, written only when the user has kept claims:
+// without them a session is written as version 4.
 
 const (
 	formatV1 = 1
 	formatV2 = 2
 	formatV3 = 3 // version 2 and the access token's issue time
 	formatV4 = 4 // version 3 and whether AuthTime is the auth_time claim
+	formatV5 = 5 // version 4 and the kept claims (User.Claims)
 
 	maxField   = 2048     // longest user, attempt or sid field, in bytes
 	maxToken   = 64 << 10 // longest token field (JWT access tokens can be large; server-side stores hold them)
 	maxIDToken = 16 << 10 // longest raw ID token (a few KiB with many claims)
 	maxPending = 16       // most attempts a version 1 session may carry
+	maxClaims  = 64 << 10 // longest kept-claims object (User.Claims), in bytes
 )
 
 var errFormat = errors.New("session: malformed session data")
@@ -50,7 +54,7 @@ func (d *Data) marshalBinary() ([]byte, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	n := 128 + len(d.IDToken) + len(d.SID)
+	n := 128 + len(d.IDToken) + len(d.SID) + len(d.User.Claims)
 	if d.Tokens != nil {
 		n += len(d.Tokens.AccessToken) + len(d.Tokens.RefreshToken)
 	}
@@ -63,6 +67,9 @@ func (d *Data) check() error {
 		if len(f) > maxField {
 			return fmt.Errorf("session: a field of %d bytes, more than %d", len(f), maxField)
 		}
+	}
+	if len(d.User.Claims) > maxClaims {
+		return fmt.Errorf("session: kept claims of %d bytes, more than %d", len(d.User.Claims), maxClaims)
 	}
 	if len(d.IDToken) > maxIDToken {
 		return fmt.Errorf("session: an ID token of %d bytes, more than %d", len(d.IDToken), maxIDToken)
@@ -89,7 +96,18 @@ func (serializer) Deserialize(src []byte, dst any) error {
 }
 
 func (d *Data) appendBinary(b []byte) []byte {
-	b = append(b, formatV4)
+	if d.User.Claims == "" {
+		// Without claims the session is written as before they existed
+		// (version 4), byte for byte: Config.Claims left empty costs
+		// nothing, and a rollback still reads these sessions.
+		return d.appendV4(append(b, formatV4))
+	}
+	b = d.appendV4(append(b, formatV5))
+	return appendString(b, d.User.Claims)
+}
+
+// appendV4 appends the fields of version 4, after its version byte.
+func (d *Data) appendV4(b []byte) []byte {
 	b = appendTime(b, d.LoginAt)
 	b = appendTime(b, d.LastSeen)
 	b = appendString(b, d.User.ID)
@@ -113,7 +131,7 @@ func (d *Data) appendBinary(b []byte) []byte {
 func (d *Data) unmarshalBinary(src []byte) error {
 	r := reader{b: src}
 	version := r.byte()
-	if version < formatV1 || version > formatV4 {
+	if version < formatV1 || version > formatV5 {
 		return errFormat
 	}
 	*d = Data{}
@@ -156,6 +174,12 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	}
 	if version >= formatV4 {
 		d.AuthTimeClaimed = r.bool()
+	}
+	if version >= formatV5 {
+		d.User.Claims = r.stringMax(maxClaims)
+		if d.User.Claims == "" {
+			r.err = true // version 5 is written only with claims
+		}
 	}
 	if r.err || len(r.b) != 0 {
 		*d = Data{}

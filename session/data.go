@@ -18,6 +18,7 @@ type User struct {
 	Email         string // empty when the user chose not to share it
 	EmailVerified bool
 	AuthTime      time.Time // when the user last authenticated at PiPA: the ID token's auth_time, or the login time when it has none
+	Claims        string    // the kept claims (pipaauth's Config.Claims) as the text of one JSON object; "" when none
 }
 
 // Attempt is one login in flight: what the callback needs to finish it. It
