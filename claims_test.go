@@ -360,7 +360,9 @@ func TestClaimsDistributedNotKept(t *testing.T) {
 				t.Errorf("no warning naming groups in the log:\n%s", ca.logs.String())
 			}
 			evs := ca.events.take()
-			if !slices.ContainsFunc(evs, func(e pipaauth.Event) bool { return e.Kind == pipaauth.EventClaimNotKept && e.Claim == "groups" && e.UserID != "" }) {
+			if !slices.ContainsFunc(evs, func(e pipaauth.Event) bool {
+				return e.Kind == pipaauth.EventClaimNotKept && e.Claim == "groups" && e.UserID != ""
+			}) {
 				t.Errorf("events = %+v, want a claim_not_kept naming groups", evs)
 			}
 			if !slices.ContainsFunc(evs, func(e pipaauth.Event) bool { return e.Kind == pipaauth.EventLogin }) {

@@ -119,7 +119,7 @@ func TestCodecRejectsMalformed(t *testing.T) {
 	good, _ := serializer{}.Serialize(sample(time.Unix(1_800_000_000, 0)))
 	tests := map[string][]byte{
 		"empty":          {},
-		"bad version":    append([]byte{5}, good[1:]...),
+		"bad version":    append([]byte{formatV5 + 1}, good[1:]...),
 		"truncated":      good[:len(good)-1],
 		"trailing bytes": append(bytes.Clone(good), 0),
 		"bad bool":       func() []byte { b := bytes.Clone(good); b[len(b)-1] = 7; return b }(),
