@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pipaauth/pipaauth/callback"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -186,7 +187,21 @@ func (a *Auth) refreshClaims(r *http.Request, p *provider, next *session.Data, t
 	if err != nil {
 		return err
 	}
+	grew := len(claims) > len(next.User.Claims)
 	next.User.Claims = claims
+	if grew && !a.sessions.ServerSide() {
+		// Claims that no longer fit the cookie end the session with the
+		// reason (a login then shows the error page), rather than as a
+		// cookie too large for some unknown cause.
+		if n, err := a.sessions.CookieBytes(next); err == nil && n > session.MaxCookieBytes {
+			bare := next.Clone()
+			bare.User.Claims = ""
+			if m, err := a.sessions.CookieBytes(bare); err == nil && m <= session.MaxCookieBytes {
+				return errs.New(http.StatusUnauthorized, callback.ErrRefreshRefused, "Your PiPA session has ended. Please log in again.",
+					callback.ClaimsTooLarge(claims, n, session.MaxCookieBytes, true))
+			}
+		}
+	}
 	for _, name := range notKept {
 		a.log.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: a claim named in Config.Claims came only as a distributed or aggregated reference (OpenID Connect Core 5.6.2): it is not fetched and not kept",
 			slog.String("claim", name), slog.String("user", next.User.ID))

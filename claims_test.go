@@ -514,3 +514,81 @@ func TestClaimDecodes(t *testing.T) {
 		t.Errorf("Claim(name, *int) = %v, %v; want true and a *json.UnmarshalTypeError", okBad, errBad)
 	}
 }
+
+// Claims that grow past the cookie at a refresh end the session with the
+// reason; in store mode they are kept.
+func TestClaimsTooLargeAtRefresh(t *testing.T) {
+	var groups []string
+	for i := range 100 {
+		groups = append(groups, fmt.Sprintf("a-rather-long-group-name-number-%04d", i))
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			var store *memStore
+			if m.store != nil {
+				store = m.store()
+			}
+			ca := newClaimsApp(t, store, []string{"groups"}, alice(map[string]any{"groups": "admins"}, nil), nil, nil)
+			ca.login(t)
+			ca.events.take()
+			ca.provider.AddUser(alice(map[string]any{"groups": groups}, nil))
+			ca.offset.Add(int64(time.Hour))
+			code, _ := ca.get(t, "/token")
+			if store != nil {
+				if code != http.StatusOK {
+					t.Fatalf("refresh in store mode: %d, want 200", code)
+				}
+				if got := ca.claims(t, "groups"); len(got["groups"].([]any)) != len(groups) {
+					t.Errorf("groups after the refresh: %d, want %d", len(got["groups"].([]any)), len(groups))
+				}
+				return
+			}
+			if code != http.StatusUnauthorized {
+				t.Fatalf("refresh with claims past the cookie: %d, want 401 (session ended)", code)
+			}
+			checkEvents(t, ca.events.take(), want{pipaauth.EventRefreshFailed, pipaauth.ReasonClaimsTooLarge, ca.provider.Subject(pipatest.DefaultClientID, "alice"), false})
+			if ca.sessionCookie() != "" {
+				t.Error("the session cookie is still set")
+			}
+		})
+	}
+}
+
+// A change of Config.Claims takes effect at the user's next refresh (or
+// login): a session written with other names keeps working.
+func TestClaimsConfigChange(t *testing.T) {
+	var cfg pipaauth.Config
+	ca := newClaimsApp(t, nil, []string{"name"}, alice(map[string]any{"name": "Alice", "groups": []string{"admins"}}, nil), nil,
+		func(c *pipaauth.Config) { cfg = *c })
+	ca.login(t)
+	cfg.Claims = []string{"groups"}
+	auth2, err := pipaauth.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.app.mux.Handle("/admin2", auth2.RequireUser(pipaauth.AllowClaim("groups", "admins"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	ca.app.mux.Handle("/token2", auth2.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := auth2.Token(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+		}
+	})))
+	ca.app.mux.Handle("/name2", auth2.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := pipaauth.UserFromContext(r.Context())
+		var name string
+		ok, _ := u.Claim("name", &name)
+		fmt.Fprint(w, ok)
+	})))
+	if code, _ := ca.get(t, "/admin2"); code != http.StatusForbidden {
+		t.Errorf("/admin2 before the next refresh: %d, want 403 (the session has no groups yet)", code)
+	}
+	ca.offset.Add(int64(time.Hour))
+	if code, body := ca.get(t, "/token2"); code != http.StatusOK {
+		t.Fatalf("refresh: %d %q", code, body)
+	}
+	if code, _ := ca.get(t, "/admin2"); code != http.StatusOK {
+		t.Errorf("/admin2 after the refresh: %d, want 200", code)
+	}
+	if _, body := ca.get(t, "/name2"); body != "false" {
+		t.Errorf("name after the refresh without it in Config.Claims: present=%s, want false", body)
+	}
+}

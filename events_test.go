@@ -53,7 +53,7 @@ var reasons = []string{
 	pipaauth.ReasonExchangeFailed, pipaauth.ReasonExchangeTimeout, pipaauth.ReasonNonceMismatch,
 	pipaauth.ReasonIDTokenExpired, pipaauth.ReasonIDTokenInvalid, pipaauth.ReasonSessionStore,
 	pipaauth.ReasonCookieTooLarge, pipaauth.ReasonDiscoveryFailed, pipaauth.ReasonRefreshRefused,
-	pipaauth.ReasonNoRefreshToken, pipaauth.ReasonSessionEnded, pipaauth.ReasonInternal,
+	pipaauth.ReasonNoRefreshToken, pipaauth.ReasonSessionEnded, pipaauth.ReasonInternal, pipaauth.ReasonClaimsTooLarge,
 }
 
 // eventHarness is a flow harness whose Auth records its events.

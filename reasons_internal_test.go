@@ -19,6 +19,7 @@ func TestReasonsMatchErrorCodes(t *testing.T) {
 		ReasonStepUpOtherUser: errs.CodeStepUpOtherUser,
 		ReasonUnreadable:      errs.CodeUnreadable,
 		ReasonUserInfoInvalid: errs.CodeUserInfoInvalid,
+		ReasonClaimsTooLarge:  errs.CodeClaimsTooLarge,
 	} {
 		if reason != code {
 			t.Errorf("Reason %q differs from the error code %q", reason, code)
