@@ -103,23 +103,19 @@ func (u User) Claim(name string, v any) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
 		return true, fmt.Errorf("pipaauth: claim %q: %w", name, err)
 	}
 	return true, nil
 }
 
 // rawClaim returns the JSON value of the kept claim name.
-func (u User) rawClaim(name string) (json.RawMessage, bool) {
+func (u User) rawClaim(name string) (string, bool) {
 	if u.claims == "" || slices.Contains(userClaims, name) {
-		return nil, false
+		return "", false
 	}
-	var all map[string]json.RawMessage
-	if json.Unmarshal([]byte(u.claims), &all) != nil {
-		return nil, false
-	}
-	raw, ok := all[name]
-	return raw, ok && string(raw) != "null"
+	raw, ok := findClaim(u.claims, name)
+	return raw, ok && raw != "null"
 }
 
 // AllowClaim returns a rule that lets a user in whose claim name is a
@@ -153,30 +149,8 @@ func AllowClaim(name string, values ...string) func(User) bool {
 		if !ok {
 			return false
 		}
-		if s, ok := claimString(raw); ok {
-			return set[s]
-		}
-		var list []json.RawMessage
-		if json.Unmarshal(raw, &list) != nil {
-			return false
-		}
-		for _, e := range list {
-			if s, ok := claimString(e); ok && set[s] {
-				return true
-			}
-		}
-		return false
+		return anyString(raw, func(s string) bool { return set[s] })
 	}
-}
-
-// claimString decodes raw when it is a JSON string (and only then: null,
-// which encoding/json accepts into a string, is not one).
-func claimString(raw json.RawMessage) (string, bool) {
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
 }
 
 // refreshClaims updates next's kept claims after a refresh that returned
