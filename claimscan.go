@@ -19,7 +19,7 @@ func findClaim(obj, name string) (string, bool) {
 	}
 	s = s[1:]
 	for {
-		s = strings.TrimLeft(s, " \t\r\n")
+		s = skipSpace(s)
 		if s == "" || s[0] == '}' {
 			return "", false
 		}
@@ -28,11 +28,11 @@ func findClaim(obj, name string) (string, bool) {
 			return "", false
 		}
 		key := s[:keyEnd]
-		s = strings.TrimLeft(s[keyEnd:], " \t\r\n")
+		s = skipSpace(s[keyEnd:])
 		if s == "" || s[0] != ':' {
 			return "", false
 		}
-		s = strings.TrimLeft(s[1:], " \t\r\n")
+		s = skipSpace(s[1:])
 		n := skipValue(s)
 		if n < 0 {
 			return "", false
@@ -40,7 +40,7 @@ func findClaim(obj, name string) (string, bool) {
 		if stringIs(key, name) {
 			return s[:n], true
 		}
-		s = strings.TrimLeft(s[n:], " \t\r\n")
+		s = skipSpace(s[n:])
 		if s == "" {
 			return "", false
 		}
@@ -90,7 +90,7 @@ func anyString(v string, match func(string) bool) bool {
 	if v == "" || v[0] != '[' {
 		return false
 	}
-	s := strings.TrimLeft(v[1:], " \t\r\n")
+	s := skipSpace(v[1:])
 	if s != "" && s[0] == ']' {
 		return false
 	}
@@ -103,7 +103,7 @@ func anyString(v string, match func(string) bool) bool {
 		if e, ok := stringValue(s[:n]); ok && !found && match(e) {
 			found = true
 		}
-		s = strings.TrimLeft(s[n:], " \t\r\n")
+		s = skipSpace(s[n:])
 		switch {
 		case s == "":
 			return false
@@ -112,7 +112,7 @@ func anyString(v string, match func(string) bool) bool {
 		case s[0] != ',':
 			return false
 		}
-		s = strings.TrimLeft(s[1:], " \t\r\n")
+		s = skipSpace(s[1:])
 	}
 	return false
 }
@@ -167,7 +167,7 @@ func skipValue(s string) int {
 		return -1
 	}
 	i := 0
-	for i < len(s) && !strings.ContainsRune(",}] \t\r\n", rune(s[i])) {
+	for i < len(s) && !isDelim(s[i]) {
 		i++
 	}
 	if i == 0 {
@@ -175,3 +175,16 @@ func skipValue(s string) int {
 	}
 	return i
 }
+
+// skipSpace drops the JSON whitespace at the start of s.
+func skipSpace(s string) string {
+	for len(s) > 0 && isSpace(s[0]) {
+		s = s[1:]
+	}
+	return s
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// isDelim reports whether c ends a number, true, false or null.
+func isDelim(c byte) bool { return c == ',' || c == '}' || c == ']' || isSpace(c) }
