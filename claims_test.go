@@ -592,3 +592,45 @@ func TestClaimsConfigChange(t *testing.T) {
 		t.Errorf("name after the refresh without it in Config.Claims: present=%s, want false", body)
 	}
 }
+
+// At a refresh, a UserInfo answer for another sub ends the session, and a
+// claim that comes only as a reference is reported and cleared.
+func TestClaimsRefreshRefusals(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			var store *memStore
+			if m.store != nil {
+				store = m.store()
+			}
+			ca := newClaimsApp(t, store, []string{"groups", "roles"}, alice(map[string]any{"groups": []string{"admins"}}, map[string]any{"roles": "reader"}), nil, nil)
+			ca.login(t)
+			alice := ca.provider.Subject(pipatest.DefaultClientID, "alice")
+
+			// groups turns into a reference.
+			ca.provider.SetBehavior(pipatest.Behavior{ClaimsHook: func(c map[string]any) {
+				delete(c, "groups")
+				c["_claim_names"] = map[string]any{"groups": "src1"}
+				c["_claim_sources"] = map[string]any{"src1": map[string]any{"JWT": "e30.e30.sig"}}
+			}, UserInfoHook: func(info map[string]any) { delete(info, "groups") }})
+			ca.events.take()
+			ca.refresh(t)
+			if got, want := jsonOf(t, ca.claims(t, "groups", "roles")), `{"roles":"reader"}`; got != want {
+				t.Errorf("claims after a refresh with groups as a reference = %s, want %s", got, want)
+			}
+			evs := ca.events.take()
+			if !slices.ContainsFunc(evs, func(e pipaauth.Event) bool {
+				return e.Kind == pipaauth.EventClaimNotKept && e.Claim == "groups" && e.UserID == alice
+			}) {
+				t.Errorf("events = %+v, want a claim_not_kept naming groups", evs)
+			}
+
+			// UserInfo answers for another sub.
+			ca.provider.SetBehavior(pipatest.Behavior{UserInfoWrongSubject: true})
+			ca.offset.Add(int64(time.Hour))
+			if code, _ := ca.get(t, "/token"); code != http.StatusUnauthorized {
+				t.Errorf("refresh with another sub at UserInfo: %d, want 401 (session ended)", code)
+			}
+			checkEvents(t, ca.events.take(), want{pipaauth.EventRefreshFailed, pipaauth.ReasonUserInfoInvalid, alice, false})
+		})
+	}
+}

@@ -77,6 +77,8 @@ func reasonOf(err error) string {
 			return ReasonUnreadable
 		case errs.CodeClaimsTooLarge:
 			return ReasonClaimsTooLarge
+		case errs.CodeUserInfoInvalid: // the refreshed claims' UserInfo named another sub
+			return ReasonUserInfoInvalid
 		}
 		return ReasonRefreshRefused
 	}
