@@ -67,7 +67,10 @@ const maxRefreshChain = 3
 // ErrExchange. When the refreshed tokens cannot be saved, the error says so
 // and the old token is not returned; this process keeps what PiPA issued
 // for the next request of the session, and new tokens too large for the
-// cookie (ErrCookieTooLarge) end the session. It needs Config.KeepTokens.
+// cookie (ErrCookieTooLarge) end the session. With Config.Claims, a refresh
+// that returns an ID token also updates the kept claims (see Config.Claims;
+// claims that no longer fit end the session, ErrClaimsTooLarge). It needs
+// Config.KeepTokens.
 // Errors other than ErrNoTokens are an *Error (errors.As) with the status and
 // the reason to show. With LazyDiscovery, a refresh needed before discovery
 // succeeded returns an error wrapping ErrDiscovery and leaves the session as
