@@ -168,6 +168,7 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		// with ClockSkew itself. Every other check stays go-oidc's.
 		Verifier:   verifier,
 		UserInfo:   userInfo,
+		Claims:     cfg.Claims,
 		Revoke:     func(ctx context.Context, t *session.Tokens) { a.revoke(ctx, a.prov.Load(), t) },
 		Issuer:     cfg.Issuer,
 		Sessions:   a.sessions,

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-
 	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/session"
 )

@@ -41,6 +41,7 @@ type Event struct {
 	// SkippedKeys are, for EventKeysSkipped, the keys of PiPA's JWKS that
 	// were skipped (kid, kty, crv, alg and why; never key material).
 	SkippedKeys []SkippedKey
+	Claim       string // EventClaimNotKept: the claim's name; "" otherwise
 }
 
 // Reasons of failed Events: a closed set of stable strings, the same one for
@@ -80,8 +81,13 @@ func reasonOf(err error) string {
 		return ""
 	}
 	if errors.Is(err, callback.ErrRefreshRefused) { // wraps the token endpoint's 4xx, which is not the point
-		if errs.CodeOf(err) == errs.CodeUnreadable {
+		switch errs.CodeOf(err) {
+		case errs.CodeUnreadable:
 			return ReasonUnreadable
+		case errs.CodeClaimsTooLarge:
+			return ReasonClaimsTooLarge
+		case errs.CodeUserInfoInvalid: // the refreshed claims' UserInfo named another sub
+			return ReasonUserInfoInvalid
 		}
 		if errors.Is(err, errs.ErrInvalidToken) { // a refreshed ID token for another sub or iss
 			return ReasonIDTokenInvalid
@@ -140,6 +146,10 @@ func (a *Auth) sink() events.Sink {
 		return nil
 	}
 	return func(r *http.Request, kind events.Kind, userID string, err error) {
+		if n, ok := err.(*errs.ClaimNotKept); ok {
+			a.event(r.Context(), Event{Kind: EventClaimNotKept, UserID: userID, Claim: n.Name})
+			return
+		}
 		a.event(r.Context(), Event{Kind: EventKind(kind), Reason: reasonOf(err), UserID: userID, Duration: sinceStart(r)})
 	}
 }

@@ -55,6 +55,7 @@ var reasons = []string{
 	pipaauth.ReasonCookieTooLarge, pipaauth.ReasonDiscoveryFailed, pipaauth.ReasonRefreshRefused,
 	pipaauth.ReasonNoRefreshToken, pipaauth.ReasonSessionEnded, pipaauth.ReasonInternal,
 	pipaauth.ReasonKeysUnavailable,
+	pipaauth.ReasonClaimsTooLarge,
 }
 
 // eventHarness is a flow harness whose Auth records its events.

@@ -287,6 +287,23 @@ type Config struct {
 	// without ES256. Default false: Bearer tokens.
 	DPoP bool
 
+	// Claims names the claims, beyond sub, email, email_verified and auth_time,
+	// that the session keeps for the application: e.g. "name",
+	// "preferred_username", "groups", "roles". They come from the ID token or,
+	// where the ID token lacks one, from PiPA's UserInfo endpoint (OpenID
+	// Connect Core 5.4), and follow the newest ID token after a refresh.
+	//
+	// Read them with User.Claim, test them with AllowClaim. They need the
+	// openid scope, and ask for the scopes that carry them (such as
+	// "profile" for name). Claims not named are never kept; distributed and
+	// aggregated claims (OpenID Connect Core 5.6.2) are not fetched
+	// (EventClaimNotKept). In cookie mode they ride in the session cookie: a
+	// login whose claims would push it past 4096 bytes is refused
+	// (ErrClaimsTooLarge) and needs fewer claims or a SessionStore, which
+	// keeps up to MaxClaimsBytes of them. A change takes effect at each
+	// user's next login or refresh; sessions from before keep working. See
+	// docs/claims.md. Default nil: no claims are kept, at no cost.
+	Claims []string
 	// OnEvent, when set, is called once per login, failed login, logout,
 	// refresh, failed refresh and session store error (see Event and the
 	// Reason constants), for metrics and traces. It is called synchronously
@@ -314,6 +331,8 @@ type User struct {
 	// AuthTime is when the user last authenticated at PiPA: the ID token's
 	// auth_time, or the login time when it has none.
 	AuthTime time.Time
+
+	claims string // the kept claims (Config.Claims) as JSON object text; read with Claim
 }
 
 // RevocableStore is session.RevocableStore, whose documentation is the
@@ -554,6 +573,11 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	claims, err := c.checkClaims()
+	if err != nil {
+		return err
+	}
+	c.Claims = claims // a copy: later changes to the caller's slice do not reach it
 	return nil
 }
 
@@ -631,7 +655,7 @@ func (a *Auth) RequireUser(allow func(User) bool) func(http.Handler) http.Handle
 	if allow == nil {
 		panic("pipaauth: RequireUser(nil): give it a rule such as AllowEmails(\"admin@example.com\"), or use RequireLogin to let every logged-in user in")
 	}
-	return a.guard.RequireUser(func(u session.User) bool { return allow(publicUser(u)) })
+	return a.guard.RequireUser(func(u session.User) bool { return allow(userOf(u)) })
 }
 
 // LoginHandler starts a login and redirects to PiPA. The optional query
@@ -873,14 +897,14 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 	if err != nil || !d.LoggedIn() {
 		return User{}, false
 	}
-	return publicUser(d.User), true
+	return userOf(d.User), true
 }
 
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {
 	u, ok := middleware.UserFromContext(ctx)
-	return publicUser(u), ok
+	return userOf(u), ok
 }
 
 // ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for

@@ -20,6 +20,7 @@ func TestReasonsMatchErrorCodes(t *testing.T) {
 		ReasonUnreadable:      errs.CodeUnreadable,
 		ReasonUserInfoInvalid: errs.CodeUserInfoInvalid,
 		ReasonKeysUnavailable: errs.CodeKeysUnavailable,
+		ReasonClaimsTooLarge:  errs.CodeClaimsTooLarge,
 	} {
 		if reason != code {
 			t.Errorf("Reason %q differs from the error code %q", reason, code)

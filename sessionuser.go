@@ -7,17 +7,6 @@ import (
 	"github.com/pipaauth/pipaauth/session"
 )
 
-// publicUser is the User of a session's user. session.User also carries
-// the kept claims (Config.Claims), which User does not show as a field.
-func publicUser(u session.User) User {
-	return User{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, AuthTime: u.AuthTime}
-}
-
-// sessionUser is the session's form of u.
-func sessionUser(u User) session.User {
-	return session.User{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, AuthTime: u.AuthTime}
-}
-
 // keptTokens returns the tokens kept for d, the logged-in session of r, or
 // nil. Without a SessionStore they live in cookies of their own, read only
 // here: unusable ones (tampered, another session's) are logged and count

@@ -1,6 +1,7 @@
 package pipaauth
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
@@ -74,7 +75,10 @@ const maxRefreshChain = 3
 // ErrExchange. When the refreshed tokens cannot be saved, the error says so
 // and the old token is not returned; this process keeps what PiPA issued
 // for the next request of the session, and new tokens too large for the
-// cookie (ErrCookieTooLarge) end the session. It needs Config.KeepTokens.
+// cookie (ErrCookieTooLarge) end the session. With Config.Claims, a refresh
+// that returns an ID token also updates the kept claims (see Config.Claims;
+// claims that no longer fit end the session, ErrClaimsTooLarge). It needs
+// Config.KeepTokens.
 // Errors other than ErrNoTokens are an *Error (errors.As) with the status and
 // the reason to show. With LazyDiscovery, a refresh needed before discovery
 // succeeded returns an error wrapping ErrDiscovery and leaves the session as
@@ -157,8 +161,8 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome, 
 	}
 	var spent []string // refresh tokens this call spent (or found spent in the memo)
 	cur := *t
-	var fresh *oauth2.Token
-	idToken := "" // the newest verified ID token of the refreshes, for id_token_hint
+	var fresh, withIDToken *oauth2.Token // withIDToken: the last refresh that returned an ID token
+	idToken := ""                        // the newest verified ID token of the refreshes, for id_token_hint
 	start := time.Now()
 	for range maxRefreshChain {
 		if cur.RefreshToken == "" {
@@ -181,6 +185,9 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome, 
 		if raw := p.flow.RefreshedIDToken(fresh); raw != "" {
 			idToken = raw
 		}
+		if raw, _ := fresh.Extra("id_token").(string); raw != "" {
+			withIDToken = fresh
+		}
 		now := a.cfg.Now()
 		cur = session.Tokens{
 			AccessToken:  fresh.AccessToken,
@@ -201,6 +208,11 @@ func (a *Auth) token(w http.ResponseWriter, r *http.Request, o *refreshOutcome, 
 	next.Tokens = &cur
 	if idToken != "" {
 		next.IDToken = idToken // logout sends the newest ID token (OpenID Connect Core 12.2)
+	}
+	if len(a.cfg.Claims) > 0 || d.User.Claims != "" {
+		if err := a.refreshClaims(r, p, next, cmp.Or(withIDToken, fresh)); err != nil {
+			return nil, nil, a.dropSession(w, r, err)
+		}
 	}
 	next.LastSeen = a.cfg.Now() // this write-back replaces any idle-timeout slide of this response
 	if err := a.sessions.Save(w, r, next); err != nil {

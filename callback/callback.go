@@ -46,7 +46,8 @@ type Config struct {
 	AttemptTTL time.Duration // how long a started login may take; spent states are remembered this long
 	Timeout    time.Duration // bound on the code exchange and ID token verification
 	ClockSkew  time.Duration // tolerated skew for exp, iat, nbf and auth_time, either way
-	UserInfo   UserInfoFunc  // optional: fetches UserInfo when the ID token has no email (nil: the provider has no userinfo_endpoint)
+	UserInfo   UserInfoFunc  // optional: fetches UserInfo when the ID token has no email or lacks a named claim (nil: the provider has no userinfo_endpoint)
+	Claims     []string      // optional: the claims kept in User.Claims (checked and deduplicated by the caller)
 	// Revoke, optional, revokes tokens at the provider (RFC 7009),
 	// bounded and best effort: with KeepTokens, a login that replaces a
 	// session holding other tokens revokes those, which nothing would hold
@@ -298,6 +299,12 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		next.IDToken = ""
 		err = f.cfg.Sessions.Renew(w, r, next)
 	}
+	if errors.Is(err, errs.ErrCookieTooLarge) && next.User.Claims != "" {
+		if e := f.claimsCookieTooLarge(next); e != nil {
+			f.fail(w, r, e)
+			return
+		}
+	}
 	if errors.Is(err, errs.ErrSessionStore) {
 		f.fail(w, r, errs.StoreUnavailable(err))
 		return
@@ -333,6 +340,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.cfg.Revoke(r.Context(), oldTokens)
 	}
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
+	f.reportNotKept(r, user.ID, login.ClaimsNotKept)
 	f.cfg.Events.Emit(r, events.Login, user.ID, nil)
 }
 

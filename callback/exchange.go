@@ -47,6 +47,9 @@ type Login struct {
 	// auth_time (else it is the login time).
 	AuthTimeClaimed bool
 	SID             string // the ID token's sid claim; "" when it has none
+	// ClaimsNotKept names the claims of Config.Claims that came only as
+	// distributed or aggregated references (OpenID Connect Core 5.6.2).
+	ClaimsNotKept []string
 }
 
 // exchange trades the code for tokens and returns who logged in. Its errors
@@ -103,10 +106,8 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 			// plus one ClockSkew, not two.
 			login.User.AuthTime = now
 		}
-		if f.wantsEmail() && login.User.Email == "" && f.cfg.UserInfo != nil {
-			if e := f.userInfo(ctx, tok, &login.User); e != nil {
-				return nil, e
-			}
+		if e := f.loginClaims(ctx, tok, idt, login); e != nil {
+			return nil, e
 		}
 	} else if userID == "" {
 		return nil, refused(errors.New("the token response has no user_id and no ID token was asked for"))
@@ -135,28 +136,30 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 
 func (f *Flow) wantsEmail() bool { return slices.Contains(f.cfg.OAuth2.Scopes, "email") }
 
-// userInfo fills u's email from PiPA's UserInfo endpoint (OpenID Connect
-// Core 5.3), for providers that put it there rather than in the ID token
-// (Core 5.4). The answer counts only when its sub is the ID token's (Core
-// 5.3.2): another sub refuses the login.
-func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User) *errs.Error {
+// userInfo fetches PiPA's UserInfo (OpenID Connect Core 5.3) and returns
+// its claims; with wantEmail it also fills u's email from it, for providers
+// that put it there rather than in the ID token (Core 5.4). The answer
+// counts only when its sub is u.ID, the ID token's (Core 5.3.2): another sub
+// refuses the login. With DPoP (a key in ctx) the token goes as a DPoP
+// token, with a proof added by the client's transport.
+func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User, wantEmail bool) (rawClaims, *errs.Error) {
 	tt := "Bearer"
 	if dpop.KeyFrom(ctx) != nil {
-		tt = dpop.TokenType // sent with a proof by the client's transport
+		tt = dpop.TokenType
 	}
 	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: tt}))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || isNetworkError(err) {
-			return requestError("userinfo endpoint", err)
+			return nil, requestError("userinfo endpoint", err)
 		}
 		// go-oidc's error holds PiPA's whole answer, which may echo the
 		// access token: keep the status only.
 		status, brief := httpx.Brief(err)
 		if status == http.StatusUnauthorized || status == http.StatusForbidden {
-			return errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused to give this application your account details. Please log in again.",
+			return nil, errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused to give this application your account details. Please log in again.",
 				fmt.Errorf("userinfo endpoint: %w", brief)).WithCode(errs.CodeUserInfoInvalid)
 		}
-		return unreadable(fmt.Errorf("userinfo endpoint: %w", brief))
+		return nil, unreadable(fmt.Errorf("userinfo endpoint: %w", brief))
 	}
 	var c struct {
 		Sub           *string         `json:"sub"`
@@ -164,28 +167,37 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User)
 		EmailVerified json.RawMessage `json:"email_verified"`
 	}
 	if err := info.Claims(&c); err != nil {
-		return unreadable(fmt.Errorf("userinfo: %w", err))
+		return nil, unreadable(fmt.Errorf("userinfo: %w", err))
 	}
 	if c.Sub == nil || *c.Sub != u.ID {
-		return errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.",
+		return nil, errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.",
 			errors.New("the userinfo sub differs from the id_token's sub (OpenID Connect Core 5.3.2)")).WithCode(errs.CodeUserInfoInvalid)
+	}
+	var all rawClaims
+	if len(f.cfg.Claims) > 0 {
+		if err := info.Claims(&all); err != nil {
+			return nil, unreadable(fmt.Errorf("userinfo: %w", err))
+		}
+	}
+	if !wantEmail {
+		return all, nil
 	}
 	var email string
 	if len(c.Email) > 0 && string(c.Email) != "null" {
 		if err := json.Unmarshal(c.Email, &email); err != nil {
-			return unreadable(errors.New("userinfo email is not a string"))
+			return nil, unreadable(errors.New("userinfo email is not a string"))
 		}
 	}
 	if email == "" {
-		return nil // no email anywhere: log in without one
+		return all, nil // no email anywhere: log in without one
 	}
 	if !validEmail(email) {
-		return errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", errors.New("userinfo email is malformed")).WithCode(errs.CodeUserInfoInvalid)
+		return nil, errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.", errors.New("userinfo email is malformed")).WithCode(errs.CodeUserInfoInvalid)
 	}
 	u.Email = email
 	// Only a JSON true verifies; a string "true" or anything else does not.
 	u.EmailVerified = string(c.EmailVerified) == "true"
-	return nil
+	return all, nil
 }
 
 // Expiry returns when tok's access token expires, counted from now by the
@@ -359,6 +371,8 @@ type IDToken struct {
 	User   session.User
 	SID    string
 	Expiry time.Time
+
+	claims rawClaims // the whole payload, when Config.Claims names any
 }
 
 // verifyIDToken checks the ID token of a code exchange: go-oidc for
@@ -381,6 +395,11 @@ func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, user
 		return nil, errors.New("the token response's user_id differs from the id_token's sub")
 	}
 	out := &IDToken{Raw: raw, User: session.User{ID: idt.Subject}, Expiry: idt.Expiry}
+	if len(f.cfg.Claims) > 0 {
+		if out.claims, err = idTokenClaims(idt); err != nil {
+			return nil, err
+		}
+	}
 	if c.SID != nil {
 		if len(*c.SID) > maxField {
 			return nil, fmt.Errorf("id_token sid is %d bytes, more than %d", len(*c.SID), maxField)

@@ -134,6 +134,19 @@ type User struct {
 	// clients. When false, ID tokens carry no email even if the email scope
 	// was requested.
 	ShareEmail bool
+	// Claims are more claims of the user, such as "name", "groups" or
+	// "roles", put in ID tokens (at login and refresh) and userinfo
+	// answers whatever the scopes, each value encoded as JSON:
+	// a string, a []string, a number, an object. UserInfoClaims are given
+	// at the userinfo endpoint only, never in ID tokens. Neither can
+	// replace a claim the server sets itself (iss, sub, aud, azp, exp, iat,
+	// nonce, at_hash, sid, auth_time, email, email_verified); edit those
+	// with Behavior.ClaimsHook or Behavior.UserInfoHook.
+	//
+	// They are read when a token or userinfo answer is issued: AddUser or
+	// SetUser with new claims (a user removed from a group, say) shows at
+	// the client's next refresh or userinfo request.
+	Claims, UserInfoClaims map[string]any
 }
 
 // Behavior makes a Server misbehave on purpose, to test how clients cope.

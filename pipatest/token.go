@@ -443,6 +443,10 @@ func (s *Server) idToken(issuer string, g *grant, accessToken string, b Behavior
 		claims["email"] = g.user.Email
 		claims["email_verified"] = g.user.EmailVerified
 	}
+	s.mu.Lock()
+	extra := s.currentLocked(g.user).Claims
+	s.mu.Unlock()
+	addClaims(claims, extra)
 	if b.WrongNonce {
 		claims["nonce"] = "wrong-" + g.nonce
 	}
@@ -653,7 +657,10 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	b := s.behavior
+	cur := s.currentLocked(g.user)
 	s.mu.Unlock()
+	addClaims(info, cur.Claims)
+	addClaims(info, cur.UserInfoClaims)
 	if b.UserInfoWrongSubject {
 		info["sub"] = s.Subject(g.clientID, g.user.Name+"\x00other")
 	}
@@ -746,4 +753,27 @@ func padToken(tok string, n int) string {
 		return tok
 	}
 	return tok + strings.Repeat("x", n-len(tok))
+}
+
+// serverClaims are the claims a Server sets itself, which User.Claims
+// cannot replace.
+var serverClaims = []string{"iss", "sub", "aud", "azp", "exp", "iat", "nonce", "at_hash", "sid", "auth_time", "email", "email_verified"}
+
+// addClaims adds extra to claims, but for the claims the server sets.
+func addClaims(claims, extra map[string]any) {
+	for k, v := range extra {
+		if _, set := claims[k]; !set && !slices.Contains(serverClaims, k) {
+			claims[k] = v
+		}
+	}
+}
+
+// currentLocked returns the user's current record (Users, which AddUser
+// and SetUser update), or u itself when the user is not listed (an address
+// typed on the interactive page).
+func (s *Server) currentLocked(u User) User {
+	if cur, ok := s.userLocked(u.Name); ok {
+		return cur
+	}
+	return u
 }

@@ -27,7 +27,9 @@ import (
 // AuthTimeClaimed. Version 1 (read only, written before login
 // attempts moved to cookies of their own) carried the pending attempts in
 // the session; they are read past and dropped, so an upgrade logs nobody out
-// (logins in flight across the upgrade are started again).
+// (logins in flight across the upgrade are started again). Version 5 is
+// version 4 and User.Claims, written only when the user has kept claims:
+// without them a session is written as version 4.
 
 const (
 	formatV1 = 1
@@ -206,6 +208,12 @@ func (d *Data) unmarshalBinary(src []byte) error {
 	}
 	if version >= formatV4 {
 		d.AuthTimeClaimed = r.bool()
+	}
+	if version >= formatV5 {
+		d.User.Claims = r.stringMax(maxClaims)
+		if d.User.Claims == "" {
+			r.err = true // version 5 is written only with claims
+		}
 	}
 	if r.err || len(r.b) != 0 {
 		*d = Data{}

@@ -16,6 +16,7 @@ const (
 	Refresh       Kind = "refresh"
 	RefreshFailed Kind = "refresh_failed"
 	StoreError    Kind = "session_store_error"
+	ClaimNotKept  Kind = "claim_not_kept" // its error is an *errs.ClaimNotKept naming the claim
 )
 
 // Sink receives one outcome of a request: its kind, the user when known,

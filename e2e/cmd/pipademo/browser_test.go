@@ -249,6 +249,13 @@ func TestBrowser(t *testing.T) {
 		}
 		shots.take(t, ctx, "admin-alice")
 
+		// /me shows the name and groups PiPA sent (Config.Claims).
+		step(t, ctx, "opening /me", chromedp.Navigate(app+"/me"), chromedp.WaitVisible(chromedp.ID("user-groups")))
+		if name, groups := text(t, ctx, "user-name"), text(t, ctx, "user-groups"); name != "Alice Liddell" || groups != "admins, staff" {
+			t.Errorf("/me: name %q, groups %q; want Alice Liddell, admins, staff", name, groups)
+		}
+		shots.take(t, ctx, "me-alice")
+
 		step(t, ctx, "opening /", chromedp.Navigate(app+"/"), chromedp.WaitVisible(chromedp.ID("user-id")))
 		if got := text(t, ctx, "user-email"); got != "alice@example.com" {
 			t.Errorf("home page: email %q, want alice@example.com", got)
@@ -284,6 +291,26 @@ func TestBrowser(t *testing.T) {
 		}
 		shots.take(t, ctx, "home-email-not-shared")
 
+		// The admins group decides, not the email: alice gets in without
+		// sharing it.
+		step(t, ctx, "opening /admin", chromedp.Navigate(app+"/admin"), chromedp.WaitVisible(chromedp.ID("welcome")))
+		if got, want := text(t, ctx, "welcome"), "Welcome, (email not shared). Only admins see this page."; got != want {
+			t.Errorf("admin page says %q, want %q", got, want)
+		}
+	})
+
+	t.Run("bob is not an admin", func(t *testing.T) {
+		ctx := newBrowserContext(t, browser)
+		step(t, ctx, "opening /me", chromedp.Navigate(app+"/me"))
+		wantConsentPage(t, ctx, issuer)
+		approve(t, ctx, "bob", true)
+		step(t, ctx, "waiting for /me", chromedp.WaitVisible(chromedp.ID("user-groups")))
+		wantLocation(t, ctx, app+"/me")
+		if name, groups := text(t, ctx, "user-name"), text(t, ctx, "user-groups"); name != "Bob Builder" || groups != "staff" {
+			t.Errorf("/me: name %q, groups %q; want Bob Builder, staff", name, groups)
+		}
+		shots.take(t, ctx, "me-bob")
+
 		resp := run1(t, ctx, "opening /admin", chromedp.NavigateResponse(app+"/admin"))
 		if resp.Status != http.StatusForbidden {
 			t.Errorf("/admin: status %d, want 403", resp.Status)
@@ -294,8 +321,8 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "error-message"); got != "Your account is not allowed to see this page." {
 			t.Errorf("/admin says %q", got)
 		}
-		if got := text(t, ctx, "logged-in-as"); !strings.Contains(got, aliceID) || !strings.Contains(got, "without sharing your email address") {
-			t.Errorf("/admin says %q, want alice's user id and that she did not share her email", got)
+		if got := text(t, ctx, "logged-in-as"); !strings.Contains(got, "bob@example.org") || !strings.Contains(got, "admins group") {
+			t.Errorf("/admin says %q, want bob's email and the admins group", got)
 		}
 		shots.take(t, ctx, "admin-forbidden")
 	})

@@ -19,7 +19,8 @@ const (
 	// envPostLogout is optional: the post-logout redirect URL registered in
 	// the PiPA console. Without it PiPA shows its own page after logout.
 	envPostLogout = "PIPA_POST_LOGOUT_REDIRECT_URL"
-	// envAdmins lists the admins when the -admins flag is not given.
+	// envAdmins lists admins by email, beside the admins group, when the
+	// -admins flag is not given.
 	envAdmins = "PIPADEMO_ADMINS"
 )
 
@@ -27,9 +28,9 @@ const (
 // reported.
 var requiredEnv = []string{envIssuer, envClientID, envClientSecret, envRedirectURL, envSessionKeys}
 
-// defaultAdmins is who may see /admin when neither -admins nor
-// PIPADEMO_ADMINS says otherwise: the embedded PiPA's alice.
-const defaultAdmins = "alice@example.com"
+// adminGroup is the group (the groups claim, Config.Claims) whose members
+// may see /admin: the embedded PiPA's alice is in it, bob is not.
+const adminGroup = "admins"
 
 // pipaConfig is the configuration of a real PiPA, read from the environment.
 type pipaConfig struct {

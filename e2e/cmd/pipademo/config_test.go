@@ -241,7 +241,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	out := stdout.String()
-	for _, want := range []string{"App:            http://" + addr + "/", "Embedded PiPA:  http://127.0.0.1:", "alice    alice@example.com", "bob      bob@example.org", "Admins (may see /admin): bob@example.org"} {
+	for _, want := range []string{"App:            http://" + addr + "/", "Embedded PiPA:  http://127.0.0.1:", "alice    alice@example.com", "bob      bob@example.org", "Admins (may see /admin): the admins group (groups claim); by email: bob@example.org"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("banner does not contain %q:\n%s", want, out)
 		}

@@ -34,7 +34,8 @@ type options struct {
 	// AppURL+"/callback" as its redirect URL and AppURL+"/" as its
 	// post-logout redirect URL. Unused with a real PiPA.
 	AppURL string
-	// Admins may see /admin (verified emails only). Default alice@example.com.
+	// Admins may see /admin (verified emails only) beside the members of
+	// the admins group. Default none.
 	Admins []string
 	// PiPA, when set, is a real PiPA to log in with. When nil the demo starts
 	// an embedded PiPA (pipatest) in interactive mode on 127.0.0.1.
@@ -50,7 +51,7 @@ type demo struct {
 	Provider *pipatest.Server
 	// Issuer is the issuer URL of the PiPA in use.
 	Issuer string
-	// Admins may see /admin.
+	// Admins may see /admin, beside the members of the admins group.
 	Admins []string
 
 	auth      *pipaauth.Auth
@@ -81,7 +82,7 @@ const (
 
 // returnPages are the pages a login may return to in the demo: the only
 // values returnCookie may carry.
-var returnPages = []string{"/", "/admin", "/api/me"}
+var returnPages = []string{"/", "/admin", "/api/me", "/me"}
 
 // newDemo builds the app. With opts.PiPA nil it starts the embedded PiPA;
 // call Close to stop it.
@@ -91,10 +92,9 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 		log = slog.Default()
 	}
 	d := &demo{Admins: opts.Admins, events: &eventCounts{}}
-	if len(d.Admins) == 0 {
-		d.Admins = []string{defaultAdmins}
-	}
 	cfg := pipaauth.Config{
+		// The user's name and groups, for /me and /admin.
+		Claims:       []string{"name", "groups"},
 		ErrorHandler: d.renderError,
 		Logger:       log,
 		OnEvent:      d.events.OnEvent,
@@ -130,6 +130,11 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 		// As strict as Ory Hydra at logout: post_logout_redirect_uri only
 		// with id_token_hint.
 		p.SetBehavior(pipatest.Behavior{RequireIDTokenHint: true})
+		// Names and groups, in the ID token: alice is an admin, bob is not.
+		p.AddUser(pipatest.User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true,
+			Claims: map[string]any{"name": "Alice Liddell", "groups": []string{adminGroup, "staff"}}})
+		p.AddUser(pipatest.User{Name: "bob", Email: "bob@example.org", EmailVerified: true, ShareEmail: false,
+			Claims: map[string]any{"name": "Bob Builder", "groups": []string{"staff"}}})
 		p.RegisterClient(pipatest.Client{
 			ID:                     demoClientID,
 			Secret:                 secret,
@@ -170,10 +175,12 @@ func newDemo(ctx context.Context, opts options) (*demo, error) {
 	// Admins only, and only with a sign-in at PiPA within adminMaxAge.
 	// RequireUser goes first, so that a user who may not see the page gets
 	// 403 at once instead of being asked to sign in again for nothing.
-	admins := auth.RequireUser(pipaauth.AllowEmails(d.Admins...))
+	inGroup, byEmail := pipaauth.AllowClaim("groups", adminGroup), pipaauth.AllowEmails(d.Admins...)
+	admins := auth.RequireUser(func(u pipaauth.User) bool { return inGroup(u) || byEmail(u) })
 	recent := auth.RequireRecentLogin(adminMaxAge)
 	mux.Handle("GET /admin", d.rememberReturn(admins(recent(http.HandlerFunc(d.admin)))))
 	mux.Handle("GET /api/me", d.rememberReturn(auth.RequireLogin(http.HandlerFunc(d.me))))
+	mux.Handle("GET /me", d.rememberReturn(auth.RequireLogin(http.HandlerFunc(d.mePage))))
 	mux.Handle("GET /login", d.rememberReturn(auth.LoginHandler()))
 	mux.Handle("GET /callback", auth.CallbackHandler())
 	logout := d.noteLogout(auth.LogoutHandler())
@@ -225,6 +232,10 @@ type viewUser struct {
 	// zero when unknown; AuthAge how long ago that was by the demo's clock.
 	AuthTime time.Time
 	AuthAge  time.Duration
+	// FullName and Groups are the kept name and groups claims; "" and nil
+	// when PiPA sent none.
+	FullName string
+	Groups   []string
 }
 
 // SignedIn says when the user last signed in at PiPA, for the pages.
@@ -335,6 +346,14 @@ func (d *demo) now() time.Time {
 
 func (d *demo) toView(u pipaauth.User) *viewUser {
 	v := &viewUser{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, AuthTime: u.AuthTime}
+	// A claim of another shape (a number for a name, say) is shown as
+	// absent.
+	if ok, err := u.Claim("name", &v.FullName); ok && err != nil {
+		v.FullName = ""
+	}
+	if ok, err := u.Claim("groups", &v.Groups); ok && err != nil {
+		v.Groups = nil
+	}
 	if !u.AuthTime.IsZero() {
 		v.AuthAge = max(d.now().Sub(u.AuthTime), 0)
 	}
@@ -489,11 +508,20 @@ func (d *demo) me(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	v := d.toView(u)
 	json.NewEncoder(w).Encode(struct {
-		ID            string `json:"id"`
-		Email         string `json:"email"`
-		EmailVerified bool   `json:"email_verified"`
-	}{u.ID, u.Email, u.EmailVerified})
+		ID            string   `json:"id"`
+		Email         string   `json:"email"`
+		EmailVerified bool     `json:"email_verified"`
+		Name          string   `json:"name,omitempty"`
+		Groups        []string `json:"groups,omitempty"`
+	}{u.ID, u.Email, u.EmailVerified, v.FullName, v.Groups})
+}
+
+// mePage shows who is logged in, with the name and groups PiPA sent.
+func (d *demo) mePage(w http.ResponseWriter, r *http.Request) {
+	u, _ := pipaauth.UserFromContext(r.Context())
+	d.page(w, r, http.StatusOK, "me", pageData{Title: "Me — pipademo", User: d.toView(u)})
 }
 
 func (d *demo) notFound(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -175,10 +176,14 @@ func TestLogin(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &me); err != nil {
 		t.Fatalf("GET /api/me: %v:\n%s", err, r.body)
 	}
-	want := map[string]any{"id": aliceID, "email": "alice@example.com", "email_verified": true}
-	if len(me) != len(want) || me["id"] != want["id"] || me["email"] != want["email"] || me["email_verified"] != want["email_verified"] {
-		t.Errorf("GET /api/me = %v, want %v", me, want)
+	want := map[string]any{"id": aliceID, "email": "alice@example.com", "email_verified": true, "name": "Alice Liddell", "groups": []any{"admins", "staff"}}
+	if got, w := fmt.Sprint(me), fmt.Sprint(want); got != w {
+		t.Errorf("GET /api/me = %v, want %v", got, w)
 	}
+
+	// /me shows the name and groups.
+	page := get(t, c, srv.URL+"/me")
+	wantContains(t, page, `<dd id="user-name">Alice Liddell</dd>`, `<dd id="user-groups">admins, staff</dd>`)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("GET /api/me: Content-Type %q", ct)
 	}
@@ -322,7 +327,7 @@ func TestSwitchAccountAfter403(t *testing.T) {
 	}
 	r := do(t, c, http.MethodPost, srv.URL+"/logout", http.Header{"Origin": {srv.URL}, "Sec-Fetch-Site": {"same-origin"}})
 	wantContains(t, r, "You have logged out of pipademo and of PiPA.")
-	d.Provider.SetUser(pipatest.User{Name: "alice", Email: "alice@example.com", EmailVerified: true, ShareEmail: true})
+	d.Provider.SetUser(demoUser(t, d, "alice"))
 	r = login(t, c, srv, "/admin")
 	wantContains(t, r, "Welcome, alice@example.com.")
 }
@@ -408,5 +413,45 @@ func TestNotFound(t *testing.T) {
 func TestNewDemoNeedsAppURL(t *testing.T) {
 	if _, err := newDemo(t.Context(), options{Logger: slog.New(slog.DiscardHandler)}); err == nil {
 		t.Error("newDemo without AppURL: no error")
+	}
+}
+
+// demoUser returns the embedded PiPA's user name, with the claims the demo
+// gave it.
+func demoUser(t *testing.T, d *demo, name string) pipatest.User {
+	t.Helper()
+	for _, u := range d.Provider.Users() {
+		if u.Name == name {
+			return u
+		}
+	}
+	t.Fatalf("the embedded PiPA has no user %q", name)
+	return pipatest.User{}
+}
+
+// A user in the admins group gets /admin whatever the email; one outside
+// it does not, unless -admins names the email.
+func TestAdminByGroup(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		user   string
+		admins []string
+		want   int
+	}{
+		{"alice, in the group", "alice", nil, http.StatusOK},
+		{"bob, not in the group", "bob", nil, http.StatusForbidden},
+		{"bob, by email", "bob", []string{"bob@example.org"}, http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, srv := startDemo(t, false, tt.admins...)
+			u := demoUser(t, d, tt.user)
+			u.ShareEmail = true
+			d.Provider.SetUser(u)
+			c := newBrowser(t)
+			login(t, c, srv, "/")
+			if r := get(t, c, srv.URL+"/admin"); r.status != tt.want {
+				t.Errorf("GET /admin: %d, want %d", r.status, tt.want)
+			}
+		})
 	}
 }

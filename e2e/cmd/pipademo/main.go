@@ -7,7 +7,8 @@
 //	make demo            # from the repository root
 //	cd e2e && go run ./cmd/pipademo  # the same
 //
-// and open http://127.0.0.1:8080/. alice@example.com is an admin; bob is not.
+// and open http://127.0.0.1:8080/. alice@example.com is in the admins group;
+// bob is not.
 //
 // To use a real PiPA instead, set all of PIPA_ISSUER, PIPA_CLIENT_ID,
 // PIPA_CLIENT_SECRET, PIPA_REDIRECT_URL (this app's /callback URL as
@@ -16,9 +17,10 @@
 // key of 16, 24 or 32 bytes). PIPA_POST_LOGOUT_REDIRECT_URL is optional.
 // Secrets are read from the environment only, never from flags.
 //
-// Pages: / (public, with the event counts), /admin (admins only, set with
-// -admins or PIPADEMO_ADMINS, and only with a sign-in at PiPA within the
-// last 5 minutes: RequireRecentLogin), /api/me (JSON), /metrics (the event
+// Pages: / (public, with the event counts), /me (your name and groups),
+// /admin (members of the admins group, and the emails set with -admins or
+// PIPADEMO_ADMINS, and only with a sign-in at PiPA within the last 5
+// minutes: RequireRecentLogin), /api/me (JSON), /metrics (the event
 // counts in the Prometheus text format), /login, /callback and /logout
 // (POST). With the embedded PiPA, the home page's button (a POST to
 // /demo/clock) moves the clock of the app and the provider 10 minutes
@@ -52,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("pipademo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to serve the app on")
-	adminsFlag := fs.String("admins", "", "comma-separated `emails` allowed on /admin (default $"+envAdmins+", else "+defaultAdmins+")")
+	adminsFlag := fs.String("admins", "", "comma-separated `emails` also allowed on /admin, beside the "+adminGroup+" group (default $"+envAdmins+", else none)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: pipademo [-addr host:port] [-admins emails]\n\n"+
 			"Serves a demo app that logs in with PiPA. With no PIPA_* variables set it runs\n"+
@@ -75,13 +77,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if adminList == "" {
 		adminList, source = getenv(envAdmins), envAdmins
 	}
-	if adminList == "" {
-		adminList = defaultAdmins
-	}
-	admins, err := parseAdmins(adminList)
-	if err != nil {
-		fmt.Fprintf(stderr, "pipademo: %s: %v\n", source, err)
-		return 2
+	var admins []string
+	if adminList != "" {
+		var err error
+		if admins, err = parseAdmins(adminList); err != nil {
+			fmt.Fprintf(stderr, "pipademo: %s: %v\n", source, err)
+			return 2
+		}
 	}
 	pipa, err := pipaConfigFromEnv(getenv)
 	if err != nil {
@@ -161,7 +163,7 @@ func browserHostPort(addr string, bound net.Addr) string {
 func printBanner(w io.Writer, d *demo, opts options, bound net.Addr) {
 	if d.Provider == nil {
 		fmt.Fprintf(w, "\npipademo is serving on %s with the PiPA at %s\n", bound, d.Issuer)
-		fmt.Fprintf(w, "  Admins: %s\n\nPress Ctrl+C to stop.\n\n", strings.Join(opts.Admins, ", "))
+		fmt.Fprintf(w, "  Admins: %s\n\nPress Ctrl+C to stop.\n\n", adminsText(opts.Admins))
 		return
 	}
 	fmt.Fprintf(w, "\npipademo is running with an embedded PiPA (local development only).\n\n")
@@ -171,7 +173,16 @@ func printBanner(w io.Writer, d *demo, opts options, bound net.Addr) {
 	for _, u := range d.Provider.Users() {
 		fmt.Fprintf(w, "    %-8s %s\n", u.Name, u.Email)
 	}
-	fmt.Fprintf(w, "  Admins (may see /admin): %s\n", strings.Join(opts.Admins, ", "))
+	fmt.Fprintf(w, "  Admins (may see /admin): %s\n", adminsText(opts.Admins))
 	fmt.Fprintf(w, "  /admin also needs a sign-in within the last %s: the home page's button\n"+
 		"  moves the clock ahead to show the step-up. Event counts: %s/metrics\n\nPress Ctrl+C to stop.\n\n", minutes(adminMaxAge), opts.AppURL)
+}
+
+// adminsText says who may see /admin.
+func adminsText(emails []string) string {
+	s := "the " + adminGroup + " group (groups claim)"
+	if len(emails) > 0 {
+		s += "; by email: " + strings.Join(emails, ", ")
+	}
+	return s
 }

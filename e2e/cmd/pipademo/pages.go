@@ -42,7 +42,7 @@ td.n{text-align:right}
 <body>
 <header>
 <a class="brand" href="/">pipademo</a>
-<nav><a href="/">Home</a><a href="/admin">Admin</a><a href="/sessions" id="nav-sessions">Signed in on</a><a href="/api/me">/api/me</a><a href="/metrics">/metrics</a></nav>
+<nav><a href="/">Home</a><a href="/me">Me</a><a href="/admin">Admin</a><a href="/sessions" id="nav-sessions">Signed in on</a><a href="/api/me">/api/me</a><a href="/metrics">/metrics</a></nav>
 {{with .User}}<span class="who">{{.Name}}</span>
 <form method="post" action="/logout"><button type="submit" id="logout">Log out</button></form>
 {{else}}<a class="button primary" id="login-top" href="/login?return_to=/">Log in</a>{{end}}
@@ -57,6 +57,8 @@ td.n{text-align:right}
 {{end}}
 
 {{define "userinfo"}}<dl>
+<dt>Name</dt><dd id="user-name">{{if .FullName}}{{.FullName}}{{else}}(no name claim){{end}}</dd>
+<dt>Groups</dt><dd id="user-groups">{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{else}}(none){{end}}</dd>
 <dt>Email</dt><dd id="user-email">{{if .Email}}{{.Email}}{{if not .EmailVerified}} (not verified){{end}}{{else}}(email not shared){{end}}</dd>
 <dt>User id</dt><dd><code id="user-id">{{.ID}}</code></dd>
 <dt>Signed in at PiPA</dt><dd><time id="auth-time" datetime="{{.AuthTimeAttr}}">{{.SignedIn}}</time></dd>
@@ -77,8 +79,10 @@ td.n{text-align:right}
 {{end}}
 <h2>Try it</h2>
 <ul>
-<li><a href="/admin">/admin</a>: only for {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email), and only with a sign-in at PiPA within the last {{.AdminMaxAge}} (<code>RequireRecentLogin</code>).</li>
-<li><a href="/sessions" id="nav-sessions">Signed in on</a><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
+<li><a href="/me">/me</a>: your name and groups, as PiPA sent them (<code>Config.Claims</code>).</li>
+<li><a href="/admin">/admin</a>: only for the admins group (<code>AllowClaim</code>: alice is in it, bob is not){{with .Admins}} and {{range $i, $a := .}}{{if $i}}, {{end}}{{$a}}{{end}} (verified email){{end}}, and only with a sign-in at PiPA within the last {{.AdminMaxAge}} (<code>RequireRecentLogin</code>).</li>
+<li><a href="/sessions">Signed in on</a>: the devices you are signed in on, and a way to sign the others out.</li>
+<li><a href="/api/me">/api/me</a>: who you are, as JSON. Without a session an API client gets <code>401</code> with a <code>login_url</code>.</li>
 <li><a href="/metrics">/metrics</a>: the counts below, as Prometheus text.</li>
 </ul>
 {{with .Clock}}<h2>See step-up without waiting</h2>
@@ -98,7 +102,13 @@ td.n{text-align:right}
 <p id="welcome">Welcome, {{.User.Name}}. Only admins see this page.</p>
 {{template "userinfo" .User}}
 <p class="notice" id="step-up-rule">This page needs a sign-in at PiPA within the last {{.AdminMaxAge}}. You signed in {{if .User.AuthTime.IsZero}}at an unknown time{{else}}{{.User.Ago}} ago{{end}}; once that is more than {{.AdminMaxAge}} (plus {{.ClockSkew}} allowed for clock differences), opening this page sends you to PiPA to sign in again.</p>
-<p class="muted">Admins: {{range $i, $a := .Admins}}{{if $i}}, {{end}}{{$a}}{{end}}.</p>
+<p class="muted">Admins: the admins group{{with .Admins}}, and {{range $i, $a := .}}{{if $i}}, {{end}}{{$a}}{{end}}{{end}}.</p>
+{{template "bottom" .}}{{end}}
+
+{{define "me"}}{{template "top" .}}
+<h1>Me</h1>
+<p id="me-intro">What this app keeps about you: your PiPA identity, and the name and groups claims it asks for.</p>
+{{template "userinfo" .User}}
 {{template "bottom" .}}{{end}}
 
 {{define "sessions"}}{{template "top" .}}
@@ -120,7 +130,7 @@ td.n{text-align:right}
 {{define "error"}}{{template "top" .}}
 <h1 id="error-heading">{{.Heading}}</h1>
 <p id="error-message">{{.Message}}</p>
-{{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as an admin with a shared, verified email address.</p>
+{{if .NotAllowedAs}}<p class="notice" id="logged-in-as">You are logged in as {{if .User.Email}}<strong>{{.User.Email}}</strong>{{else}}user <code>{{.User.ID}}</code>, without sharing your email address{{end}}. To see this page, log out and log in as a member of the admins group.</p>
 <form method="post" action="/logout"><button type="submit" class="primary" id="switch-account">Log out and use another account</button></form>{{end}}
 {{if .StepUpKept}}<p class="notice" id="session-kept">You are still logged in as {{.User.Name}}, as before: a refused sign-in changes nothing here.</p>{{end}}
 <p>{{with .Retry}}<a class="button primary" id="try-again" href="{{.}}">Try again</a> {{end}}<a href="/">Back to the home page</a></p>
