@@ -10,6 +10,8 @@ func DropDPoPKey(a *Auth, w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	next := d.Clone()
-	next.Tokens.DPoPKey = nil
+	t := *a.keptTokens(r, d)
+	t.DPoPKey = nil
+	next.Tokens = &t
 	return a.sessions.Save(w, r, next)
 }

@@ -37,6 +37,7 @@ func ExampleConfig_logoutPath() {
 		ClientID:              pipatest.DefaultClientID,
 		ClientSecret:          pipatest.DefaultClientSecret,
 		RedirectURL:           app.URL + "/callback",
+		CookieName:            "app", // default: pipaauth- and a hash of ClientID
 		LogoutPath:            "/account/logout",
 		PostLogoutRedirectURL: app.URL + "/",
 		SessionKeys:           [][]byte{securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)},
@@ -52,7 +53,7 @@ func ExampleConfig_logoutPath() {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		var names []string
 		for _, c := range r.Cookies() {
-			if strings.HasPrefix(c.Name, "pipaauth") {
+			if strings.HasPrefix(c.Name, "app") {
 				names = append(names, c.Name)
 			}
 		}
@@ -70,7 +71,7 @@ func ExampleConfig_logoutPath() {
 	fmt.Println(string(body))
 	logout, _ := url.Parse(app.URL + "/account/logout")
 	for _, c := range jar.Cookies(logout) {
-		if strings.HasPrefix(c.Name, "pipaauth") {
+		if strings.HasPrefix(c.Name, "app") {
 			fmt.Println("sent to the logout:", c.Name)
 		}
 	}
@@ -81,8 +82,8 @@ func ExampleConfig_logoutPath() {
 	resp.Body.Close()
 	fmt.Println("back at", resp.Request.URL.Path, "from PiPA's end-session page")
 	// Output:
-	// cookies sent with a page: [pipaauth]
-	// sent to the logout: pipaauth-idt0
-	// sent to the logout: pipaauth
+	// cookies sent with a page: [app]
+	// sent to the logout: app-idt0
+	// sent to the logout: app
 	// back at / from PiPA's end-session page
 }

@@ -130,7 +130,7 @@ func TestLeanCookieHeader(t *testing.T) {
 			if strings.Contains(page, "-idt") {
 				t.Errorf("a page gets the ID token cookie: %v", b.cookieNames("/private"))
 			}
-			if mode.name == "cookie" && !strings.Contains(b.cookieHeaderAt("/logout"), "__Secure-pipaauth-idt0=") {
+			if mode.name == "cookie" && !strings.Contains(b.cookieHeaderAt("/logout"), "__Secure-"+strings.TrimPrefix(sessionCookieName(pipaauth.Config{ClientID: clientID}), "__Host-")+"-idt0=") {
 				t.Errorf("the logout path does not get the ID token cookie: %v", b.cookieNames("/logout"))
 			}
 			b.mustUser()
@@ -325,13 +325,14 @@ func testSideCookiesBound(t *testing.T, idToken, access, rfsh, tokCookies, idtCo
 		return j
 	}
 	alice, bob := login("alice"), login("bob")
-	const sess = "__Host-pipaauth"
+	base := strings.TrimPrefix(sessionCookieName(pipaauth.Config{ClientID: clientID}), "__Host-")
+	sess := "__Host-" + base
 	var toks, idts []string
 	for i := range tokCookies {
-		toks = append(toks, fmt.Sprintf("__Host-pipaauth-tok%d", i))
+		toks = append(toks, fmt.Sprintf("__Host-%s-tok%d", base, i))
 	}
 	for i := range idtCookies {
-		idts = append(idts, fmt.Sprintf("__Secure-pipaauth-idt%d", i))
+		idts = append(idts, fmt.Sprintf("__Secure-%s-idt%d", base, i))
 	}
 	all := append(append([]string{sess}, toks...), idts...)
 	if len(alice.cookies) != len(all) || len(bob.cookies) != len(all) {

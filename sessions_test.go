@@ -145,7 +145,7 @@ func (d *device) sessions() []pipaauth.SessionInfo {
 func (d *device) cookie() string {
 	u, _ := url.Parse(d.app.srv.URL)
 	for _, c := range d.client.Jar.Cookies(u) {
-		if c.Name == pipaauth.DefaultCookieName {
+		if c.Name == plainCookieName {
 			return c.Value
 		}
 	}
@@ -293,7 +293,7 @@ func TestSessionsUnsupportedAndLoginRequired(t *testing.T) {
 	listing := newSessionsApp(t, provider, true)
 	logged := cookies.login(t, provider, "alice", "A")
 	r, _ := http.NewRequest("GET", cookies.srv.URL, nil)
-	r.AddCookie(&http.Cookie{Name: pipaauth.DefaultCookieName, Value: logged.cookie()})
+	r.AddCookie(&http.Cookie{Name: plainCookieName, Value: logged.cookie()})
 	if _, ok := cookies.auth.User(r); !ok {
 		t.Fatal("the cookie session is not logged in")
 	}

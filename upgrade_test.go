@@ -185,7 +185,8 @@ func TestUpgradeFromFormat4Cookie(t *testing.T) {
 			if after[f.CookieName] == value {
 				t.Fatal("the first guarded request did not write the session back")
 			}
-			for _, name := range []string{"__Host-pipaauth-tok0", "__Secure-pipaauth-idt0"} {
+			base := strings.TrimPrefix(sessionCookieName(pipaauth.Config{ClientID: clientID}), "__Host-")
+			for _, name := range []string{"__Host-" + base + "-tok0", "__Secure-" + base + "-idt0"} {
 				if after[name] == "" {
 					t.Errorf("the write-back set no %s cookie; it set %v", name, keys(after))
 				}
