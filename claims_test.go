@@ -44,6 +44,9 @@ func newClaimsApp(t *testing.T, store *memStore, names []string, user pipatest.U
 	ca := &claimsApp{provider: pipatest.NewServer(), store: store}
 	t.Cleanup(ca.provider.Close)
 	ca.provider.SetUser(user)
+	// PiPA shares the application's clock: refreshed ID tokens are checked
+	// for exp like the login's.
+	ca.provider.SetClock(func() time.Time { return time.Now().Add(time.Duration(ca.offset.Load())) })
 	ca.provider.SetBehavior(pipatest.Behavior{UserInfoHook: func(map[string]any) { ca.infos.Add(1) }})
 	ca.app = newTestApp(t, ca.provider, func(c *pipaauth.Config) {
 		c.Claims = names
