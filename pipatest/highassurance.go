@@ -119,16 +119,8 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, &oauthError{st, code, "pipatest: Behavior.PushStatus"})
 		return
 	}
-	for k, vs := range form {
-		if len(vs) > 1 {
-			writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("the %s parameter is repeated", k)})
-			return
-		}
-	}
-	_, _, hasBasic := r.BasicAuth()
-	auth, oerr := s.authenticate(r, form, hasBasic, "/par")
-	if oerr != nil {
-		writeOAuthError(w, oerr)
+	auth, ok := s.authenticateForm(w, r, form, "/par")
+	if !ok {
 		return
 	}
 	params := url.Values{}
@@ -198,6 +190,25 @@ type clientAuth struct {
 // authenticate checks the client authentication of a request to the
 // endpoint at path: a client secret (Basic or in the form) or a
 // private_key_jwt assertion.
+// authenticateForm refuses a form with a repeated parameter, then
+// authenticates the client of a request to path; on failure it writes the
+// OAuth error and reports false.
+func (s *Server) authenticateForm(w http.ResponseWriter, r *http.Request, form url.Values, path string) (clientAuth, bool) {
+	for k, vs := range form {
+		if len(vs) > 1 {
+			writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("the %s parameter is repeated", k)})
+			return clientAuth{}, false
+		}
+	}
+	_, _, hasBasic := r.BasicAuth()
+	auth, oerr := s.authenticate(r, form, hasBasic, path)
+	if oerr != nil {
+		writeOAuthError(w, oerr)
+		return clientAuth{}, false
+	}
+	return auth, true
+}
+
 func (s *Server) authenticate(r *http.Request, form url.Values, hasBasic bool, path string) (clientAuth, *oauthError) {
 	hasPost := form.Has("client_secret")
 	hasJWT := form.Has("client_assertion") || form.Has("client_assertion_type")

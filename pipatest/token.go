@@ -700,16 +700,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, &oauthError{st, "server_error", "pipatest: Behavior.RevocationStatus"})
 		return
 	}
-	for k, vs := range form {
-		if len(vs) > 1 {
-			writeOAuthError(w, &oauthError{http.StatusBadRequest, "invalid_request", fmt.Sprintf("the %s parameter is repeated", k)})
-			return
-		}
-	}
-	_, _, hasBasic := r.BasicAuth()
-	auth, oerr := s.authenticate(r, form, hasBasic, "/revoke")
-	if oerr != nil {
-		writeOAuthError(w, oerr)
+	auth, ok := s.authenticateForm(w, r, form, "/revoke")
+	if !ok {
 		return
 	}
 	clientID := auth.clientID
