@@ -83,7 +83,7 @@ func TestBackChannelLogoutRetriedOnAnotherInstance(t *testing.T) {
 	var session *http.Cookie
 	u, _ := url.Parse(a)
 	for _, c := range jar.Cookies(u) {
-		if c.Name == pipaauth.DefaultCookieName {
+		if sessionCookie(c.Name) {
 			session = c
 		}
 	}

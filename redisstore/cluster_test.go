@@ -215,7 +215,7 @@ func TestClusterFailover(t *testing.T) {
 			t.Fatalf("after the login: %d %q", resp.StatusCode, body)
 		}
 		for _, ck := range jar.Cookies(resp.Request.URL) {
-			if ck.Name == pipaauth.DefaultCookieName {
+			if sessionCookie(ck.Name) {
 				return clusterLogin{sub, ck}
 			}
 		}

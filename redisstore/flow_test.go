@@ -97,7 +97,7 @@ func TestLoginAcrossInstances(t *testing.T) {
 			t.Fatalf("after the login: %d %q", resp.StatusCode, body)
 		}
 		for _, c := range jar.Cookies(resp.Request.URL) {
-			if c.Name == pipaauth.DefaultCookieName {
+			if sessionCookie(c.Name) {
 				return c
 			}
 		}
@@ -172,4 +172,12 @@ func TestLoginAcrossInstances(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sessionCookie reports whether name is pipaauth's default session cookie:
+// DefaultCookieName, a dash and 12 hex digits of a hash of the client id
+// (plain HTTP: no __Host- prefix).
+func sessionCookie(name string) bool {
+	rest, ok := strings.CutPrefix(name, pipaauth.DefaultCookieName+"-")
+	return ok && len(rest) == 12 && strings.Trim(rest, "0123456789abcdef") == ""
 }
