@@ -50,7 +50,11 @@ func (c *Config) checkAssertionKey() error {
 		}
 		return nil
 	}
-	switch k := c.ClientAssertionKey.Public().(type) {
+	pub, err := signerPublic(c.ClientAssertionKey)
+	if err != nil {
+		return err
+	}
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < minRSABits {
 			return fmt.Errorf("%w: ClientAssertionKey is a %d-bit RSA key: use at least %d bits (or ECDSA P-256)", errs.ErrConfig, k.N.BitLen(), minRSABits)
@@ -60,12 +64,24 @@ func (c *Config) checkAssertionKey() error {
 			return fmt.Errorf("%w: ClientAssertionKey is an ECDSA key on %s: use P-256 (ES256) or RSA", errs.ErrConfig, k.Curve.Params().Name)
 		}
 	default:
-		return fmt.Errorf("%w: ClientAssertionKey is a %T: use an RSA (RS256, PS256) or ECDSA P-256 (ES256) private key", errs.ErrConfig, k)
+		return fmt.Errorf("%w: ClientAssertionKey is a %T: use an RSA (RS256, PS256) or ECDSA P-256 (ES256) private key", errs.ErrConfig, c.ClientAssertionKey)
 	}
 	if strings.ContainsFunc(c.ClientAssertionKeyID, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return fmt.Errorf("%w: ClientAssertionKeyID holds control characters", errs.ErrConfig)
 	}
 	return nil
+}
+
+// signerPublic returns the public key of s, or an error when s is a nil
+// pointer behind a non-nil interface (a key that failed to load), whose
+// Public method panics or returns nil.
+func signerPublic(s crypto.Signer) (pub crypto.PublicKey, err error) {
+	defer func() {
+		if recover() != nil || pub == nil {
+			pub, err = nil, fmt.Errorf("%w: ClientAssertionKey is a nil %T: load the private key registered at PiPA, or leave ClientAssertionKey unset", errs.ErrConfig, s)
+		}
+	}()
+	return s.Public(), nil
 }
 
 // assertionAlg picks the signing algorithm of the assertions for the key

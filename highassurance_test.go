@@ -3,6 +3,7 @@ package pipaauth_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -384,6 +385,9 @@ func TestHighAssuranceConfigErrors(t *testing.T) {
 		}, pipaauth.ErrConfig, "unset DPoP"},
 		{"P-384 key", func(c *pipaauth.Config) { c.ClientAssertionKey = p384 }, nil, pipaauth.ErrConfig, "P-256"},
 		{"1024-bit RSA key", func(c *pipaauth.Config) { c.ClientAssertionKey = rsa1024 }, nil, pipaauth.ErrConfig, "2048"},
+		{"nil ECDSA key", func(c *pipaauth.Config) { c.ClientAssertionKey = (*ecdsa.PrivateKey)(nil) }, nil, pipaauth.ErrConfig, "nil *ecdsa.PrivateKey"},
+		{"nil RSA key", func(c *pipaauth.Config) { c.ClientAssertionKey = (*rsa.PrivateKey)(nil) }, nil, pipaauth.ErrConfig, "nil *rsa.PrivateKey"},
+		{"Ed25519 key", func(c *pipaauth.Config) { _, k, _ := ed25519.GenerateKey(nil); c.ClientAssertionKey = k }, nil, pipaauth.ErrConfig, "ed25519.PrivateKey"},
 		{"key id without key", func(c *pipaauth.Config) { c.ClientAssertionKeyID = "k1" }, nil, pipaauth.ErrConfig, "ClientAssertionKeyID"},
 		{"no secret, no key", func(c *pipaauth.Config) { c.ClientSecret = "" }, nil, pipaauth.ErrConfig, "ClientSecret"},
 	} {

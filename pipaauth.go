@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -357,6 +358,7 @@ type Auth struct {
 	loginCSRF  originGuard
 	bcLogout   backChannel // BackChannelLogoutHandler's verifier and revoker
 	nonces     dpop.Nonces // DPoP-Nonce per server, for every DPoP proof
+	logoutPath sync.Once   // checkLogoutPath's warning, given once
 }
 
 // New checks cfg, fetches PiPA's discovery document and returns an Auth.
@@ -775,6 +777,9 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
 			a.revoke(r.Context(), p, a.keptTokens(r, d))
 			idToken = a.keptIDToken(r, d)
+			if idToken == "" {
+				a.checkLogoutPath(r)
+			}
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
