@@ -128,7 +128,9 @@ type Config struct {
 	// decides. The session cookie is not sent on that POST, so a login there
 	// does not see the session it replaces: its tokens are not revoked at
 	// that moment (they expire at PiPA), and a server-side record of it
-	// expires on its own.
+	// expires on its own. Mount CallbackHandler for POST as well as GET
+	// (mux.Handle("/callback", ...), without a method): PiPA's page posts
+	// to it.
 	ResponseMode string
 
 	// CookieName names the session cookie; the login attempt cookies are
@@ -724,7 +726,9 @@ func parseMaxAge(v []string) (time.Duration, bool) {
 // Config.RedirectURL. It checks the state, exchanges the code, verifies the
 // ID token, replaces the session and redirects to the page the login started
 // from. Failures go to Config.ErrorHandler. With LazyDiscovery, before
-// discovery succeeded, it answers 503 with Retry-After.
+// discovery succeeded, it answers 503 with Retry-After. It takes GET (the
+// query string); with Config.ResponseMode "form_post", POST only: mount it
+// without a method (mux.Handle("/callback", ...)) or for both.
 func (a *Auth) CallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = a.timed(r)
