@@ -86,7 +86,12 @@ func (a *Auth) push(ctx context.Context, ha *highAssurance, params url.Values) (
 		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
 			status = http.StatusServiceUnavailable
 		}
-		return "", parError(status, "PiPA refused the login request ("+code+"). Please try again later.", fmt.Errorf("the endpoint answered %d %q", resp.StatusCode, out.Error))
+		cause := fmt.Errorf("the endpoint answered %d %q", resp.StatusCode, out.Error)
+		if code == "invalid_client" {
+			// A configuration mistake, not a passing failure: say which.
+			cause = fmt.Errorf("%w: PiPA did not accept the client's authentication: check ClientAssertionKey and ClientAssertionKeyID (the key and kid registered at PiPA), or ClientSecret", cause)
+		}
+		return "", parError(status, "PiPA refused the login request ("+code+"). Please try again later.", cause)
 	case jsonErr != nil:
 		return "", parError(http.StatusBadGateway, "PiPA sent an answer this application cannot read. Please try again later.", jsonErr)
 	case out.RequestURI == "" || len(out.RequestURI) > maxRequestURI || strings.ContainsFunc(out.RequestURI, func(r rune) bool { return r <= ' ' || r > '~' }):
