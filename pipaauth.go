@@ -738,7 +738,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 		}
 		start := time.Now()
 		user := ""
-		d, _ := a.sessions.Load(r)
+		d, lerr := a.sessions.Load(r)
 		// One look at the discovery document serves the revocation and the
 		// redirect (with LazyDiscovery it may arrive during the logout).
 		p, perr := a.provider(r.Context())
@@ -751,6 +751,8 @@ func (a *Auth) LogoutHandler() http.Handler {
 			a.log.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: logout", slog.String("user", user))
 			a.revoke(r.Context(), p, a.keptTokens(r, d))
 			idToken = a.keptIDToken(r, d)
+		} else if errors.Is(lerr, session.ErrInvalid) {
+			idToken = a.expiredIDToken(r, p) // logout_expired.go
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)
