@@ -41,7 +41,10 @@ func (a *Auth) expiredIDToken(r *http.Request, p *provider) string {
 	if raw == "" {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ExchangeTimeout)
+	// The login's key is normally cached; a fetch for an unknown one is
+	// waited for no longer than a revocation, so a logout never hangs on
+	// PiPA's JWKS (an unchecked token is dropped).
+	ctx, cancel := context.WithTimeout(r.Context(), min(a.cfg.ExchangeTimeout, RevocationTimeout))
 	defer cancel()
 	// The ID token and the session were sealed together at the login (or
 	// a refresh), so its sub is the session's: only PiPA's keys, issuer
