@@ -27,7 +27,7 @@ import (
 // the SessionLifetime, for session.ExpiredGrace more. Later the browser or
 // the store has forgotten them, and the logout sends client_id only.
 func (a *Auth) expiredIDToken(r *http.Request, p *provider) string {
-	if p == nil || p.endSession == "" || p.logoutTokens == nil {
+	if p == nil || p.endSession == "" { // no end-session redirect to carry a hint
 		return ""
 	}
 	d, err := a.sessions.LoadExpired(r)
