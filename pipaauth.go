@@ -768,7 +768,7 @@ func (a *Auth) LogoutHandler() http.Handler {
 		}
 		start := time.Now()
 		user := ""
-		d, _ := a.sessions.Load(r)
+		d, lerr := a.sessions.Load(r)
 		// One look at the discovery document serves the revocation and the
 		// redirect (with LazyDiscovery it may arrive during the logout).
 		p, perr := a.provider(r.Context())
@@ -784,6 +784,8 @@ func (a *Auth) LogoutHandler() http.Handler {
 			if idToken == "" {
 				a.checkLogoutPath(r)
 			}
+		} else if errors.Is(lerr, session.ErrInvalid) {
+			idToken = a.expiredIDToken(r, p) // logout_expired.go
 		}
 		if err := a.sessions.Clear(w, r); err != nil {
 			e := errs.StoreUnavailable(err)

@@ -167,7 +167,11 @@ func (m *Manager) ListSessions(ctx context.Context, sub string, current *Data) (
 	}
 	key := b.handleKeys()[0]
 	out := make([]Listed, 0, len(got))
+	end := m.now().Add(-m.opt.Lifetime)
 	for _, s := range got {
+		if !s.LoginAt.IsZero() && !s.LoginAt.After(end) {
+			continue // kept for a logout after expiry (ExpiredGrace), not live
+		}
 		out = append(out, Listed{
 			Handle:    listingHandle(key, s.ID),
 			Current:   current != nil && current.sid != "" && s.ID == current.sid,

@@ -260,9 +260,11 @@ func (m *Manager) Clear(w http.ResponseWriter, r *http.Request) error {
 	return m.clearLegacy(w, r)
 }
 
-// maxAge is the cookie's lifetime in seconds: until the login expires.
+// maxAge is the cookie's lifetime in seconds, which is also the store
+// record's: until the login expires, and ExpiredGrace more for a logout
+// after the expiry (Load refuses the session all the same).
 func (m *Manager) maxAge(d *Data) int {
-	until := d.LoginAt.Add(m.opt.Lifetime)
+	until := d.LoginAt.Add(m.opt.Lifetime + ExpiredGrace)
 	return max(1, int(until.Sub(m.now())/time.Second))
 }
 

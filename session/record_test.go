@@ -254,7 +254,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if rec.sub != "sub-1" || rec.sid != "op-sid-1" {
 		t.Errorf("record metadata sub %q sid %q, want sub-1, op-sid-1", rec.sub, rec.sid)
 	}
-	if want := c.t.Add(12 * time.Hour); rec.expires.Before(want.Add(-2*time.Second)) || rec.expires.After(want) {
+	if want := c.t.Add(12*time.Hour + ExpiredGrace); rec.expires.Before(want.Add(-2*time.Second)) || rec.expires.After(want) {
 		t.Errorf("record expires %v, want about %v", rec.expires, want)
 	}
 	got, err := m.Load(r)

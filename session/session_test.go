@@ -224,7 +224,7 @@ func TestCookieAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := rec.Header().Get("Set-Cookie")
-	for _, want := range []string{"__Host-test=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=43200"} {
+	for _, want := range []string{"__Host-test=", "Path=/", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=46800"} { // 12 h Lifetime + 1 h ExpiredGrace
 		if !strings.Contains(h, want) {
 			t.Errorf("Set-Cookie %q lacks %q", h, want)
 		}

@@ -130,7 +130,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	m := newStoreManager(t, c, st, nil)
 	r, rec := saveWith(t, m, httptest.NewRequest("GET", "/", nil), sample(c.t), false)
 	h := rec.Header().Get("Set-Cookie")
-	for _, want := range []string{"__Host-test=", "Path=/;", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=43200"} {
+	for _, want := range []string{"__Host-test=", "Path=/;", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age=46800"} { // 12 h Lifetime + 1 h ExpiredGrace
 		if !strings.Contains(h, want) {
 			t.Errorf("Set-Cookie %q lacks %q (the store's defaults must not leak)", h, want)
 		}

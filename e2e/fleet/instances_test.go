@@ -15,6 +15,7 @@ import (
 
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/pipatest"
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // A login that starts on one instance finishes on the other, and the session
@@ -244,8 +245,8 @@ func TestSessionCookieFlagsWithRedis(t *testing.T) {
 				if c.MaxAge <= 0 || c.MaxAge > int(pipaauth.LoginAttemptTTL/time.Second) {
 					t.Errorf("Set-Cookie %q: Max-Age %d, want within the attempt's time to live", sc, c.MaxAge)
 				}
-			case c.MaxAge <= 0 || c.MaxAge > int(pipaauth.DefaultSessionLifetime/time.Second):
-				t.Errorf("Set-Cookie %q: Max-Age %d, want within the session lifetime", sc, c.MaxAge)
+			case c.MaxAge <= 0 || c.MaxAge > int((pipaauth.DefaultSessionLifetime+session.ExpiredGrace)/time.Second):
+				t.Errorf("Set-Cookie %q: Max-Age %d, want within the session lifetime and its grace for a logout after expiry", sc, c.MaxAge)
 			}
 		}
 	}
@@ -296,10 +297,10 @@ func TestLoginRenewsSessionID(t *testing.T) {
 		t.Errorf("Redis holds %v, want exactly the new session %s", ks, prefix+newID)
 	}
 	ttl, err := redis.Int(conn(t, addr).Do("TTL", prefix+newID))
-	if max := int(pipaauth.DefaultSessionLifetime / time.Second); err != nil || ttl <= 0 || ttl > max {
+	if max := int((pipaauth.DefaultSessionLifetime + session.ExpiredGrace) / time.Second); err != nil || ttl <= 0 || ttl > max {
 		t.Errorf("TTL of the session = %d, %v; want in (0, %d]", ttl, err, max)
 	} else if ttl < max-60 {
-		t.Errorf("TTL of a new session = %ds, want about the session lifetime (%ds)", ttl, max)
+		t.Errorf("TTL of a new session = %ds, want about the session lifetime and its grace for a logout after expiry (%ds)", ttl, max)
 	}
 	// The old cookie, replayed, is no session.
 	f.wantRefused(t, f.url, before)
