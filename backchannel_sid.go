@@ -16,10 +16,11 @@ import (
 // either the mark came first and the login ends its own session, or the
 // session came first and the revocation ends it.
 //
-// Remember is a set-if-absent, the only primitive a RevocableStore offers,
-// so the login's check is itself a Remember with probeTTL: first=true means
-// no mark (and leaves one for a millisecond); the handler replaces such a
-// short mark with its own (markRevoked).
+// A store that implements session.RememberedChecker (redisstore, memstore)
+// is asked whether the mark is there. Otherwise Remember, a set-if-absent,
+// is the only primitive, so the login's check is itself a Remember with
+// probeTTL: first=true means no mark (and leaves one for a millisecond); the
+// handler replaces such a short mark with its own (markRevoked).
 
 // probeTTL is how long a login's check leaves its own mark.
 const probeTTL = time.Millisecond
@@ -55,11 +56,34 @@ func (a *Auth) endRevokedSID() func(ctx context.Context, sid string) (bool, erro
 	}
 	return func(ctx context.Context, sid string) (bool, error) {
 		ctx = context.WithoutCancel(ctx) // a session left behind must still be ended
-		first, err := a.sessions.Remember(ctx, revokedSIDKey(sid), probeTTL)
-		if err != nil || first {
+		revoked, err := a.sidRevoked(ctx, revokedSIDKey(sid))
+		if err != nil || !revoked {
 			return false, err
 		}
 		_, err = a.sessions.RevokeSID(ctx, sid)
 		return true, err
 	}
+}
+
+// sidRevoked reports whether a back-channel logout marked key. With a store
+// that can look a key up (session.RememberedChecker) it only looks. Without
+// one the look is a Remember with probeTTL, and a mark found may be another
+// login's probe of the same sid (tabs finishing together): only a mark
+// still there after probeTTL, three times over, is a logout's (a logout's
+// lasts the logout token's lifetime, minutes).
+func (a *Auth) sidRevoked(ctx context.Context, key string) (bool, error) {
+	found, supported, err := a.sessions.Remembered(ctx, key)
+	if supported || err != nil {
+		return found, err
+	}
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(2 * probeTTL)
+		}
+		first, err := a.sessions.Remember(ctx, key, probeTTL)
+		if err != nil || first {
+			return false, err
+		}
+	}
+	return true, nil
 }

@@ -16,7 +16,6 @@ import (
 // expiryIdle is the IdleTimeout of the idle-expiry tests.
 const expiryIdle = 30 * time.Minute
 
-
 // expiryStore returns the Config edit of a backend: "cookie", "revocable
 // store" (memRevocable), "memstore" (on now) or "gorilla store".
 func expiryStore(t *testing.T, mode string, now func() time.Time) func(*pipaauth.Config) {

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,12 +36,22 @@ type Options struct {
 	// Now is the clock that expires sessions and Remember's keys and
 	// stamps a write-back's last-seen time. Default time.Now.
 	Now func() time.Time
+	// MaxSessionsPerUser caps the live sessions of one user (sub): a
+	// login beyond it ends that user's sessions that expire first (the
+	// oldest logins), so that one account cannot fill memory. Default 0:
+	// DefaultMaxSessionsPerUser (100); negative: no cap.
+	MaxSessionsPerUser int
 }
+
+// DefaultMaxSessionsPerUser is Options.MaxSessionsPerUser when zero, as
+// redisstore's.
+const DefaultMaxSessionsPerUser = 100
 
 // Store keeps sessions in memory. It is safe for concurrent use. Create it
 // with New.
 type Store struct {
-	now func() time.Time
+	now        func() time.Time
+	maxPerUser int // 0: no cap
 
 	mu       sync.Mutex
 	records  map[string]*record             // session id -> record
@@ -72,6 +83,12 @@ func New(opt Options) *Store {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	switch {
+	case opt.MaxSessionsPerUser == 0:
+		s.maxPerUser = DefaultMaxSessionsPerUser
+	case opt.MaxSessionsPerUser > 0:
+		s.maxPerUser = opt.MaxSessionsPerUser
 	}
 	return s
 }
@@ -193,7 +210,31 @@ func (s *Store) create(ctx context.Context, id string, data []byte, sub, sid str
 	}
 	index(s.bySub, sub, id)
 	index(s.bySID, sid, id)
+	s.capLocked(sub)
 	return true, nil
+}
+
+// capLocked ends the sessions of sub beyond maxPerUser, those that expire
+// first.
+func (s *Store) capLocked(sub string) {
+	ids := s.bySub[sub]
+	if sub == "" || s.maxPerUser <= 0 || len(ids) <= s.maxPerUser {
+		return
+	}
+	type entry struct {
+		id      string
+		expires time.Time
+	}
+	all := make([]entry, 0, len(ids))
+	for id := range ids {
+		if r := s.records[id]; r != nil {
+			all = append(all, entry{id, r.expires})
+		}
+	}
+	slices.SortFunc(all, func(a, b entry) int { return a.expires.Compare(b.expires) })
+	for _, e := range all[:max(0, len(all)-s.maxPerUser)] {
+		s.drop(e.id, s.records[e.id])
+	}
 }
 
 // ReplaceSession overwrites the session under id if its version is still
@@ -303,6 +344,18 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) (bo
 	}
 	s.seen[key] = now.Add(ttl)
 	return true, nil
+}
+
+// Remembered reports whether a key Remember recorded is still there,
+// without recording it (session.RememberedChecker).
+func (s *Store) Remembered(ctx context.Context, key string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.seen[key]
+	return ok && s.now().Before(exp), nil
 }
 
 // Forget removes a key Remember recorded.

@@ -736,6 +736,16 @@ func (s *Store) Remember(ctx context.Context, key string, ttl time.Duration) (bo
 	return true, nil
 }
 
+// Remembered implements session.RememberedChecker: whether a key
+// Remember recorded is still there (EXISTS), without recording it.
+func (s *Store) Remembered(ctx context.Context, key string) (bool, error) {
+	n, err := s.client.Do(ctx, s.client.B().Exists().Key(s.seenKey(key)).Build()).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: looking a key up: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Forget implements session.RevocableStore: it deletes a key Remember
 // recorded; a missing key is not an error.
 func (s *Store) Forget(ctx context.Context, key string) error {

@@ -389,6 +389,40 @@ func (m *Manager) Forget(ctx context.Context, key string) error {
 // reports whether this call recorded it first: an atomic set-if-absent,
 // for refusing a replayed logout token's jti. Errors as RevokeSID; ttl must
 // be positive.
+// RememberedChecker is implemented by a RevocableStore that can tell
+// whether a key Remember recorded is still there without recording it
+// (Redis EXISTS), detected with a type assertion. A login uses it to check
+// whether its sid was revoked by a back-channel logout; without it the
+// check is a Remember with a 1 ms ttl, which two logins of one sid at the
+// same millisecond can take for each other's revocation (and a store whose
+// clock stands still never forgets). redisstore and memstore implement it.
+type RememberedChecker interface {
+	// Remembered reports whether key was recorded by Remember and has not
+	// expired or been forgotten.
+	Remembered(ctx context.Context, key string) (bool, error)
+}
+
+// Remembered reports whether key is recorded, with supported false when the
+// store cannot tell without recording it (it lacks RememberedChecker).
+// For wiring only: applications use package pipaauth.
+func (m *Manager) Remembered(ctx context.Context, key string) (found, supported bool, err error) {
+	b, ok := m.revocable()
+	if !ok {
+		return false, false, fmt.Errorf("%w: %w", errs.ErrConfig, errNoRevocation)
+	}
+	c, ok := b.store.(RememberedChecker)
+	if !ok {
+		return false, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.StoreTimeout)
+	defer cancel()
+	found, err = c.Remembered(ctx, key)
+	if err != nil {
+		return false, true, storeErr("remembered", err)
+	}
+	return found, true, nil
+}
+
 func (m *Manager) Remember(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	b, ok := m.revocable()
 	if !ok {
