@@ -22,6 +22,7 @@ import (
 	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/internal/userctx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -64,18 +65,6 @@ func New(cfg Config) (*Guard, error) {
 	return &Guard{cfg: cfg}, nil
 }
 
-type ctxKey struct{}
-
-// UserFromContext returns the user RequireLogin put in ctx.
-// For wiring only: applications use pipaauth.UserFromContext.
-func UserFromContext(ctx context.Context) (session.User, bool) {
-	u, ok := ctx.Value(ctxKey{}).(*session.User)
-	if !ok || u == nil {
-		return session.User{}, false
-	}
-	return *u, true
-}
-
 // userContext is the context RequireLogin hands to the next handler: the
 // request's, with the user. It also holds the backing array of the
 // response's Vary header, so that the guard's work on a request with a
@@ -87,17 +76,10 @@ type userContext struct {
 }
 
 func (c *userContext) Value(key any) any {
-	if _, ok := key.(ctxKey); ok {
+	if _, ok := key.(userctx.Key); ok {
 		return c.user
 	}
 	return c.Context.Value(key)
-}
-
-// ContextWithUser returns a copy of ctx carrying u, as RequireLogin does; for
-// tests of handlers that sit behind the guard.
-// For wiring only: applications use pipaauth.ContextWithUser.
-func ContextWithUser(ctx context.Context, u session.User) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &u)
 }
 
 // RequireLogin calls next with the user in the request context when the
@@ -152,7 +134,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
 			}
 			// d is shared and never changed, so its User can be handed out by
-			// pointer; UserFromContext copies it.
+			// pointer; userctx.From copies it.
 			uc.Context, uc.user = r.Context(), &d.User
 			next.ServeHTTP(w, r.WithContext(uc))
 			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
@@ -197,7 +179,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 func (g *Guard) RequireUser(allow func(session.User) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return g.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, _ := UserFromContext(r.Context())
+			u, _ := userctx.From(r.Context())
 			if allow == nil || !allow(u) {
 				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: user not allowed", slog.String("user", u.ID), slog.String("path", r.URL.Path))
 				g.cfg.OnError(w, r, errs.New(http.StatusForbidden, errs.ErrForbidden, "Your account is not allowed to see this page.", nil))
