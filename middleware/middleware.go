@@ -44,15 +44,20 @@ type Config struct {
 	Now         func() time.Time                                // the clock RequireRecentLogin compares auth_time with
 	ClockSkew   time.Duration                                   // tolerated difference from PiPA's clock, as at the callback
 	LoginPath   string                                          // where the login handler is mounted, for the 401 body
-	OnError     func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
+	OnError     func(http.ResponseWriter, *http.Request, error) // renders a failure: its errors carry the status and a reason safe to show, which package pipaauth reads
 	Logger      *slog.Logger
-	Events      events.Sink // session store failures, reported as session_store_error
+	// Events, optional, reports a session store failure on a guarded
+	// request, after the response, as kind "session_store_error" with the
+	// user id when known and the error (which wraps
+	// pipaauth.ErrSessionStore).
+	Events func(r *http.Request, kind, userID string, err error)
 }
 
 // Guard is the middleware. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
 type Guard struct {
-	cfg Config
+	cfg    Config
+	events events.Sink // cfg.Events
 }
 
 // New returns a Guard.
@@ -62,7 +67,7 @@ func New(cfg Config) (*Guard, error) {
 		cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
 		return nil, errors.New("pipaauth: middleware configuration incomplete")
 	}
-	return &Guard{cfg: cfg}, nil
+	return &Guard{cfg: cfg, events: cfg.Events}, nil
 }
 
 // userContext is the context RequireLogin hands to the next handler: the
@@ -138,7 +143,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 			uc.Context, uc.user = r.Context(), &d.User
 			next.ServeHTTP(w, r.WithContext(uc))
 			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
-				g.cfg.Events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
+				g.events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
 			}
 			return
 		}
@@ -151,7 +156,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
 			g.cfg.OnError(w, r, errs.StoreUnavailable(err))
-			g.cfg.Events.Emit(r, events.StoreError, "", err)
+			g.events.Emit(r, events.StoreError, "", err)
 			return
 		}
 		if err != nil {
