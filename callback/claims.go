@@ -100,7 +100,7 @@ func (k *keptClaims) encode(names []string) (string, []string) {
 // request, whose sub must be the ID token's (OpenID Connect Core 5.3.2).
 // Then it keeps the named claims in login.User.Claims, refusing them when
 // they are over the session's bound (ErrClaimsTooLarge).
-func (f *Flow) loginClaims(ctx context.Context, tok *oauth2.Token, idt *IDToken, login *Login) *errs.Error {
+func (f *Flow) loginClaims(ctx context.Context, tok *oauth2.Token, idt *idToken, login *loginResult) *errs.Error {
 	names := f.cfg.Claims
 	var k keptClaims
 	if len(names) > 0 {
