@@ -172,7 +172,7 @@ func (a *Auth) refreshClaims(r *http.Request, p *provider, next *session.Data, t
 			bare.User.Claims = ""
 			if m, err := a.sessions.CookieBytes(bare); err == nil && m <= session.MaxCookieBytes {
 				return errs.New(http.StatusUnauthorized, callback.ErrRefreshRefused, "Your PiPA session has ended. Please log in again.",
-					callback.ClaimsTooLarge(claims, n, session.MaxCookieBytes, true))
+					errs.ClaimsTooLarge(claims, n, session.MaxCookieBytes, true))
 			}
 		}
 	}

@@ -145,7 +145,7 @@ func (a *Auth) sink() events.Sink {
 	if a.cfg.OnEvent == nil {
 		return nil
 	}
-	return func(r *http.Request, kind events.Kind, userID string, err error) {
+	return func(r *http.Request, kind string, userID string, err error) {
 		if n, ok := err.(*errs.ClaimNotKept); ok {
 			a.event(r.Context(), Event{Kind: EventClaimNotKept, UserID: userID, Claim: n.Name})
 			return

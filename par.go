@@ -29,8 +29,12 @@ func (a *Auth) pusher(ha *highAssurance) callback.PushFunc {
 	if ha.par == "" {
 		return nil
 	}
-	return func(ctx context.Context, params url.Values) (string, *errs.Error) {
-		return a.push(ctx, ha, params)
+	return func(ctx context.Context, params url.Values) (string, error) {
+		requestURI, e := a.push(ctx, ha, params)
+		if e != nil {
+			return "", e
+		}
+		return requestURI, nil // not e: a nil *errs.Error is a non-nil error
 	}
 }
 

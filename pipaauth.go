@@ -24,6 +24,7 @@ import (
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/internal/userctx"
 	"github.com/pipaauth/pipaauth/middleware"
 	"github.com/pipaauth/pipaauth/session"
 )
@@ -914,12 +915,12 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {
-	u, ok := middleware.UserFromContext(ctx)
+	u, ok := userctx.From(ctx)
 	return userOf(u), ok
 }
 
 // ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for
 // testing handlers that sit behind the guard without a login.
 func ContextWithUser(ctx context.Context, u User) context.Context {
-	return middleware.ContextWithUser(ctx, sessionUser(u))
+	return userctx.With(ctx, sessionUser(u))
 }

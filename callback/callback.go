@@ -38,7 +38,7 @@ type Config struct {
 	Issuer   string                                          // expected in the callback's iss parameter
 	Sessions *session.Manager                                //
 	Client   *http.Client                                    // token and JWKS requests
-	OnError  func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
+	OnError  func(http.ResponseWriter, *http.Request, error) // renders a failure: its errors carry the status and a reason safe to show, which package pipaauth reads
 
 	PKCE       bool          // send an S256 code challenge
 	RequireIss bool          // the provider promises an iss parameter on the callback (RFC 9207)
@@ -83,7 +83,12 @@ type Config struct {
 	// that answers a login started on another host.
 	StateKeys [][]byte
 	LoginPath string
-	Events    events.Sink // optional: one login or login_failed per start failure and per callback
+	// Events, optional, reports outcomes after the response is decided:
+	// kind "login" (with the user id) or "login_failed" (with the error)
+	// once per start failure and per callback, and "claim_not_kept" (with
+	// an error naming the claim) per claim of Claims that came only as a
+	// reference. err wraps the sentinel errors of package pipaauth.
+	Events func(r *http.Request, kind, userID string, err error)
 }
 
 // UserInfoFunc fetches the UserInfo of the token source's access token, as
@@ -92,9 +97,11 @@ type Config struct {
 type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
 
 // PushFunc pushes an authorization request (RFC 9126) and returns its
-// request_uri, or an error with the status and reason to show.
+// request_uri, or an error. The login start shows an error made by package
+// pipaauth with the status and reason it carries; any other as a failed
+// push, 502 wrapping pipaauth.ErrExchange.
 // For wiring only: applications use package pipaauth.
-type PushFunc func(ctx context.Context, params url.Values) (requestURI string, e *errs.Error)
+type PushFunc func(ctx context.Context, params url.Values) (requestURI string, err error)
 
 // Flow starts and finishes logins. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
@@ -103,6 +110,7 @@ type Flow struct {
 	openid  bool
 	refresh refreshes
 	spent   *spent
+	events  events.Sink // cfg.Events
 
 	redirectHost string // RedirectURL's host (and port), where the callback is served
 }
@@ -122,7 +130,7 @@ func New(cfg Config) (*Flow, error) {
 		// sending the code twice.
 		return nil, fmt.Errorf("%w: the token endpoint's client authentication style must be fixed", errs.ErrConfig)
 	}
-	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID), spent: newSpent(cfg.AttemptTTL, maxSpent)}
+	f := &Flow{cfg: cfg, openid: slices.Contains(cfg.OAuth2.Scopes, oidc.ScopeOpenID), spent: newSpent(cfg.AttemptTTL, maxSpent), events: cfg.Events}
 	if u, err := url.Parse(cfg.OAuth2.RedirectURL); err == nil {
 		f.redirectHost = strings.ToLower(u.Host)
 	}
@@ -217,7 +225,7 @@ func (f *Flow) fail(w http.ResponseWriter, r *http.Request, e *errs.Error) {
 	f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: login failed",
 		slog.Int("status", e.Status), slog.String("reason", e.Reason), slog.String("error", e.Error()))
 	f.cfg.OnError(w, r, e)
-	f.cfg.Events.Emit(r, events.LoginFailed, "", e)
+	f.events.Emit(r, events.LoginFailed, "", e)
 }
 
 // ServeHTTP handles PiPA's redirect back to the application.
@@ -341,7 +349,7 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, returnto.Or(attempt.ReturnTo, "/"), http.StatusSeeOther)
 	f.reportNotKept(r, user.ID, login.ClaimsNotKept)
-	f.cfg.Events.Emit(r, events.Login, user.ID, nil)
+	f.events.Emit(r, events.Login, user.ID, nil)
 }
 
 // sameTokens reports whether a and b hold the same refresh and access

@@ -100,7 +100,7 @@ func (k *keptClaims) encode(names []string) (string, []string) {
 // request, whose sub must be the ID token's (OpenID Connect Core 5.3.2).
 // Then it keeps the named claims in login.User.Claims, refusing them when
 // they are over the session's bound (ErrClaimsTooLarge).
-func (f *Flow) loginClaims(ctx context.Context, tok *oauth2.Token, idt *IDToken, login *Login) *errs.Error {
+func (f *Flow) loginClaims(ctx context.Context, tok *oauth2.Token, idt *idToken, login *loginResult) *errs.Error {
 	names := f.cfg.Claims
 	var k keptClaims
 	if len(names) > 0 {
@@ -137,7 +137,7 @@ func (f *Flow) claimsCookieTooLarge(d *session.Data) *errs.Error {
 	if err != nil || without > session.MaxCookieBytes {
 		return nil
 	}
-	return ClaimsTooLarge(d.User.Claims, with, session.MaxCookieBytes, true)
+	return errs.ClaimsTooLarge(d.User.Claims, with, session.MaxCookieBytes, true)
 }
 
 // reportNotKept logs and reports (EventClaimNotKept) each named claim that
@@ -146,7 +146,7 @@ func (f *Flow) reportNotKept(r *http.Request, userID string, names []string) {
 	for _, name := range names {
 		f.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: a claim named in Config.Claims came only as a distributed or aggregated reference (OpenID Connect Core 5.6.2): it is not fetched and not kept",
 			slog.String("claim", name), slog.String("user", userID))
-		f.cfg.Events.Emit(r, events.ClaimNotKept, userID, &errs.ClaimNotKept{Name: name})
+		f.events.Emit(r, events.ClaimNotKept, userID, &errs.ClaimNotKept{Name: name})
 	}
 }
 
@@ -159,43 +159,11 @@ func idTokenClaims(idt *oidc.IDToken) (rawClaims, error) {
 	return c, nil
 }
 
-// ClaimsTooLarge is the refusal of a session whose kept claims do not fit:
-// which claim is the largest, its size, the session's size against its
-// limit, and what to do.
-// For wiring only: applications use package pipaauth.
-func ClaimsTooLarge(claims string, size, limit int, cookie bool) *errs.Error {
-	name, n := largestClaim(claims)
-	where, fix := "the session store's record", "keep fewer claims (Config.Claims)"
-	if cookie {
-		where, fix = "the session cookie", "keep fewer claims (Config.Claims) or keep sessions server-side (Config.SessionStore)"
-	}
-	reason := fmt.Sprintf("Your account details are too large for this application's session: the claim %q takes %d bytes, and %s would be %d bytes, more than its limit of %d. The site's administrator can fix this: %s.",
-		name, n, where, size, limit, fix)
-	return errs.New(http.StatusBadGateway, errs.ErrClaimsTooLarge, reason,
-		fmt.Errorf("%s would be %d bytes (limit %d); largest kept claim %q: %d bytes; %s", where, size, limit, name, n, fix)).WithCode(errs.CodeClaimsTooLarge)
-}
-
-// largestClaim returns the name and JSON size of the largest member of the
-// claims object.
-func largestClaim(claims string) (string, int) {
-	var c rawClaims
-	if json.Unmarshal([]byte(claims), &c) != nil {
-		return "", len(claims)
-	}
-	name, n := "", -1
-	for k, v := range c {
-		if len(v) > n || (len(v) == n && k < name) {
-			name, n = k, len(v)
-		}
-	}
-	return name, n
-}
-
 // checkClaimsSize refuses kept claims over the store's bound (which the
 // session codec enforces in both modes).
 func checkClaimsSize(claims string, serverSide bool) *errs.Error {
 	if len(claims) > errs.MaxClaimsBytes {
-		return ClaimsTooLarge(claims, len(claims), errs.MaxClaimsBytes, !serverSide)
+		return errs.ClaimsTooLarge(claims, len(claims), errs.MaxClaimsBytes, !serverSide)
 	}
 	return nil
 }

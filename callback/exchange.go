@@ -36,10 +36,9 @@ const (
 // encodes in JSON: the bound on auth_time and nbf.
 const maxNumericDate = 253402300799
 
-// Login is what a finished code exchange tells about the login: who logged
-// in and what the session keeps.
-// For wiring only: applications use package pipaauth.
-type Login struct {
+// loginResult is what a finished code exchange tells about the login: who
+// logged in and what the session keeps.
+type loginResult struct {
 	User    session.User    // ID, Email, EmailVerified and AuthTime
 	Tokens  *session.Tokens // the provider's tokens
 	IDToken string          // the raw ID token; "" without the openid scope
@@ -54,7 +53,7 @@ type Login struct {
 
 // exchange trades the code for tokens and returns who logged in. Its errors
 // never hold the code or a token.
-func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*Login, *errs.Error) {
+func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*loginResult, *errs.Error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.cfg.Client)
@@ -89,7 +88,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*L
 		return nil, refused(err)
 	}
 	now := f.cfg.Now()
-	login := &Login{User: session.User{ID: userID}}
+	login := &loginResult{User: session.User{ID: userID}}
 	if f.openid {
 		idt, err := f.verifyIDToken(ctx, tok, a.Nonce, userID)
 		if err != nil {
@@ -230,7 +229,7 @@ func readable(tok *oauth2.Token) error {
 // was sent; providers may ignore max_age, so the claim is what counts) no
 // older than the attempt's MaxAge plus ClockSkew, and, when the attempt
 // names a subject, the same user.
-func (f *Flow) checkStepUp(idt *IDToken, a session.Attempt, now time.Time) *errs.Error {
+func (f *Flow) checkStepUp(idt *idToken, a session.Attempt, now time.Time) *errs.Error {
 	if a.MaxAge <= 0 {
 		return nil
 	}
@@ -363,10 +362,9 @@ type idClaims struct {
 	SID           *string         `json:"sid"`
 }
 
-// IDToken is what a verified ID token tells: the user (with AuthTime when
+// idToken is what a verified ID token tells: the user (with AuthTime when
 // the token has auth_time), the raw token and its sid.
-// For wiring only: applications use package pipaauth.
-type IDToken struct {
+type idToken struct {
 	Raw    string
 	User   session.User
 	SID    string
@@ -379,7 +377,7 @@ type IDToken struct {
 // signature, iss and aud; this package for exp, nbf, iat and auth_time
 // (each with ClockSkew either way), nonce, sub, aud, azp, at_hash and
 // user_id agreement.
-func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, userID string) (*IDToken, error) {
+func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, userID string) (*idToken, error) {
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
 		return nil, errors.New("the token response has no id_token although the openid scope was asked for")
@@ -394,7 +392,7 @@ func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, user
 	if userID != "" && userID != idt.Subject {
 		return nil, errors.New("the token response's user_id differs from the id_token's sub")
 	}
-	out := &IDToken{Raw: raw, User: session.User{ID: idt.Subject}, Expiry: idt.Expiry}
+	out := &idToken{Raw: raw, User: session.User{ID: idt.Subject}, Expiry: idt.Expiry}
 	if len(f.cfg.Claims) > 0 {
 		if out.claims, err = idTokenClaims(idt); err != nil {
 			return nil, err

@@ -49,9 +49,12 @@ func (f *Flow) push(ctx context.Context, authURL string) (string, *errs.Error) {
 	for k := range own {
 		params.Del(k) // the endpoint's own query stays in its URL
 	}
-	requestURI, e := f.cfg.Push(ctx, params)
-	if e != nil {
-		return "", e
+	requestURI, err := f.cfg.Push(ctx, params)
+	if err != nil {
+		if e, ok := err.(*errs.Error); ok {
+			return "", e
+		}
+		return "", errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused the login request. Please try again later.", fmt.Errorf("pushed authorization request: %w", err))
 	}
 	own.Set("client_id", f.cfg.OAuth2.ClientID)
 	own.Set("request_uri", requestURI)

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/pipaauth/pipaauth/internal/userctx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -22,7 +23,7 @@ import (
 // send it to the logout path only).
 func BenchmarkRequireLogin(b *testing.B) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, found := UserFromContext(r.Context()); found {
+		if _, found := userctx.From(r.Context()); found {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	})

@@ -22,6 +22,7 @@ import (
 	"github.com/pipaauth/pipaauth/internal/events"
 	"github.com/pipaauth/pipaauth/internal/httpx"
 	"github.com/pipaauth/pipaauth/internal/returnto"
+	"github.com/pipaauth/pipaauth/internal/userctx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -43,15 +44,20 @@ type Config struct {
 	Now         func() time.Time                                // the clock RequireRecentLogin compares auth_time with
 	ClockSkew   time.Duration                                   // tolerated difference from PiPA's clock, as at the callback
 	LoginPath   string                                          // where the login handler is mounted, for the 401 body
-	OnError     func(http.ResponseWriter, *http.Request, error) // renders an *errs.Error
+	OnError     func(http.ResponseWriter, *http.Request, error) // renders a failure: its errors carry the status and a reason safe to show, which package pipaauth reads
 	Logger      *slog.Logger
-	Events      events.Sink // session store failures, reported as session_store_error
+	// Events, optional, reports a session store failure on a guarded
+	// request, after the response, as kind "session_store_error" with the
+	// user id when known and the error (which wraps
+	// pipaauth.ErrSessionStore).
+	Events func(r *http.Request, kind, userID string, err error)
 }
 
 // Guard is the middleware. It is safe for concurrent use.
 // For wiring only: applications use package pipaauth.
 type Guard struct {
-	cfg Config
+	cfg    Config
+	events events.Sink // cfg.Events
 }
 
 // New returns a Guard.
@@ -61,19 +67,7 @@ func New(cfg Config) (*Guard, error) {
 		cfg.OnError == nil || cfg.Logger == nil || !strings.HasPrefix(cfg.LoginPath, "/") {
 		return nil, errors.New("pipaauth: middleware configuration incomplete")
 	}
-	return &Guard{cfg: cfg}, nil
-}
-
-type ctxKey struct{}
-
-// UserFromContext returns the user RequireLogin put in ctx.
-// For wiring only: applications use pipaauth.UserFromContext.
-func UserFromContext(ctx context.Context) (session.User, bool) {
-	u, ok := ctx.Value(ctxKey{}).(*session.User)
-	if !ok || u == nil {
-		return session.User{}, false
-	}
-	return *u, true
+	return &Guard{cfg: cfg, events: cfg.Events}, nil
 }
 
 // userContext is the context RequireLogin hands to the next handler: the
@@ -87,17 +81,10 @@ type userContext struct {
 }
 
 func (c *userContext) Value(key any) any {
-	if _, ok := key.(ctxKey); ok {
+	if _, ok := key.(userctx.Key); ok {
 		return c.user
 	}
 	return c.Context.Value(key)
-}
-
-// ContextWithUser returns a copy of ctx carrying u, as RequireLogin does; for
-// tests of handlers that sit behind the guard.
-// For wiring only: applications use pipaauth.ContextWithUser.
-func ContextWithUser(ctx context.Context, u session.User) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &u)
 }
 
 // RequireLogin calls next with the user in the request context when the
@@ -152,11 +139,11 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
 			}
 			// d is shared and never changed, so its User can be handed out by
-			// pointer; UserFromContext copies it.
+			// pointer; userctx.From copies it.
 			uc.Context, uc.user = r.Context(), &d.User
 			next.ServeHTTP(w, r.WithContext(uc))
 			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
-				g.cfg.Events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
+				g.events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
 			}
 			return
 		}
@@ -169,7 +156,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 		if errors.Is(err, errs.ErrSessionStore) {
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "pipaauth: session store failed on a protected request", slog.String("error", err.Error()))
 			g.cfg.OnError(w, r, errs.StoreUnavailable(err))
-			g.cfg.Events.Emit(r, events.StoreError, "", err)
+			g.events.Emit(r, events.StoreError, "", err)
 			return
 		}
 		if err != nil {
@@ -197,7 +184,7 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 func (g *Guard) RequireUser(allow func(session.User) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return g.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, _ := UserFromContext(r.Context())
+			u, _ := userctx.From(r.Context())
 			if allow == nil || !allow(u) {
 				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: user not allowed", slog.String("user", u.ID), slog.String("path", r.URL.Path))
 				g.cfg.OnError(w, r, errs.New(http.StatusForbidden, errs.ErrForbidden, "Your account is not allowed to see this page.", nil))

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/pipaauth/pipaauth/internal/errs"
+	"github.com/pipaauth/pipaauth/internal/userctx"
 	"github.com/pipaauth/pipaauth/session"
 )
 
@@ -86,7 +87,7 @@ func (f *fixture) cookieOf(tb testing.TB, d *session.Data) string {
 }
 
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	u, ok := UserFromContext(r.Context())
+	u, ok := userctx.From(r.Context())
 	if !ok {
 		http.Error(w, "no user", http.StatusInternalServerError)
 		return
@@ -208,16 +209,6 @@ func TestRequireUser(t *testing.T) {
 	}
 }
 
-func TestUserFromContextAbsent(t *testing.T) {
-	if u, ok := UserFromContext(context.Background()); ok || u != (session.User{}) {
-		t.Errorf("got %+v, %v; want zero, false", u, ok)
-	}
-	ctx := ContextWithUser(context.Background(), session.User{ID: "x"})
-	if u, ok := UserFromContext(ctx); !ok || u.ID != "x" {
-		t.Errorf("got %+v, %v", u, ok)
-	}
-}
-
 func TestIdleTouch(t *testing.T) {
 	f := newFixture(t, 0)
 	var err error
@@ -293,7 +284,7 @@ func TestGuardContextAndVary(t *testing.T) {
 	h := f.guard.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		u, ok := UserFromContext(context.WithValue(ctx, other{}, 1))
+		u, ok := userctx.From(context.WithValue(ctx, other{}, 1))
 		if !ok || u.ID != "u1" || r.Context().Value(other{}) != "parent" {
 			t.Errorf("in the handler: user %+v %v, other value %v", u, ok, r.Context().Value(other{}))
 		}

@@ -158,7 +158,7 @@ func (m *Manager) list(ctx context.Context, sub string) (*recordBackend, []Store
 // ListSessions returns the live sessions of the user sub, most recent login
 // first; current, when not nil, is the request's session, marked Current.
 // Errors wrap errors.ErrUnsupported when the store cannot list,
-// errs.ErrSessionStore when it failed.
+// pipaauth.ErrSessionStore when it failed.
 // For wiring only: applications use package pipaauth.
 func (m *Manager) ListSessions(ctx context.Context, sub string, current *Data) ([]Listed, error) {
 	b, got, err := m.list(ctx, sub)

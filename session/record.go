@@ -339,7 +339,7 @@ func (m *Manager) CanRevoke() bool {
 // RevokeSID ends every session recorded with the provider's session id sid
 // (the ID token's sid claim, OpenID Connect Back-Channel Logout 1.0 section
 // 2.4), on every instance, and returns how many it ended. Errors wrap
-// errs.ErrSessionStore when the store failed, errs.ErrConfig when
+// pipaauth.ErrSessionStore when the store failed, pipaauth.ErrConfig when
 // CanRevoke is false or sid is "". ctx bounds the call, as does
 // StoreTimeout.
 func (m *Manager) RevokeSID(ctx context.Context, sid string) (int, error) {

@@ -22,12 +22,16 @@ const (
 // Sink receives one outcome of a request: its kind, the user when known,
 // and for a failure the error, from which the root derives the reason. It
 // is called after the response is decided and with no lock held.
-type Sink func(r *http.Request, kind Kind, userID string, err error)
+//
+// Its kind is a plain string so that the wiring packages' Config.Events
+// fields, whose type is Sink's underlying func type, name no internal type:
+// the root assigns a Sink to them, and they convert back for free.
+type Sink func(r *http.Request, kind string, userID string, err error)
 
 // Emit calls s; a nil Sink (no Config.OnEvent) reports nothing and costs a
 // nil check.
 func (s Sink) Emit(r *http.Request, kind Kind, userID string, err error) {
 	if s != nil {
-		s(r, kind, userID, err)
+		s(r, string(kind), userID, err)
 	}
 }
