@@ -128,8 +128,8 @@ func (f *Flow) loginClaims(ctx context.Context, tok *oauth2.Token, idt *idToken,
 // (ErrClaimsTooLarge); otherwise nil (something else is too large).
 func (f *Flow) claimsCookieTooLarge(d *session.Data) *errs.Error {
 	with, err := f.cfg.Sessions.CookieBytes(d)
-	if err != nil {
-		return nil
+	if err != nil || with <= session.MaxCookieBytes {
+		return nil // the session cookie fits: something else (the token cookies) did not
 	}
 	bare := d.Clone()
 	bare.User.Claims = ""

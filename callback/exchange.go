@@ -165,7 +165,7 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User,
 		Email         json.RawMessage `json:"email"`
 		EmailVerified json.RawMessage `json:"email_verified"`
 	}
-	if err := info.Claims(&c); err != nil {
+	if _, err := decodeExact(info.Claims, &c, "sub", "email", "email_verified"); err != nil {
 		return nil, unreadable(fmt.Errorf("userinfo: %w", err))
 	}
 	if c.Sub == nil || *c.Sub != u.ID {
@@ -352,6 +352,37 @@ func tokenUserID(tok *oauth2.Token) (string, error) {
 	}
 }
 
+// decodeExact decodes the claims that claims (an IDToken's or UserInfo's
+// Claims method) yields into dst, matching the names listed exactly:
+// encoding/json matches struct fields ignoring case, but claim names are
+// case-sensitive (RFC 7519 section 4), so a claim "EMAIL", which a user may
+// be able to set at some providers, must never count as "email". It
+// returns every claim, by exact name.
+func decodeExact(claims func(any) error, dst any, names ...string) (rawClaims, error) {
+	var all rawClaims
+	if err := claims(&all); err != nil {
+		return nil, err
+	}
+	keep := make(rawClaims, len(names))
+	for _, n := range names {
+		if v, ok := all[n]; ok {
+			keep[n] = v
+		}
+	}
+	b, err := json.Marshal(keep)
+	if err != nil {
+		return nil, err
+	}
+	return all, json.Unmarshal(b, dst)
+}
+
+// exactString reports whether all holds name, exactly so named, as the
+// JSON string want.
+func exactString(all rawClaims, name, want string) bool {
+	var v string
+	return json.Unmarshal(all[name], &v) == nil && v == want
+}
+
 // idClaims are the claims read beyond what go-oidc checks.
 type idClaims struct {
 	AZP           *string         `json:"azp"`
@@ -436,8 +467,14 @@ func (f *Flow) checkIDToken(ctx context.Context, raw, accessToken string, times 
 		return nil, nil, errors.New("id_token has no sub")
 	}
 	var c idClaims
-	if err := idt.Claims(&c); err != nil {
+	all, err := decodeExact(idt.Claims, &c, "azp", "email", "email_verified", "nbf", "auth_time", "sid")
+	if err != nil {
 		return nil, nil, fmt.Errorf("id_token claims: %w", err)
+	}
+	// go-oidc decodes sub and iss with encoding/json, which matches names
+	// ignoring case: the payload must name them exactly as well.
+	if !exactString(all, "sub", idt.Subject) || !exactString(all, "iss", idt.Issuer) {
+		return nil, nil, errors.New("id_token sub or iss is not spelled exactly so (claim names are case-sensitive, RFC 7519 section 4)")
 	}
 	for _, t := range []struct {
 		name string
