@@ -57,7 +57,10 @@ func (g originGuard) allowed(r *http.Request) bool {
 		return true
 	}
 	if origin, ok := r.Header["Origin"]; ok {
-		return len(origin) == 1 && origin[0] != "" && publicOrigin(origin[0]) == g.public && origin[0] != "null"
+		// Exactly the serialized origin (RFC 6454 section 6.2), as browsers
+		// send it: no user info, path or default port that would only
+		// normalize to it.
+		return len(origin) == 1 && strings.ToLower(origin[0]) == g.public
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":

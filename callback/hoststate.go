@@ -93,7 +93,9 @@ func (f *Flow) otherHost(w http.ResponseWriter, r *http.Request, state string) b
 	if retry != "" {
 		retry += "?return_to=" + url.QueryEscape(returnto.Or(returnTo, "/"))
 	}
-	e := errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login started on another address of this site ("+start+") than the one it came back to ("+f.redirectHost+"). Please log in again here.", nil)
+	// The page names no host: start_host is whatever Host header the
+	// request that started the login carried, which anyone can choose.
+	e := errs.New(http.StatusBadRequest, errs.ErrInvalidState, "This login started on another address of this site than the one it came back to ("+f.redirectHost+"). Please log in again here.", nil)
 	e.Retry = retry
 	f.fail(w, r, e)
 	return true
