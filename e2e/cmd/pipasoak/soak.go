@@ -20,6 +20,7 @@ import (
 	"github.com/pipaauth/pipaauth"
 	"github.com/pipaauth/pipaauth/e2e/internal/redisproc"
 	"github.com/pipaauth/pipaauth/pipatest"
+	"github.com/pipaauth/pipaauth/session"
 )
 
 // report holds the soak's numbers and the outcome of its checks.
@@ -249,7 +250,9 @@ func soak(ctx context.Context, cfg config, stdout io.Writer) (*report, error) {
 	dbsizeAfter, _ := redis.Int(c.Do("DBSIZE"))
 	rep.logInfo, rep.logWarn, rep.logFirst = e.logs.counts()
 
-	lifetime := int(pipaauth.DefaultSessionLifetime / time.Second)
+	// Records outlive the login by session.ExpiredGrace, so a logout after
+	// expiry can still send its ID token as id_token_hint.
+	lifetime := int((pipaauth.DefaultSessionLifetime + session.ExpiredGrace) / time.Second)
 	rep.check(rep.logins.Load() == int64(cfg.logins), "every login done: %d of %d", rep.logins.Load(), cfg.logins)
 	rep.check(rep.requests.Load() == int64(cfg.requests), "every guarded request answered 200 for the user: %d of %d", rep.requests.Load(), cfg.requests)
 	rep.check(rep.failures.Load() == 0, "no failed operation: %d", rep.failures.Load())
