@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
-	github.com/pipaauth/pipaauth v0.0.0-20261201034542-206ca26595a3
+	github.com/pipaauth/pipaauth v0.0.0-20261207151559-fe72020c737e
 	github.com/redis/rueidis v1.0.79
 )
 
