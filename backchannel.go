@@ -222,7 +222,12 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		by = "sub"
-		n, err = b.revoker.RevokeSubject(ctx, lt.sub)
+		// Marked first, so that a login of this user finishing meanwhile
+		// ends its own session (see backchannel_sid.go).
+		_, err = b.revoker.Remember(ctx, revokedSubKey(lt.sub, lt.iat), max(ttl, time.Second))
+		if err == nil {
+			n, err = b.revoker.RevokeSubject(ctx, lt.sub)
+		}
 	}
 	if err != nil {
 		// The provider retries a failed delivery with the same token:

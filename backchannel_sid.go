@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"time"
 )
 
@@ -86,4 +87,49 @@ func (a *Auth) sidRevoked(ctx context.Context, key string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// A back-channel logout by sub alone ends every session of the user, but a
+// login finishing meanwhile (its code exchanged before the logout) would
+// create one after it. The handler therefore marks the sub for the logout
+// token's lifetime, keyed by the 10-second bucket of the token's iat, and
+// a login checks the buckets from the user's sign-in at PiPA on (its ID
+// token's auth_time, else iat): a mark there means PiPA logged the user
+// out after that sign-in. Only a login from before the logout is refused
+// (a sign-in after it passes, but within the same 10 seconds, where it
+// may be refused once and should simply be tried again). Only with a store that can look a key up
+// (session.RememberedChecker: redisstore, memstore): a probe by Remember
+// would leave marks of its own.
+
+// subBucket is the width of revokedSubKey's time buckets.
+const subBucket = 10 * time.Second
+
+// revokedSubKey is the key of a logout of sub whose token was issued in
+// the bucket of iat.
+func revokedSubKey(sub string, iat time.Time) string {
+	sum := sha256.Sum256([]byte("sub\x00" + sub))
+	return "backchannel-sub:" + base64.RawURLEncoding.EncodeToString(sum[:]) + ":" + strconv.FormatInt(iat.Unix()/int64(subBucket/time.Second), 10)
+}
+
+// revokedSubject returns callback.Config.RevokedSubject, nil when the
+// store cannot revoke or cannot look keys up.
+func (a *Auth) revokedSubject() func(ctx context.Context, sub string, iat time.Time) (bool, error) {
+	if !a.sessions.CanRevoke() || !a.sessions.CanLookUp() {
+		return nil
+	}
+	return func(ctx context.Context, sub string, iat time.Time) (bool, error) {
+		ctx = context.WithoutCancel(ctx)
+		now := a.cfg.Now().Add(a.cfg.ClockSkew)
+		// Marks live the logout token's lifetime: older buckets are gone.
+		if oldest := now.Add(-(LogoutTokenMaxAge + 2*a.cfg.ClockSkew)); iat.Before(oldest) {
+			iat = oldest
+		}
+		for t := iat; !t.After(now.Add(subBucket)); t = t.Add(subBucket) {
+			found, _, err := a.sessions.Remembered(ctx, revokedSubKey(sub, t))
+			if err != nil || found {
+				return found, err
+			}
+		}
+		return false, nil
+	}
 }

@@ -330,11 +330,12 @@ func TestBackChannelLogoutEndsSessions(t *testing.T) {
 			}
 			b.rev.mu.Lock()
 			defer b.rev.mu.Unlock()
-			// The jti, and a logout by sid marks the sid revoked (so that a
-			// login with it finishing meanwhile ends itself).
-			want := 1 + len(tt.wantSIDs)
+			// The jti, and a logout by sid (or sub) marks the sid (or sub)
+			// revoked, so that a login with it finishing meanwhile ends
+			// itself.
+			want := 1 + len(tt.wantSIDs) + len(wantSubs)
 			if len(b.rev.remembered) != want {
-				t.Fatalf("remembered %v, want the one jti and %d sid", b.rev.remembered, len(tt.wantSIDs))
+				t.Fatalf("remembered %v, want the one jti, %d sid and %d sub", b.rev.remembered, len(tt.wantSIDs), len(wantSubs))
 			}
 			for key, ttl := range b.rev.remembered {
 				if strings.Contains(key, "jti") && len(key) > 80 || ttl <= 0 || ttl > pipaauth.LogoutTokenMaxAge+2*pipaauth.DefaultClockSkew {

@@ -186,7 +186,8 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 		Logger:     cfg.Logger,
 		Events:     a.sink(),
 
-		EndRevokedSID:   a.endRevokedSID(), // a back-channel logout racing this login (backchannel_sid.go)
+		EndRevokedSID:   a.endRevokedSID(),  // a back-channel logout racing this login (backchannel_sid.go)
+		RevokedSubject:  a.revokedSubject(), // the same, by sub
 		FormPost:        formPost,
 		FormPostOrigins: formPostOrigins,
 		StateKeys:       stateKeys(cfg.SessionKeys), // hostnames.go

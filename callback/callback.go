@@ -70,6 +70,11 @@ type Config struct {
 	// logout revoked sid lately, it ends that session (and any other with
 	// sid) and reports true, and the login fails. Errors are store errors.
 	EndRevokedSID func(ctx context.Context, sid string) (revoked bool, err error)
+	// RevokedSubject, optional, reports whether a back-channel logout of
+	// the user sub (by sub alone) came after the user signed in at PiPA
+	// (signedIn: auth_time, else the ID token's iat): the login is then
+	// over before it began.
+	RevokedSubject func(ctx context.Context, sub string, iat time.Time) (revoked bool, err error)
 
 	// FormPost asks for response_mode=form_post and reads the response
 	// from the POST PiPA's page submits (formpost.go); FormPostOrigins are
@@ -321,14 +326,31 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, errs.New(http.StatusInternalServerError, err, "The session could not be saved.", nil))
 		return
 	}
-	if f.cfg.EndRevokedSID != nil && next.SID != "" {
+	revokedCheck := func(ctx context.Context) (bool, error) {
+		if f.cfg.EndRevokedSID != nil && next.SID != "" {
+			if revoked, err := f.cfg.EndRevokedSID(ctx, next.SID); revoked || err != nil {
+				return revoked, err
+			}
+		}
+		// The user's sign-in at PiPA (auth_time; else the ID token's iat):
+		// a logout after it ended the PiPA session this login came from.
+		signedIn := login.IssuedAt
+		if login.AuthTimeClaimed {
+			signedIn = login.User.AuthTime
+		}
+		if f.cfg.RevokedSubject != nil && !signedIn.IsZero() {
+			return f.cfg.RevokedSubject(ctx, next.User.ID, signedIn)
+		}
+		return false, nil
+	}
+	if f.cfg.EndRevokedSID != nil || f.cfg.RevokedSubject != nil {
 		// Checked once the session exists: a back-channel logout of sid
-		// either marked it before this check, or revokes it after.
-		revoked, err := f.cfg.EndRevokedSID(r.Context(), next.SID)
+		// (or sub) either marked it before this check, or revokes it after.
+		revoked, err := revokedCheck(r.Context())
 		if err == nil && revoked {
 			err = errs.New(http.StatusUnauthorized, errs.ErrLoginRequired,
 				"Your PiPA session ended while you were logging in. Please log in again.",
-				errors.New("a back-channel logout revoked the login's sid"))
+				errors.New("a back-channel logout revoked the login's sid or user"))
 		}
 		if err != nil {
 			f.cfg.Sessions.Clear(w, r) // the cookie just written goes too

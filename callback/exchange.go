@@ -45,7 +45,8 @@ type loginResult struct {
 	// AuthTimeClaimed reports that User.AuthTime is the ID token's
 	// auth_time (else it is the login time).
 	AuthTimeClaimed bool
-	SID             string // the ID token's sid claim; "" when it has none
+	SID             string    // the ID token's sid claim; "" when it has none
+	IssuedAt        time.Time // the ID token's iat; zero without the openid scope
 	// ClaimsNotKept names the claims of Config.Claims that came only as
 	// distributed or aggregated references (OpenID Connect Core 5.6.2).
 	ClaimsNotKept []string
@@ -97,7 +98,7 @@ func (f *Flow) exchange(ctx context.Context, code string, a session.Attempt) (*l
 		if e := f.checkStepUp(idt, a, now); e != nil {
 			return nil, e
 		}
-		login.User, login.IDToken, login.SID = idt.User, idt.Raw, idt.SID
+		login.User, login.IDToken, login.SID, login.IssuedAt = idt.User, idt.Raw, idt.SID, idt.IssuedAt
 		login.AuthTimeClaimed = !idt.User.AuthTime.IsZero()
 		if login.User.AuthTime.After(now) {
 			// Up to ClockSkew ahead (checked above): PiPA's clock runs
@@ -396,10 +397,11 @@ type idClaims struct {
 // idToken is what a verified ID token tells: the user (with AuthTime when
 // the token has auth_time), the raw token and its sid.
 type idToken struct {
-	Raw    string
-	User   session.User
-	SID    string
-	Expiry time.Time
+	Raw      string
+	User     session.User
+	SID      string
+	Expiry   time.Time
+	IssuedAt time.Time
 
 	claims rawClaims // the whole payload, when Config.Claims names any
 }
@@ -423,7 +425,7 @@ func (f *Flow) verifyIDToken(ctx context.Context, tok *oauth2.Token, nonce, user
 	if userID != "" && userID != idt.Subject {
 		return nil, errors.New("the token response's user_id differs from the id_token's sub")
 	}
-	out := &idToken{Raw: raw, User: session.User{ID: idt.Subject}, Expiry: idt.Expiry}
+	out := &idToken{Raw: raw, User: session.User{ID: idt.Subject}, Expiry: idt.Expiry, IssuedAt: idt.IssuedAt}
 	if len(f.cfg.Claims) > 0 {
 		if out.claims, err = idTokenClaims(idt); err != nil {
 			return nil, err

@@ -402,6 +402,18 @@ type RememberedChecker interface {
 	Remembered(ctx context.Context, key string) (bool, error)
 }
 
+// CanLookUp reports whether the store can tell whether a key is
+// remembered without recording it (RememberedChecker).
+// For wiring only: applications use package pipaauth.
+func (m *Manager) CanLookUp() bool {
+	b, ok := m.revocable()
+	if !ok {
+		return false
+	}
+	_, ok = b.store.(RememberedChecker)
+	return ok
+}
+
 // Remembered reports whether key is recorded, with supported false when the
 // store cannot tell without recording it (it lacks RememberedChecker).
 // For wiring only: applications use package pipaauth.
