@@ -29,6 +29,7 @@ import (
 type signedUserInfo struct {
 	kp     *keyProvider
 	signed atomic.Int64 // signed answers given
+	plain  atomic.Bool  // answer JSON as pipatest does
 	mu     sync.Mutex
 	edit   func(claims map[string]any) // changes the claims before signing
 	key    *ecdsa.PrivateKey           // signs instead of kp's key
@@ -37,7 +38,7 @@ type signedUserInfo struct {
 
 func (s *signedUserInfo) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := s.kp.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/userinfo") || resp.StatusCode != http.StatusOK {
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/userinfo") || resp.StatusCode != http.StatusOK || s.plain.Load() {
 		return resp, err
 	}
 	defer resp.Body.Close()
@@ -202,5 +203,39 @@ func TestUserInfoAnswerShape(t *testing.T) {
 			r := b.finish(b.startLogin("/private"))
 			expectFailure(t, h, r, http.StatusBadGateway, pipaauth.ErrExchange, -1)
 		})
+	}
+}
+
+// At a refresh, a signed UserInfo answer that does not pass verification
+// (here: an algorithm SigningAlgs does not name) fails like any other
+// UserInfo failure: the session stays, the claims it was asked for are
+// cleared, and a warning is logged. Only another sub ends the session.
+func TestSignedUserInfoRefusedAtRefresh(t *testing.T) {
+	t.Parallel()
+	kp := newKeyProvider(t)
+	su := &signedUserInfo{kp: kp}
+	su.plain.Store(true)
+	ca := newClaimsApp(t, nil, []string{"roles"}, alice(nil, map[string]any{"roles": "reader"}), nil, func(c *pipaauth.Config) {
+		kp.wrap(c)
+		hc := *c.HTTPClient
+		hc.Transport = su
+		c.HTTPClient = &hc
+		c.SigningAlgs = []string{"RS256"}
+	})
+	ca.login(t)
+	if got, want := jsonOf(t, ca.claims(t, "roles")), `{"roles":"reader"}`; got != want {
+		t.Fatalf("claims after the login = %s, want %s", got, want)
+	}
+	su.plain.Store(false) // ES256 from now on
+	ca.events.take()
+	ca.refresh(t)
+	if su.signed.Load() != 1 {
+		t.Fatalf("%d signed UserInfo answers, want 1", su.signed.Load())
+	}
+	if got := jsonOf(t, ca.claims(t, "roles")); got != `{}` {
+		t.Errorf("claims after a refresh whose signed UserInfo was refused = %s, want {}", got)
+	}
+	if !strings.Contains(ca.logs.String(), "UserInfo failed at a refresh") {
+		t.Errorf("no warning in the log:\n%s", ca.logs.String())
 	}
 }
