@@ -179,7 +179,7 @@ func (a *Auth) serveBackChannelLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.verifier, b.skew = p.logoutTokens, a.cfg.ClockSkew
-	lt, bad := b.verify(r.Context(), raw[0], a.cfg.ClientID, a.cfg.Now())
+	lt, bad := b.verify(r.Context(), raw[0], a.cfg.Issuer, a.cfg.ClientID, a.cfg.Now())
 	if bad != nil && bad.retry {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((bad.after+time.Second-1)/time.Second))))
 		a.refuseLogout(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", bad.reason, bad.err)
@@ -302,15 +302,22 @@ type logoutClaims struct {
 }
 
 // verify checks raw as Back-Channel Logout 1.0 section 2.6 says, except the
-// jti replay check, which needs the store.
-func (b *backChannel) verify(ctx context.Context, raw, clientID string, now time.Time) (*logoutToken, *badLogoutToken) {
+// jti replay check, which needs the store. Its unverified iss, aud and
+// events are checked first (precheckLogoutToken): a token that names
+// another issuer or client, or is no logout token, never reaches the key
+// set.
+func (b *backChannel) verify(ctx context.Context, raw, issuer, clientID string, now time.Time) (*logoutToken, *badLogoutToken) {
 	bad := func(reason string, err error) (*logoutToken, *badLogoutToken) {
 		return nil, &badLogoutToken{reason: reason, err: err}
 	}
-	if _, err := jose.ParseSignedCompact(raw, signatureAlgorithms); err != nil {
+	jws, err := jose.ParseSignedCompact(raw, signatureAlgorithms)
+	if err != nil {
 		// A JWT is a JWS in compact form (RFC 7519 section 7.2); go-oidc
 		// would also take the JSON serialization.
 		return bad("The logout token's signature is not valid: it must be a JWS in compact form with an accepted algorithm.", err)
+	}
+	if pre := precheckLogoutToken(jws, issuer, clientID); pre != nil {
+		return nil, pre
 	}
 	vctx, rep := jwks.WithReport(ctx)
 	idt, err := b.verifier.Verify(vctx, raw)

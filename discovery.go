@@ -154,7 +154,10 @@ func (a *Auth) applyDiscovery(op *oidc.Provider) (*provider, error) {
 	}
 	var userInfo callback.UserInfoFunc
 	if d.UserInfo != "" {
-		userInfo = op.UserInfo
+		// Not go-oidc's: its signed answers would be checked with a key
+		// set of its own, unfiltered and unthrottled, without iss, aud or
+		// SigningAlgs.
+		userInfo = callback.UserInfoEndpoint(d.UserInfo, ha.client, verifier)
 	}
 	flow, err := callback.New(callback.Config{
 		OAuth2: &oauth2.Config{

@@ -4,11 +4,15 @@ import "time"
 
 // UnknownKeyInterval is how often, at most, a signature that no cached key
 // of PiPA's JWKS verifies may make this application fetch the JWKS again,
-// whatever the token (ID token at login or refresh, back-channel logout
-// token) and whatever its kid: known with a bad signature, unknown, or
-// none. The back-channel logout endpoint takes anonymous requests, so
-// without this bound anyone could make every instance fetch PiPA's JWKS
-// once per request. A kid that is in a set fetched less than
+// per source of tokens, whatever the token's kid: known with a bad
+// signature, unknown, or none. There are two sources, each with its own
+// bound: tokens PiPA hands over its endpoints (ID tokens at login or
+// refresh, signed UserInfo answers), and back-channel logout tokens, which
+// anyone may post. Without this bound anyone could make every instance
+// fetch PiPA's JWKS once per request; with one bound for both, a forged
+// logout token could spend the fetch a login needs after a key rotation.
+// A logout token whose unverified iss, aud or events claim cannot pass is
+// refused before it reaches the key set. A kid that is in a set fetched less than
 // UnknownKeyInterval ago is refused at once as a bad signature. Otherwise a
 // key rotation is picked up by the first token that needs it, at most
 // UnknownKeyInterval late: a logout token that comes sooner gets 503

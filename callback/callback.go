@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,10 +97,11 @@ type Config struct {
 	Events func(r *http.Request, kind, userID string, err error)
 }
 
-// UserInfoFunc fetches the UserInfo of the token source's access token, as
-// (*oidc.Provider).UserInfo does, through the client in ctx.
+// UserInfoFunc fetches the UserInfo claims of the token source's access
+// token (OpenID Connect Core 5.3) and returns them as one JSON object: see
+// UserInfoEndpoint.
 // For wiring only: applications use package pipaauth.
-type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (*oidc.UserInfo, error)
+type UserInfoFunc func(ctx context.Context, ts oauth2.TokenSource) (json.RawMessage, error)
 
 // PushFunc pushes an authorization request (RFC 9126) and returns its
 // request_uri, or an error. The login start shows an error made by package

@@ -210,7 +210,7 @@ func (f *Flow) RefreshClaims(ctx context.Context, tok *oauth2.Token, subject, pr
 		u := session.User{ID: subject}
 		info, e := f.userInfo(ctx, tok, &u, false)
 		switch {
-		case e != nil && e.Code == errs.CodeUserInfoInvalid && errors.Is(e, errs.ErrInvalidToken):
+		case e != nil && errors.Is(e, errUserInfoOtherSub):
 			return "", nil, sessionOver(e) // another sub
 		case e != nil:
 			f.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "pipaauth: UserInfo failed at a refresh: the claims the ID token lacks are cleared until the next refresh",

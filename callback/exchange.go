@@ -149,16 +149,20 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User,
 	}
 	info, err := f.cfg.UserInfo(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok.AccessToken, TokenType: tt}))
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || isNetworkError(err) {
+		var k *keysUnavailable
+		var st *userInfoStatus
+		switch {
+		case errors.As(err, &k): // a signed answer whose key could not be had
+			return nil, k.e
+		case errors.Is(err, context.DeadlineExceeded) || isNetworkError(err):
 			return nil, requestError("userinfo endpoint", err)
-		}
-		// go-oidc's error holds PiPA's whole answer, which may echo the
-		// access token: keep the status only.
-		status, brief := httpx.Brief(err)
-		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		case errors.As(err, &st) && (st.code == http.StatusUnauthorized || st.code == http.StatusForbidden):
 			return nil, errs.New(http.StatusBadGateway, errs.ErrExchange, "PiPA refused to give this application your account details. Please log in again.",
-				fmt.Errorf("userinfo endpoint: %w", brief)).WithCode(errs.CodeUserInfoInvalid)
+				err).WithCode(errs.CodeUserInfoInvalid)
+		case errors.Is(err, errUserInfoSignature):
+			return nil, refused(err).WithCode(errs.CodeUserInfoInvalid)
 		}
+		_, brief := httpx.Brief(err) // no body in these errors; bounded all the same
 		return nil, unreadable(fmt.Errorf("userinfo endpoint: %w", brief))
 	}
 	var c struct {
@@ -166,16 +170,15 @@ func (f *Flow) userInfo(ctx context.Context, tok *oauth2.Token, u *session.User,
 		Email         json.RawMessage `json:"email"`
 		EmailVerified json.RawMessage `json:"email_verified"`
 	}
-	if _, err := decodeExact(info.Claims, &c, "sub", "email", "email_verified"); err != nil {
+	if _, err := decodeExact(func(v any) error { return json.Unmarshal(info, v) }, &c, "sub", "email", "email_verified"); err != nil {
 		return nil, unreadable(fmt.Errorf("userinfo: %w", err))
 	}
 	if c.Sub == nil || *c.Sub != u.ID {
-		return nil, errs.New(http.StatusBadRequest, errs.ErrInvalidToken, "PiPA's answer did not pass verification. Please log in again.",
-			errors.New("the userinfo sub differs from the id_token's sub (OpenID Connect Core 5.3.2)")).WithCode(errs.CodeUserInfoInvalid)
+		return nil, refused(errUserInfoOtherSub).WithCode(errs.CodeUserInfoInvalid)
 	}
 	var all rawClaims
 	if len(f.cfg.Claims) > 0 {
-		if err := info.Claims(&all); err != nil {
+		if err := json.Unmarshal(info, &all); err != nil {
 			return nil, unreadable(fmt.Errorf("userinfo: %w", err))
 		}
 	}

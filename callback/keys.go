@@ -36,8 +36,10 @@ func (k *keysUnavailable) Unwrap() error { return k.e }
 // (errIdentityChanged: its signature verified), or a refusal.
 func (f *Flow) verify(ctx context.Context, raw string) (*oidc.IDToken, error) {
 	// An ID token comes from PiPA's token endpoint: during a key rotation
-	// it may wait for the next JWKS fetch rather than be refused.
-	vctx, rep := jwks.WithReport(jwks.WithWait(ctx))
+	// it may wait for the next JWKS fetch rather than be refused, and
+	// fetches on a slot of its own, which anonymous logout tokens cannot
+	// spend.
+	vctx, rep := jwks.WithReport(jwks.WithWait(jwks.WithPriority(ctx)))
 	idt, err := f.cfg.Verifier.Verify(vctx, raw)
 	if err == nil {
 		return idt, nil

@@ -1,7 +1,9 @@
 // Package jwks is pipaauth's copy of the provider's JWK set (RFC 7517): an
 // oidc.KeySet for go-oidc's verifiers that skips the keys it cannot use
 // instead of failing on the whole set, fetches the set again at most once
-// per interval however many signatures fail, shares one bounded fetch
+// per interval and per source however many signatures fail (tokens posted
+// by anyone cannot spend the fetch that tokens from PiPA's endpoints
+// need), shares one bounded fetch
 // among every request that needs it, and tells its caller (Report) when the
 // keys could not be had, so that an outage at PiPA reads as one.
 package jwks
@@ -35,8 +37,9 @@ var Algorithms = []jose.SignatureAlgorithm{
 }
 
 // ErrThrottled is what a verification that needs a fetch gets while the
-// last fetch started less than the interval ago, none is in flight, and the
-// last one succeeded (else the error wraps that one's).
+// last fetch its source (WithPriority) started began less than the interval
+// ago, none is in flight, and the last one succeeded (else the error wraps
+// that one's).
 var ErrThrottled = errors.New("the key set was fetched less than UnknownKeyInterval ago and has no key for this signature; the next fetch may start later")
 
 // MinRSABits is the shortest RSA key used (RFC 7518 section 3.3).
@@ -67,11 +70,11 @@ type Set struct {
 	interval atomic.Int64 // Config.Interval; tests shorten it
 
 	mu        sync.Mutex
-	keys      []jose.JSONWebKey // the usable keys of the last good fetch
-	lastStart time.Time         // when the last fetch started
-	lastGood  time.Time         // when the last successful fetch started
-	lastErr   error             // the last fetch's error, nil when it succeeded
-	inflight  *call             // the fetch in flight, nil when none
+	keys      []jose.JSONWebKey  // the usable keys of the last good fetch
+	lastStart [sources]time.Time // when each source last started a fetch
+	lastGood  time.Time          // when the last successful fetch started
+	lastErr   error              // the last fetch's error, nil when it succeeded
+	inflight  *call              // the fetch in flight, nil when none
 }
 
 type call struct {
@@ -105,6 +108,34 @@ type Report struct {
 
 type reportKey struct{}
 type waitKey struct{}
+type priorityKey struct{}
+
+// The sources of fetches, each throttled on its own: tokens anyone may
+// send (back-channel logout tokens, the default) and tokens PiPA handed
+// over its authenticated TLS endpoints (WithPriority).
+const (
+	anonymous = iota
+	priority
+	sources
+)
+
+// WithPriority returns ctx marking the token to verify as one PiPA handed
+// over an authenticated TLS connection (an ID token from the token
+// endpoint, a signed UserInfo answer). Such tokens have a fetch slot of
+// their own: a fetch started for a token anyone may post (a back-channel
+// logout token) does not hold theirs back after a key rotation, and each
+// source still starts at most one fetch per interval.
+func WithPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, priorityKey{}, true)
+}
+
+// sourceOf is the source a verification under ctx fetches for.
+func sourceOf(ctx context.Context) int {
+	if _, ok := ctx.Value(priorityKey{}).(bool); ok {
+		return priority
+	}
+	return anonymous
+}
 
 // WithReport returns ctx carrying a fresh Report, and the Report.
 func WithReport(ctx context.Context) (context.Context, *Report) {
@@ -151,9 +182,10 @@ func (s *Set) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 		return nil, fmt.Errorf("the signature does not verify with PiPA's key %q", short(kid))
 	}
 	_, wait := ctx.Value(waitKey{}).(bool)
-	if err := s.refresh(ctx, wait); err != nil {
+	src := sourceOf(ctx)
+	if err := s.refresh(ctx, wait, src); err != nil {
 		rep.Unavailable = err
-		rep.RetryAfter = s.retryAfter(time.Now())
+		rep.RetryAfter = s.retryAfter(time.Now(), src)
 		return nil, err
 	}
 	s.mu.Lock()
@@ -202,29 +234,31 @@ func (s *Set) fresh(now time.Time) bool {
 	return !s.lastGood.IsZero() && now.Sub(s.lastGood) < time.Duration(s.interval.Load())
 }
 
-// retryAfter is how long until a fetch may start.
-func (s *Set) retryAfter(now time.Time) time.Duration {
+// retryAfter is how long until src may start a fetch.
+func (s *Set) retryAfter(now time.Time, src int) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lastStart.IsZero() {
+	if s.lastStart[src].IsZero() {
 		return 0
 	}
-	return max(0, s.lastStart.Add(time.Duration(s.interval.Load())).Sub(now))
+	return max(0, s.lastStart[src].Add(time.Duration(s.interval.Load())).Sub(now))
 }
 
-// refresh joins the fetch in flight or starts one when the interval allows;
-// otherwise it waits for the next slot (wait, and ctx's deadline allows it)
-// or reports ErrThrottled, with the last fetch's error when it failed.
-func (s *Set) refresh(ctx context.Context, wait bool) error {
+// refresh joins the fetch in flight, whoever started it, or starts one when
+// src's interval allows; otherwise it waits for src's next slot (wait, and
+// ctx's deadline allows it) or reports ErrThrottled, with the last fetch's
+// error when it failed.
+func (s *Set) refresh(ctx context.Context, wait bool, src int) error {
 	for {
 		s.mu.Lock()
 		c := s.inflight
 		now := time.Now()
-		next := s.lastStart.Add(time.Duration(s.interval.Load()))
-		if c == nil && (s.lastStart.IsZero() || !now.Before(next)) {
+		last := s.lastStart[src]
+		next := last.Add(time.Duration(s.interval.Load()))
+		if c == nil && (last.IsZero() || !now.Before(next)) {
 			c = &call{done: make(chan struct{})}
 			s.inflight = c
-			s.lastStart = now
+			s.lastStart[src] = now
 			// The fetch outlives the request that started it: others may
 			// be waiting for it. Its own Timeout bounds it.
 			go s.run(context.WithoutCancel(ctx), c)
