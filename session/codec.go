@@ -320,7 +320,14 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
-func (r *reader) time() time.Time {
+func (r *reader) time() time.Time { return r.stamp(time.Second) }
+
+// millis reads a time stored in milliseconds (appendMillis).
+func (r *reader) millis() time.Time { return r.stamp(time.Millisecond) }
+
+// stamp reads a varint count of unit since the Unix epoch, 0 for the zero
+// time.
+func (r *reader) stamp(unit time.Duration) time.Time {
 	if r.err {
 		return time.Time{}
 	}
@@ -332,24 +339,11 @@ func (r *reader) time() time.Time {
 	r.b = r.b[n:]
 	if v == 0 {
 		return time.Time{}
+	}
+	if unit == time.Millisecond {
+		return time.UnixMilli(v)
 	}
 	return time.Unix(v, 0)
-}
-
-func (r *reader) millis() time.Time {
-	if r.err {
-		return time.Time{}
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = true
-		return time.Time{}
-	}
-	r.b = r.b[n:]
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v)
 }
 
 func (r *reader) string() string { return r.stringMax(maxField) }
