@@ -88,3 +88,25 @@ func TestTokensTooLargeAreNotBlamedOnClaims(t *testing.T) {
 		}
 	}
 }
+
+// go-oidc decodes sub and iss ignoring case: an ID token that spells them
+// otherwise ("SUB" standing for, or beside, "sub") is refused.
+func TestIDTokenSubAndIssMustBeSpelledExactly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(c map[string]any)
+	}{
+		{"SUB instead of sub", func(c map[string]any) { c["SUB"] = c["sub"]; delete(c, "sub") }},
+		{"Iss instead of iss", func(c map[string]any) { c["Iss"] = c["iss"]; delete(c, "iss") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, setup{})
+			h.setBehavior(pipatest.Behavior{ClaimsHook: tc.edit})
+			b := h.app.newBrowser(t)
+			if r := b.finish(b.startLogin("/private")); r.status == 303 {
+				t.Errorf("an ID token with %s logged in", tc.name)
+			}
+			h.app.takeErrors()
+		})
+	}
+}

@@ -359,6 +359,18 @@ func TestRemember(t *testing.T) {
 	if _, err := a.Remember(ctx, "jti-2", 0); err == nil {
 		t.Error("Remember accepted ttl 0")
 	}
+	// Remembered looks a key up on any instance without recording it.
+	if found, err := a.Remembered(ctx, "jti-1"); !found || err != nil {
+		t.Errorf("Remembered of a recorded key = %v, %v; want true", found, err)
+	}
+	for range 2 {
+		if found, err := b.Remembered(ctx, "jti-3"); found || err != nil {
+			t.Errorf("Remembered of a missing key = %v, %v; want false", found, err)
+		}
+	}
+	if first, err := a.Remember(ctx, "jti-3", time.Minute); !first || err != nil {
+		t.Errorf("Remember after Remembered = %v, %v; want true (Remembered records nothing)", first, err)
+	}
 }
 
 // Memory per session, for docs/redis.md.
