@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/oauth2"
 
+	"github.com/pipaauth/pipaauth/internal/clock"
 	"github.com/pipaauth/pipaauth/internal/dpop"
 	"github.com/pipaauth/pipaauth/internal/errs"
 	"github.com/pipaauth/pipaauth/internal/httpx"
@@ -374,6 +375,13 @@ type Auth struct {
 // lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
 	defaultName := cfg.CookieName == ""
+	// The guard reads the clock on every request: without a clock of the
+	// caller's, it reads one refreshed every 10 ms (internal/clock), as
+	// session lifetimes count in minutes. Tokens are checked with time.Now.
+	guardNow := cfg.Now
+	if guardNow == nil {
+		guardNow = new(clock.Coarse).Now
+	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -395,7 +403,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		IdleTimeout:      cfg.IdleTimeout,
 		AttemptTTL:       LoginAttemptTTL,
 		MaxPending:       MaxPendingLogins,
-		Now:              cfg.Now,
+		Now:              guardNow,
 		LogoutPath:       cfg.LogoutPath,
 		AttemptCrossSite: cfg.ResponseMode == responseModeFormPost,
 		Store:            cfg.SessionStore,
@@ -410,7 +418,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Sessions:    a.sessions,
 		Start:       a.start,
 		StartStepUp: a.startStepUp,
-		Now:         cfg.Now,
+		Now:         guardNow,
 		ClockSkew:   cfg.ClockSkew,
 		LoginPath:   cfg.LoginPath,
 		OnError:     a.renderError,
@@ -915,8 +923,10 @@ func (a *Auth) User(r *http.Request) (User, bool) {
 // UserFromContext returns the user that RequireLogin or RequireUser put in
 // ctx, and false when there is none.
 func UserFromContext(ctx context.Context) (User, bool) {
-	u, ok := userctx.From(ctx)
-	return userOf(u), ok
+	if u := userctx.Get(ctx); u != nil {
+		return userOf(*u), true
+	}
+	return User{}, false
 }
 
 // ContextWithUser returns a copy of ctx carrying u as RequireLogin would: for
