@@ -162,22 +162,48 @@ func (b *cookieBackend) clear(w http.ResponseWriter, r *http.Request) error {
 }
 
 // cookieValue finds the first cookie called name in h without allocating,
-// unlike (*http.Request).Cookie, which parses every cookie.
+// unlike (*http.Request).Cookie, which parses every cookie. It reads the
+// Cookie header as RFC 6265 section 5.4 writes it ("a=1; b=2"), allowing
+// spaces and tabs around each pair; a value in double quotes loses them.
+// It runs on every guarded request, so it compares names in place and
+// looks for a pair's end only once.
 func cookieValue(h http.Header, name string) (string, bool) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
-				continue
+			line = trimLeftSpace(line)
+			end := strings.IndexByte(line, ';')
+			if len(line) > len(name) && line[len(name)] == '=' && line[:len(name)] == name {
+				v := line[len(name)+1:]
+				if end >= 0 {
+					v = line[len(name)+1 : end]
+				}
+				v = trimRightSpace(v)
+				if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				return v, v != ""
 			}
-			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
+			if end < 0 {
+				break
 			}
-			return v, v != ""
+			line = line[end+1:]
 		}
 	}
 	return "", false
+}
+
+// trimLeftSpace and trimRightSpace trim the spaces and tabs RFC 6265's
+// grammar allows around a cookie pair (OWS).
+func trimLeftSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}
+
+func trimRightSpace(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }

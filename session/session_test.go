@@ -397,6 +397,16 @@ func TestCookieValue(t *testing.T) {
 		{[]string{"__Host-test="}, "", false},
 		{[]string{"__Host-test=first; __Host-test=second"}, "first", true},
 		{nil, "", false},
+		{[]string{"__Host-test=v"}, "v", true},
+		{[]string{"  __Host-test=v  ;b=2"}, "v", true},
+		{[]string{"a=1;\t__Host-test=v\t"}, "v", true},
+		{[]string{"a=1;;; __Host-test=v;"}, "v", true},
+		{[]string{"__Host-test =v"}, "", false},               // a space before '=' makes another name
+		{[]string{"__Host-tes=v; __Host-test2=w"}, "", false}, // prefixes and extensions of the name
+		{[]string{"__Host-test"}, "", false},
+		{[]string{"a=__Host-test=v"}, "", false},
+		{[]string{"__Host-test=\""}, "\"", true}, // one quote is not a quoted value
+		{[]string{"a=1;", "__Host-test=v"}, "v", true},
 	}
 	for _, tt := range tests {
 		got, ok := cookieValue(http.Header{"Cookie": tt.header}, "__Host-test")
@@ -431,4 +441,44 @@ func TestSaveOnlyWhatLoads(t *testing.T) {
 	if _, err := (serializer{}).Serialize(&Data{IDToken: strings.Repeat("j", maxIDToken+1)}); err == nil {
 		t.Fatal("Serialize accepted an ID token longer than the decoder does")
 	}
+}
+
+// FuzzCookieValue checks cookieValue against net/http's own parser on the
+// Cookie headers both read the same way: well-formed pairs of a token name
+// and a value of cookie-octets, separated by "; ".
+func FuzzCookieValue(f *testing.F) {
+	f.Add("a=1; __Host-test=v; b=2")
+	f.Add("__Host-test=\"q\"; __Host-test=r")
+	f.Fuzz(func(t *testing.T, header string) {
+		r := &http.Request{Header: http.Header{"Cookie": {header}}}
+		got, ok := cookieValue(r.Header, "__Host-test")
+		if ok && got == "" {
+			t.Fatalf("cookieValue(%q) = \"\", true", header)
+		}
+		for _, part := range strings.Split(header, "; ") {
+			name, value, found := strings.Cut(part, "=")
+			if !found || name == "" || strings.ContainsAny(name, " \t\";,\\") || strings.ContainsAny(value, " \t;,\\\"") || !isPrintableASCII(part) {
+				return // not a pair both read alike
+			}
+		}
+		c, err := r.Cookie("__Host-test")
+		if err != nil {
+			if ok {
+				t.Fatalf("cookieValue(%q) = %q, net/http finds none", header, got)
+			}
+			return
+		}
+		if c.Value != "" && (!ok || got != c.Value) {
+			t.Fatalf("cookieValue(%q) = %q, %v; net/http reads %q", header, got, ok, c.Value)
+		}
+	})
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
