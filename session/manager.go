@@ -180,8 +180,8 @@ func (m *Manager) fresh(d *Data) (*Data, error) {
 
 func (m *Manager) userFresh(d *Data, now time.Time) bool {
 	// A login stamped in the future (beyond a minute of clock skew) is as
-	// suspect as an old one.
-	if d.LoginAt.After(now.Add(time.Minute)) || now.Sub(d.LoginAt) >= m.opt.Lifetime {
+	// suspect as an old one. (One Sub: this runs on every guarded request.)
+	if age := now.Sub(d.LoginAt); age < -time.Minute || age >= m.opt.Lifetime {
 		return false
 	}
 	if m.opt.IdleTimeout > 0 && now.Sub(d.LastSeen) >= m.opt.IdleTimeout {
