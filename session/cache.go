@@ -2,6 +2,7 @@ package session
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -24,31 +25,42 @@ const DefaultCacheSize = 1 << 17
 // concurrent requests rarely wait for each other.
 const cacheShards = 16
 
-// A cookie value is filed in the cache under check, a 64-bit maphash of
-// the whole value under a random per-cache seed (a few tens of nanoseconds
-// for a cookie; SHA-256 of the whole value, as the cache did before, cost
-// three quarters of a cached load with a 2 KB cookie), and the entry keeps
-// the value's digest, its last digestLen characters, to compare. Every
-// value this package caches was sealed by securecookie, whose base64 form
-// ends with the HMAC-SHA256 of the rest (the last 43 characters, before
-// any padding): the digest is a MAC of the whole value, which only its
-// holder knows. So another value is served a cached session only if it
-// ends with that session's MAC and collides with it under a seed nobody
-// outside the process knows (2^-64): one browser's session is never served
-// for another browser's value, and a made-up value never gets one.
-type digest [digestLen]byte
+// A cookie value is filed in the cache in two parts. Its last keptLen
+// characters (at most half of it) are kept in the entry, a copy, and
+// compared byte for byte; the rest is filed under check, a 64-bit maphash
+// under a random per-cache seed, and never kept. So a lookup hashes about
+// half of a session cookie (a few tens of nanoseconds for the whole, as
+// SHA-256 of the whole value, as the cache did before, cost three
+// quarters of a cached load with a 2 KB cookie), and an entry keeps
+// keptLen bytes more than a digest would.
+//
+// Another value is served a cached session only if its kept part is the
+// same, byte for byte, and its hashed part collides with the session's
+// under a seed nobody outside the process knows (2^-64). Every value this
+// package caches was sealed by securecookie, whose base64 form ends with
+// the HMAC-SHA256 of the rest (its last 43 characters, before any
+// padding), which the kept part holds whole: one browser's session is
+// never served for another browser's value, nor for a value changed in any
+// byte, and a made-up value never gets one.
+const keptLen = 160
 
-// digestLen is how many trailing characters of a value make its digest: 24
-// base64 characters, 144 bits, all from the MAC.
-const digestLen = 24
+// split cuts a value into the part a lookup hashes and the part an entry
+// keeps.
+func split(value string) (hashed, kept string) {
+	k := min(keptLen, len(value)/2)
+	return value[:len(value)-k], value[len(value)-k:]
+}
 
-func digestOf(value string) digest {
-	var k digest
-	if len(value) > digestLen {
-		value = value[len(value)-digestLen:]
+// check files a value: the maphash of its hashed part, mixed with its last
+// eight characters (part of securecookie's MAC) so that values with one
+// hashed part (short ones, in tests) still spread over the shards and
+// the map.
+func (c *cache[V]) check(hashed, kept string) uint64 {
+	var last uint64
+	for i := max(0, len(kept)-8); i < len(kept); i++ {
+		last = last<<8 | uint64(kept[i])
 	}
-	copy(k[:], value)
-	return k
+	return maphash.String(c.seed, hashed) ^ last
 }
 
 // cache remembers what a verified cookie value decoded to, so a returning
@@ -81,8 +93,8 @@ type cacheShard[V any] struct {
 }
 
 type cacheEntry[V any] struct {
-	key   uint64 // check: maphash of the whole value (see digest)
-	tail  digest
+	key   uint64 // check: maphash of the value's hashed part (see split)
+	kept  string // the value's kept part, a copy
 	value V
 	freq  atomic.Int32 // reads since it entered its queue (or its last pass through main), capped at 3
 }
@@ -105,7 +117,7 @@ func newCache[V any](size int) *cache[V] {
 	return c
 }
 
-// shard is chosen by the check, which every byte of the value feeds.
+// shard is chosen by the check.
 func (c *cache[V]) shard(check uint64) *cacheShard[V] { return &c.shards[check%cacheShards] }
 
 // get returns the value remembered for the cookie value.
@@ -114,17 +126,18 @@ func (c *cache[V]) get(value string) (V, bool) {
 	if c == nil {
 		return zero, false
 	}
-	return c.lookup(value, maphash.String(c.seed, value))
+	hashed, kept := split(value)
+	return c.lookup(kept, c.check(hashed, kept))
 }
 
-// lookup is get with the value's check computed.
-func (c *cache[V]) lookup(value string, check uint64) (V, bool) {
+// lookup is get with the value split and its check computed.
+func (c *cache[V]) lookup(kept string, check uint64) (V, bool) {
 	var zero V
 	s := c.shard(check)
 	s.mu.RLock()
 	e := s.m[check]
 	var v V
-	ok := e != nil && e.tail == digestOf(value)
+	ok := e != nil && e.kept == kept
 	if ok {
 		v = e.value // read under the lock: set replaces it in place
 	}
@@ -143,18 +156,20 @@ func (c *cache[V]) set(value string, v V) {
 	if c == nil {
 		return
 	}
-	check := maphash.String(c.seed, value)
+	hashed, kept := split(value)
+	kept = strings.Clone(kept) // value may be a slice of a large request header
+	check := c.check(hashed, kept)
 	s := c.shard(check)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[check]; e != nil {
-		// The same value, or another with the same check (see digest):
+		// The same value, or another with the same check (see split):
 		// the newer one wins, and the other is decoded again when it
 		// returns.
-		e.tail, e.value = digestOf(value), v
+		e.kept, e.value = kept, v
 		return
 	}
-	e := &cacheEntry[V]{key: check, tail: digestOf(value), value: v}
+	e := &cacheEntry[V]{key: check, kept: kept, value: v}
 	s.m[check] = e
 	if _, seen := s.ghostSet[check]; seen {
 		// Evicted from the small queue recently and back already: it is

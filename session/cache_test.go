@@ -2,7 +2,6 @@ package session
 
 import (
 	"fmt"
-	"hash/maphash"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,35 +81,64 @@ func TestCacheScanResistant(t *testing.T) {
 	}
 }
 
-// Values filed under one digest (the same tail) are told apart by the
-// check: a value made of other bytes and a copied tail never gets the
-// cached session of the value it copied.
-func TestCacheSameTail(t *testing.T) {
+// A value is served only its own entry: a value that shares another's
+// kept part (where securecookie's MAC sits) or its hashed part, or that
+// differs from it in any one byte, never gets the other's session.
+func TestCacheExact(t *testing.T) {
 	c := newCache[string](100)
-	tail := strings.Repeat("M", digestLen) // where securecookie's MAC sits
-	c.set("alice-value-"+tail, "alice")
-	for _, v := range []string{"mallory-value-" + tail, tail, "X" + tail[1:], "alice-value-" + tail + "A"} {
+	mac := strings.Repeat("M", keptLen) // the kept part of a long value
+	alice := "alice-value-" + strings.Repeat("a", 300) + mac
+	c.set(alice, "alice")
+	hashedAlice, _ := split(alice)
+	others := []string{
+		"mallory-value-" + strings.Repeat("a", 298) + mac, // a copied kept part
+		hashedAlice + strings.Repeat("N", keptLen),        // a copied hashed part
+		mac, alice[1:], alice[:len(alice)-1], alice + "A", "A" + alice,
+	}
+	for i := range alice { // every single-byte change
+		b := []byte(alice)
+		b[i] ^= 1
+		others = append(others, string(b))
+	}
+	for _, v := range others {
 		if got, ok := c.get(v); ok {
-			t.Errorf("get(%q) = %q, want no entry: another value", v, got)
+			t.Fatalf("get(%q) = %q, want no entry: another value", v, got)
 		}
 	}
-	if got, ok := c.get("alice-value-" + tail); !ok || got != "alice" {
+	if got, ok := c.get(strings.Clone(alice)); !ok || got != "alice" {
 		t.Errorf("get(alice's value) = %q, %v; want alice", got, ok)
 	}
 	// Both cached: each value gets its own, never the other's.
-	c.set("mallory-value-"+tail, "mallory")
-	for v, want := range map[string]string{"alice-value-" + tail: "alice", "mallory-value-" + tail: "mallory"} {
+	mallory := others[0]
+	c.set(mallory, "mallory")
+	for v, want := range map[string]string{alice: "alice", mallory: "mallory"} {
 		if got, ok := c.get(v); ok && got != want {
 			t.Errorf("get(%q) = %q, want %q or no entry", v, got, want)
 		}
 	}
-	// Were another value to collide with alice's under the seed, its tail
-	// (securecookie's MAC) would still differ: not served.
-	alice := "alice-value-" + tail
-	if got, ok := c.lookup("other-value-"+strings.Repeat("N", digestLen), maphash.String(c.seed, alice)); ok {
+	// Were another value's hashed part to collide with alice's under the
+	// seed, its kept part would still differ: not served.
+	_, keptAlice := split(alice)
+	if got, ok := c.lookup(strings.Repeat("N", keptLen), c.check(hashedAlice, keptAlice)); ok {
 		t.Errorf("a value colliding with alice's check got %q, want no entry", got)
 	}
-	if digestOf("same") != digestOf(string([]byte("same"))) {
-		t.Error("one value has two digests")
+}
+
+// split keeps at most keptLen characters and at most half the value, so
+// short values (store ids) are hashed too, and the kept part of a
+// securecookie value holds its whole MAC.
+func TestCacheSplit(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 43, 86, 100, 319, 320, 321, 2000} {
+		v := strings.Repeat("v", n)
+		hashed, kept := split(v)
+		if hashed+kept != v || len(kept) > keptLen || len(kept) > len(hashed) {
+			t.Errorf("split(%d characters) = %d + %d", n, len(hashed), len(kept))
+		}
+		if n >= 2*keptLen && len(kept) != keptLen {
+			t.Errorf("split(%d characters) keeps %d, want %d", n, len(kept), keptLen)
+		}
+	}
+	if keptLen < 43 {
+		t.Errorf("keptLen %d does not hold a securecookie MAC (43 characters)", keptLen)
 	}
 }
