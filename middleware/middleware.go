@@ -74,17 +74,31 @@ func New(cfg Config) (*Guard, error) {
 // request's, with the user. It also holds the backing array of the
 // response's Vary header, so that the guard's work on a request with a
 // session costs two allocations (this and the request copy), not three.
+//
+// It reaches the request's context through the request (the one the guard
+// was given, which handlers never change), not an interface value of its
+// own: 32 bytes instead of 48, one size class less of garbage on every
+// guarded request.
 type userContext struct {
-	context.Context
+	r    *http.Request // the guard's request; its Context is this one's parent
 	user *session.User
 	vary [1]string
 }
+
+func (c *userContext) Deadline() (time.Time, bool) { return c.r.Context().Deadline() }
+func (c *userContext) Done() <-chan struct{}       { return c.r.Context().Done() }
+func (c *userContext) Err() error                  { return c.r.Context().Err() }
 
 func (c *userContext) Value(key any) any {
 	if _, ok := key.(userctx.Key); ok {
 		return c.user
 	}
-	return c.Context.Value(key)
+	return c.r.Context().Value(key)
+}
+
+// String names the context as the context package names its own.
+func (c *userContext) String() string {
+	return fmt.Sprintf("%v.WithValue(pipaauth user)", c.r.Context())
 }
 
 // RequireLogin calls next with the user in the request context when the
@@ -114,14 +128,13 @@ func (g *Guard) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http
 // require is the guard; maxAge > 0 also requires a recent authentication.
 func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		uc := &userContext{vary: [1]string{"Cookie"}}
-		if h := w.Header(); h["Vary"] == nil {
-			h["Vary"] = uc.vary[:] // Header.Add would allocate a slice of its own
-		} else {
-			h.Add("Vary", "Cookie")
-		}
 		d, err := g.cfg.Sessions.Load(r)
-		if d.LoggedIn() && maxAge > 0 && (!d.AuthTimeClaimed || g.cfg.Now().Sub(d.User.AuthTime) > maxAge+g.cfg.ClockSkew) {
+		if d.LoggedIn() && (maxAge == 0 || d.AuthTimeClaimed && g.cfg.Now().Sub(d.User.AuthTime) <= maxAge+g.cfg.ClockSkew) {
+			g.serve(w, r, d, next)
+			return
+		}
+		addVary(w.Header(), nil)
+		if d.LoggedIn() {
 			// A live session, but not a recent enough sign-in: step up,
 			// leaving the session as it is until the new login succeeds.
 			g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "pipaauth: a recent login is required", slog.String("user", d.User.ID), slog.String("path", r.URL.Path))
@@ -130,21 +143,6 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 				return
 			}
 			g.unauthorized(w, r, maxAge)
-			return
-		}
-		if d.LoggedIn() {
-			terr := g.cfg.Sessions.Touch(w, r, d)
-			if terr != nil {
-				// The idle timeout does not slide this time; the request is fine.
-				g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
-			}
-			// d is shared and never changed, so its User can be handed out by
-			// pointer; userctx.From copies it.
-			uc.Context, uc.user = r.Context(), &d.User
-			next.ServeHTTP(w, r.WithContext(uc))
-			if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
-				g.events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
-			}
 			return
 		}
 		if errors.Is(err, errs.ErrSessionStore) && errors.Is(r.Context().Err(), context.Canceled) {
@@ -176,6 +174,47 @@ func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 			g.unauthorized(w, r, 0) // no session: login_required, step-up or not
 		}
 	})
+}
+
+// serve calls next for a logged-in session d, with the user in the
+// request's context, sliding the idle timeout first.
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, d *session.Data, next http.Handler) {
+	terr := g.cfg.Sessions.Touch(w, r, d)
+	if terr != nil {
+		// The idle timeout does not slide this time; the request is fine.
+		g.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pipaauth: could not slide the idle timeout", slog.String("error", terr.Error()))
+	}
+	// One allocation holds the request handed to next, its context and
+	// the Vary header's backing array: r.WithContext's copy is made in it
+	// (WithContext is inlined, and its result copied, so it does not
+	// escape). d is shared and never changed, so its User is handed out
+	// by pointer; pipaauth.UserFromContext copies it.
+	gr := &guardedRequest{ctx: userContext{r: r, user: &d.User, vary: [1]string{"Cookie"}}}
+	addVary(w.Header(), gr.ctx.vary[:])
+	gr.req = *r.WithContext(&gr.ctx)
+	next.ServeHTTP(w, &gr.req)
+	if terr != nil && errors.Is(terr, errs.ErrSessionStore) {
+		g.events.Emit(r, events.StoreError, d.User.ID, terr) // after the response
+	}
+}
+
+// guardedRequest is what the guard allocates for a request it lets
+// through: the request next gets, and that request's context.
+type guardedRequest struct {
+	req http.Request
+	ctx userContext
+}
+
+// addVary adds "Vary: Cookie" to h: the response depends on the session
+// cookie, and caches must not serve it to another browser. backing, when
+// not nil, is a one-element slice holding "Cookie", used as the header's
+// value when h has none yet (saving Header.Add's allocation).
+func addVary(h http.Header, backing []string) {
+	if backing != nil && (len(h) == 0 || h["Vary"] == nil) {
+		h["Vary"] = backing
+		return
+	}
+	h.Add("Vary", "Cookie")
 }
 
 // RequireUser is RequireLogin followed by allow: a logged-in user allow

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -304,5 +305,52 @@ func TestGuardContextAndVary(t *testing.T) {
 		if got := w.Header().Values("Vary"); !slices.Equal(got, want) || w.Code != http.StatusNoContent {
 			t.Errorf("Vary %q, status %d; want %q, 204", got, w.Code, want)
 		}
+	}
+}
+
+// The guard's context is its request's: a deadline, a cancellation and its
+// cause reach the handler, and contexts derived in the handler follow them.
+func TestGuardContextFollowsRequest(t *testing.T) {
+	f := newFixture(t, 0)
+	deadline := time.Now().Add(time.Hour)
+	cause := errors.New("client went away")
+	parent, cancel := context.WithCancelCause(context.Background())
+	parent, stop := context.WithDeadline(parent, deadline)
+	defer stop()
+	var seen context.Context
+	h := f.guard.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Context()
+		if d, ok := seen.Deadline(); !ok || !d.Equal(deadline) {
+			t.Errorf("Deadline() = %v, %v; want %v, true", d, ok, deadline)
+		}
+		if seen.Err() != nil {
+			t.Errorf("Err() = %v before the request was canceled", seen.Err())
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	r := httptest.NewRequestWithContext(parent, "GET", "/x", nil)
+	r.Header.Set("Cookie", f.cookie(t, session.User{ID: "u1"}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusNoContent || seen == nil {
+		t.Fatalf("status %d; want 204 from the handler", w.Code)
+	}
+	derived, release := context.WithCancel(seen)
+	defer release()
+	cancel(cause)
+	select {
+	case <-seen.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's context was not canceled with its request's")
+	}
+	<-derived.Done()
+	if !errors.Is(seen.Err(), context.Canceled) || context.Cause(seen) != cause || context.Cause(derived) != cause {
+		t.Errorf("Err() = %v, Cause = %v (derived %v); want context.Canceled and %v", seen.Err(), context.Cause(seen), context.Cause(derived), cause)
+	}
+	if u, ok := userctx.From(derived); !ok || u.ID != "u1" {
+		t.Errorf("user in a derived context: %+v, %v", u, ok)
+	}
+	if s := fmt.Sprint(seen); !strings.Contains(s, "pipaauth user") {
+		t.Errorf("String() = %q, want it to name the user value", s)
 	}
 }

@@ -16,11 +16,17 @@ type Key struct{}
 
 // From returns the user in ctx, and false when there is none.
 func From(ctx context.Context) (session.User, bool) {
-	u, ok := ctx.Value(Key{}).(*session.User)
-	if !ok || u == nil {
-		return session.User{}, false
+	if u := Get(ctx); u != nil {
+		return *u, true
 	}
-	return *u, true
+	return session.User{}, false
+}
+
+// Get returns the user in ctx, or nil when there is none. The User is
+// shared: read it, never change it.
+func Get(ctx context.Context) *session.User {
+	u, _ := ctx.Value(Key{}).(*session.User)
+	return u
 }
 
 // With returns a copy of ctx carrying u.
