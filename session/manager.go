@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -180,14 +181,27 @@ func (m *Manager) fresh(d *Data) (*Data, error) {
 
 func (m *Manager) userFresh(d *Data, now time.Time) bool {
 	// A login stamped in the future (beyond a minute of clock skew) is as
-	// suspect as an old one. (One Sub: this runs on every guarded request.)
-	if age := now.Sub(d.LoginAt); age < -time.Minute || age >= m.opt.Lifetime {
+	// suspect as an old one.
+	if age := elapsed(now, d.LoginAt); age < -time.Minute || age >= m.opt.Lifetime {
 		return false
 	}
-	if m.opt.IdleTimeout > 0 && now.Sub(d.LastSeen) >= m.opt.IdleTimeout {
+	if m.opt.IdleTimeout > 0 && elapsed(now, d.LastSeen) >= m.opt.IdleTimeout {
 		return false
 	}
 	return true
+}
+
+// elapsed is now.Sub(t), for the wall-clock times a session holds. It
+// runs on every guarded request, so it works in whole seconds and
+// nanoseconds where the result cannot overflow (about 292 years either
+// way), which Sub checks by adding the result back and comparing; beyond,
+// it is Sub.
+func elapsed(now, t time.Time) time.Duration {
+	const limit = math.MaxInt64/int64(time.Second) - 1 // whole seconds a Duration holds, with room for the nanoseconds
+	if s := now.Unix() - t.Unix(); s <= limit && s >= -limit {
+		return time.Duration(s)*time.Second + time.Duration(now.Nanosecond()-t.Nanosecond())
+	}
+	return now.Sub(t)
 }
 
 // Touch slides the idle timeout of a logged-in d by writing it back with a

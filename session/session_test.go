@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -481,4 +482,27 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// elapsed agrees with time.Time.Sub on the times a session may hold, from
+// nanoseconds apart to the saturation of Duration either way.
+func TestElapsed(t *testing.T) {
+	base := time.Date(2026, 12, 7, 15, 0, 0, 500, time.UTC)
+	for _, d := range []time.Duration{0, 1, -1, time.Second - 1, time.Second + 1, -time.Second - 1, time.Minute, -time.Minute - 1,
+		12 * time.Hour, 12*time.Hour - 1, 24 * 365 * time.Hour, math.MaxInt64, math.MinInt64, math.MaxInt64 - 999, math.MinInt64 + 999} {
+		now := base.Add(d)
+		if got, want := elapsed(now, base), now.Sub(base); got != want {
+			t.Errorf("elapsed(base%+v, base) = %v, want %v", d, got, want)
+		}
+	}
+	for _, pair := range [][2]time.Time{
+		{time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{base.AddDate(600, 0, 0), base},
+		{time.Now(), base}, // a monotonic reading on one side
+	} {
+		if got, want := elapsed(pair[0], pair[1]), pair[0].Sub(pair[1]); got != want && pair[0].Round(0).Sub(pair[1]) != got {
+			t.Errorf("elapsed(%v, %v) = %v, want %v", pair[0], pair[1], got, want)
+		}
+	}
 }
