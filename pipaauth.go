@@ -375,12 +375,13 @@ type Auth struct {
 // lives as long as the Auth (see Config.LazyDiscovery).
 func New(ctx context.Context, cfg Config) (*Auth, error) {
 	defaultName := cfg.CookieName == ""
-	// The guard reads the clock on every request: without a clock of the
-	// caller's, it reads one refreshed every 10 ms (internal/clock), as
-	// session lifetimes count in minutes. Tokens are checked with time.Now.
-	guardNow := cfg.Now
-	if guardNow == nil {
-		guardNow = new(clock.Coarse).Now
+	// The guard checks a session's lifetime on every request: without a
+	// clock of the caller's, it reads one refreshed every 10 ms
+	// (internal/clock), as lifetimes count in minutes. Timestamps and
+	// token checks use Config.Now.
+	var checkNow func() time.Time
+	if cfg.Now == nil {
+		checkNow = new(clock.Coarse).Now
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -403,7 +404,8 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		IdleTimeout:      cfg.IdleTimeout,
 		AttemptTTL:       LoginAttemptTTL,
 		MaxPending:       MaxPendingLogins,
-		Now:              guardNow,
+		Now:              cfg.Now,
+		CheckNow:         checkNow,
 		LogoutPath:       cfg.LogoutPath,
 		AttemptCrossSite: cfg.ResponseMode == responseModeFormPost,
 		Store:            cfg.SessionStore,
@@ -418,7 +420,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Sessions:    a.sessions,
 		Start:       a.start,
 		StartStepUp: a.startStepUp,
-		Now:         guardNow,
+		Now:         cfg.Now,
 		ClockSkew:   cfg.ClockSkew,
 		LoginPath:   cfg.LoginPath,
 		OnError:     a.renderError,

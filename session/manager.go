@@ -37,8 +37,13 @@ type Options struct {
 	AttemptTTL  time.Duration    // how long a login attempt may take
 	MaxPending  int              // attempt cookies kept after a start; 0: DefaultMaxPending
 	Now         func() time.Time // clock
-	CacheSize   int              // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
-	LogoutPath  string           // Path of the ID token cookies (cookie mode): where the logout handler is mounted; "": DefaultLogoutPath
+	// CheckNow, optional, is the clock of the checks every request makes
+	// (Load's lifetime and idle timeout, Touch's decision to write back):
+	// one that may trail Now by a few milliseconds and costs less to read
+	// (internal/clock). Default Now. Timestamps are always taken from Now.
+	CheckNow   func() time.Time
+	CacheSize  int    // verified cookie values remembered (decoded sessions, or store ids); 0: DefaultCacheSize, negative: no cache
+	LogoutPath string // Path of the ID token cookies (cookie mode): where the logout handler is mounted; "": DefaultLogoutPath
 
 	// LegacyName, optional, is the session cookie's former name: read when
 	// Name is absent, moved to Name on the next write (legacy.go).
@@ -104,6 +109,9 @@ func NewManager(opt Options) (*Manager, error) {
 	}
 	if opt.LogoutPath == "" {
 		opt.LogoutPath = DefaultLogoutPath
+	}
+	if opt.CheckNow == nil {
+		opt.CheckNow = opt.Now
 	}
 	if !strings.HasPrefix(opt.LogoutPath, "/") || strings.ContainsAny(opt.LogoutPath, ";\"\x00\r\n?#") {
 		return nil, fmt.Errorf("%w: LogoutPath %q: use a plain absolute path such as /logout", errs.ErrConfig, opt.LogoutPath)
@@ -173,7 +181,7 @@ func (m *Manager) Load(r *http.Request) (*Data, error) {
 
 // fresh returns d, or ErrInvalid when its login expired.
 func (m *Manager) fresh(d *Data) (*Data, error) {
-	if !d.LoggedIn() || !m.userFresh(d, m.now()) {
+	if !d.LoggedIn() || !m.userFresh(d, m.opt.CheckNow()) {
 		return nil, fmt.Errorf("%w: session expired", ErrInvalid)
 	}
 	return d, nil
@@ -213,12 +221,11 @@ func (m *Manager) Touch(w http.ResponseWriter, r *http.Request, d *Data) error {
 	if m.opt.IdleTimeout <= 0 || !d.LoggedIn() {
 		return nil
 	}
-	now := m.now()
-	if now.Sub(d.LastSeen) < min(time.Minute, m.opt.IdleTimeout/10) {
+	if elapsed(m.opt.CheckNow(), d.LastSeen) < min(time.Minute, m.opt.IdleTimeout/10) {
 		return nil
 	}
 	d = d.Clone()
-	d.LastSeen = now
+	d.LastSeen = m.now()
 	return m.Save(w, r, d)
 }
 
