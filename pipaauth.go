@@ -187,7 +187,12 @@ type Config struct {
 	// Logger receives a line for every login and every failure, with its
 	// reason and never a secret, code or token. Default slog.Default().
 	Logger *slog.Logger
-	// Now is the clock. Default time.Now.
+	// Now is the clock, for tests. Default time.Now; then the checks every
+	// guarded request makes of its session's lifetime and idle timeout read
+	// a copy of time.Now refreshed every 10 ms while requests come in (a
+	// system clock read costs up to 55 ns on cloud VMs), so a session may
+	// outlive SessionLifetime or IdleTimeout by that much. Timestamps and
+	// token checks always read Now.
 	Now func() time.Time
 	// SessionStore, when set, keeps sessions server-side in any gorilla
 	// sessions.Store (Redis, PostgreSQL, ...): the cookie then holds only the

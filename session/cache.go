@@ -13,10 +13,11 @@ import (
 //
 // Memory: in cookie mode an entry holds the session's identity only (the
 // ID token and tokens live in side cookies, never decoded by the guard):
-// about 330 bytes of bookkeeping and fixed fields plus the user id, email,
-// sid and kept claims. BenchmarkLoadDistinct measures 443 bytes per
-// session with 30-character emails and a sid, so the default cache holds
-// at most about 131,072 x 443 B = 55 MiB of such sessions; with a
+// about 330 bytes of bookkeeping and fixed fields, the kept part of the
+// cookie value (at most keptLen, 160 bytes), and the user id, email, sid
+// and kept claims. BenchmarkLoadDistinct measures 572 bytes per session
+// with 30-character emails and a sid, so the default cache holds at most
+// about 131,072 x 572 B = 75 MB (72 MiB) of such sessions; with a
 // server-side store an entry also holds the decoded record (ID token and
 // kept tokens included), a few kilobytes each.
 const DefaultCacheSize = 1 << 17
@@ -29,10 +30,10 @@ const cacheShards = 16
 // characters (at most half of it) are kept in the entry, a copy, and
 // compared byte for byte; the rest is filed under check, a 64-bit maphash
 // under a random per-cache seed, and never kept. So a lookup hashes about
-// half of a session cookie (a few tens of nanoseconds for the whole, as
-// SHA-256 of the whole value, as the cache did before, cost three
-// quarters of a cached load with a 2 KB cookie), and an entry keeps
-// keptLen bytes more than a digest would.
+// half of a session cookie and compares the other half (SHA-256 of the
+// whole value, as the cache did before, cost three quarters of a cached
+// load with a 2 KB cookie), and an entry keeps keptLen bytes more than a
+// digest would.
 //
 // Another value is served a cached session only if its kept part is the
 // same, byte for byte, and its hashed part collides with the session's
