@@ -61,6 +61,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzValid$$' -fuzztime=$(FUZZTIME) ./internal/returnto
 	$(GO) test -run='^$$' -fuzz='^FuzzParseQuery$$' -fuzztime=$(FUZZTIME) ./callback
 	$(GO) test -run='^$$' -fuzz='^FuzzCodec$$' -fuzztime=$(FUZZTIME) ./session
+	$(GO) test -run='^$$' -fuzz='^FuzzCookieValue$$' -fuzztime=$(FUZZTIME) ./session
 	$(GO) test -run='^$$' -fuzz='^FuzzFindClaim$$' -fuzztime=$(FUZZTIME) .
 
 ## fuzz-ci: a short seeded fuzz run, budgeted in executions (about 10 s
