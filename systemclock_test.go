@@ -1,6 +1,8 @@
 package pipaauth_test
 
 import (
+	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -40,4 +42,35 @@ func TestLifetimeOnTheSystemClock(t *testing.T) {
 	b.mustUser()
 	time.Sleep(lifetime * 13 / 10)
 	b.mustBeLoggedOut()
+}
+
+// Under steady traffic the guard reads the refreshed copy of the clock,
+// never time.Now: a session must still end with its lifetime, not later
+// than a few refresh periods (the copy is 10 ms old at most, more on a
+// loaded machine).
+func TestLifetimeUnderTrafficOnTheSystemClock(t *testing.T) {
+	t.Parallel()
+	const lifetime = 1500 * time.Millisecond
+	h := newHarness(t, setup{plainHTTP: true, configure: func(c *pipaauth.Config) {
+		c.Now = nil
+		c.SessionLifetime = lifetime
+	}})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	end := time.Now().Add(lifetime) // the login ended before this
+	late := time.Duration(math.MinInt64)
+	served := 0
+	for time.Now().Before(end.Add(600 * time.Millisecond)) {
+		start := time.Now()
+		if _, status := b.user(); status == http.StatusOK {
+			late = max(late, start.Sub(end))
+			served++
+		}
+	}
+	if served == 0 {
+		t.Fatal("no request was served: the session never worked")
+	}
+	if late > 200*time.Millisecond {
+		t.Errorf("a request that started %v after the session's end was served", late)
+	}
 }

@@ -73,30 +73,26 @@ func New(cfg Config) (*Guard, error) {
 // userContext is the context RequireLogin hands to the next handler: the
 // request's, with the user. It also holds the backing array of the
 // response's Vary header (see serve).
-//
-// It reaches the request's context through the request (the one the guard
-// was given, which handlers never change), not an interface value of its
-// own: 16 bytes less of garbage on every guarded request.
 type userContext struct {
-	r    *http.Request // the guard's request; its Context is this one's parent
-	user *session.User
-	vary [1]string
+	parent context.Context // the guard's request's context, taken once
+	user   *session.User
+	vary   [1]string
 }
 
-func (c *userContext) Deadline() (time.Time, bool) { return c.r.Context().Deadline() }
-func (c *userContext) Done() <-chan struct{}       { return c.r.Context().Done() }
-func (c *userContext) Err() error                  { return c.r.Context().Err() }
+func (c *userContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *userContext) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *userContext) Err() error                  { return c.parent.Err() }
 
 func (c *userContext) Value(key any) any {
 	if _, ok := key.(userctx.Key); ok {
 		return c.user
 	}
-	return c.r.Context().Value(key)
+	return c.parent.Value(key)
 }
 
 // String names the context as the context package names its own.
 func (c *userContext) String() string {
-	return fmt.Sprintf("%v.WithValue(pipaauth user)", c.r.Context())
+	return fmt.Sprintf("%v.WithValue(pipaauth user)", c.parent)
 }
 
 // RequireLogin calls next with the user in the request context when the
@@ -187,7 +183,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, d *session.Data, n
 	// (WithContext is inlined, and its result copied, so it does not
 	// escape). d is shared and never changed, so its User is handed out
 	// by pointer; pipaauth.UserFromContext copies it.
-	gr := &guardedRequest{ctx: userContext{r: r, user: &d.User, vary: [1]string{"Cookie"}}}
+	gr := &guardedRequest{ctx: userContext{parent: r.Context(), user: &d.User, vary: [1]string{"Cookie"}}}
 	addVary(w.Header(), gr.ctx.vary[:])
 	gr.req = *r.WithContext(&gr.ctx)
 	next.ServeHTTP(w, &gr.req)

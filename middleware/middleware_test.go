@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -352,5 +354,47 @@ func TestGuardContextFollowsRequest(t *testing.T) {
 	}
 	if s := fmt.Sprint(seen); !strings.Contains(s, "pipaauth user") {
 		t.Errorf("String() = %q, want it to name the user value", s)
+	}
+}
+
+// A handler that writes its request back over one an outer middleware
+// handed down (a "request holder", against net/http's advice) must not
+// turn the guard's context into a loop: the context takes its parent
+// once. Run in a child process, as a loop ends in a fatal stack overflow.
+func TestGuardContextSurvivesRequestHolder(t *testing.T) {
+	if os.Getenv("PIPAAUTH_HOLDER_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGuardContextSurvivesRequestHolder$")
+		cmd.Env = append(os.Environ(), "PIPAAUTH_HOLDER_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			first, _, _ := strings.Cut(string(out), "\n\n")
+			t.Fatalf("child: %v\n%.600s", err, first)
+		}
+		return
+	}
+	f := newFixture(t, 0)
+	type holderKey struct{}
+	var logged string
+	publish := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		*r.Context().Value(holderKey{}).(*http.Request) = *r // publish upward
+		w.WriteHeader(http.StatusNoContent)
+	})
+	accessLog := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r2 := new(http.Request)
+			*r2 = *r.WithContext(context.WithValue(r.Context(), holderKey{}, r2))
+			next.ServeHTTP(w, r2)
+			u, _ := userctx.From(r2.Context())
+			logged = u.ID
+			if r2.Context().Err() != nil {
+				logged += " canceled"
+			}
+		})
+	}
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Header.Set("Cookie", f.cookie(t, session.User{ID: "u1"}))
+	accessLog(f.guard.RequireLogin(publish)).ServeHTTP(httptest.NewRecorder(), r)
+	if logged != "u1" {
+		t.Fatalf("the access log saw user %q, want u1", logged)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,14 @@ func TestExpiry(t *testing.T) {
 		{name: "idle timeout", idle: 30 * time.Minute, advance: 31 * time.Minute, wantErr: true},
 		{name: "within idle timeout", idle: 30 * time.Minute, advance: 29 * time.Minute, loggedIn: true},
 		{name: "login from the future", advance: -2 * time.Minute, wantErr: true},
+		// The exact edges: a limit reached is expired, a nanosecond short
+		// of it is not.
+		{name: "login at expiry", advance: 12 * time.Hour, wantErr: true},
+		{name: "login a nanosecond before expiry", advance: 12*time.Hour - 1, loggedIn: true},
+		{name: "idle at the timeout", idle: 30 * time.Minute, advance: 30 * time.Minute, wantErr: true},
+		{name: "idle a nanosecond short", idle: 30 * time.Minute, advance: 30*time.Minute - 1, loggedIn: true},
+		{name: "login a minute ahead", advance: -time.Minute, loggedIn: true},
+		{name: "login a minute and a nanosecond ahead", advance: -time.Minute - 1, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -504,5 +513,18 @@ func TestElapsed(t *testing.T) {
 		if got, want := elapsed(pair[0], pair[1]), pair[0].Sub(pair[1]); got != want && pair[0].Round(0).Sub(pair[1]) != got {
 			t.Errorf("elapsed(%v, %v) = %v, want %v", pair[0], pair[1], got, want)
 		}
+	}
+}
+
+// cookieValues reads pairs as cookieValue does: spaces and tabs around a
+// pair are trimmed, nothing else, so a cookie whose name starts with
+// another blank (which net/http passes through) is another cookie.
+func TestCookieValues(t *testing.T) {
+	h := http.Header{"Cookie": {"\u00a0side=tossed; side=\"real\"; \tside=second\t;side=", "side=third"}}
+	if got, want := cookieValues(h, "side", 3), []string{"real", "second", "third"}; !slices.Equal(got, want) {
+		t.Errorf("cookieValues = %q, want %q", got, want)
+	}
+	if got := cookieValues(h, "side", 1); !slices.Equal(got, []string{"real"}) {
+		t.Errorf("cookieValues(max 1) = %q, want [real]", got)
 	}
 }

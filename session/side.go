@@ -386,7 +386,8 @@ func cookieValues(h http.Header, name string, max int) []string {
 		for len(line) > 0 && len(out) < max {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			// Spaces and tabs only, as cookieValue and net/http trim.
+			k, v, ok := strings.Cut(trimRightSpace(trimLeftSpace(part)), "=")
 			if !ok || k != name || v == "" {
 				continue
 			}

@@ -20,10 +20,13 @@ const Period = 10 * time.Millisecond
 // time.Now itself and starts it again. No goroutine outlives a refresh.
 //
 // So its times trail time.Now by at most Period plus the timer's latency:
-// 10 ms, more only while the CPU is saturated, when timers run late.
-// Times carry no monotonic reading. Use it where a few milliseconds do not
-// matter (session lifetimes and idle timeouts, which count in minutes),
-// never for protocol checks (token expiry and issue times use time.Now).
+// 10 ms, more only while the CPU is saturated, when timers run late, and
+// for the first reads after the process was stopped (SIGSTOP, a debugger),
+// which may see the reading from before the pause until the timer runs. A
+// reading never replaces a newer one. Use it where a few milliseconds do
+// not matter (session lifetimes and idle timeouts, which count in
+// minutes), never for protocol checks (token expiry and issue times use
+// time.Now).
 //
 // The zero Coarse is ready to use; it is safe for concurrent use.
 type Coarse struct {
@@ -49,8 +52,7 @@ func (c *Coarse) Now() time.Time {
 // start reads time.Now and, unless another call did so already, arms the
 // timer.
 func (c *Coarse) start() time.Time {
-	now := time.Now().Round(0)
-	c.now.Store(&now)
+	now := c.store()
 	c.read.Store(true)
 	if c.armed.CompareAndSwap(false, true) {
 		c.once.Do(func() {
@@ -70,7 +72,22 @@ func (c *Coarse) tick() {
 		c.armed.Store(false)
 		return
 	}
-	now := time.Now().Round(0)
-	c.now.Store(&now)
+	c.store()
 	c.timer.Load().Reset(Period)
+}
+
+// store reads time.Now and keeps it unless another call kept a newer
+// reading meanwhile (they are compared by their monotonic readings), and
+// returns the reading kept.
+func (c *Coarse) store() time.Time {
+	now := time.Now()
+	for {
+		old := c.now.Load()
+		if old != nil && !now.After(*old) {
+			return *old
+		}
+		if c.now.CompareAndSwap(old, &now) {
+			return now
+		}
+	}
 }

@@ -78,16 +78,23 @@ func TestCoarseTick(t *testing.T) {
 	}
 }
 
+// Concurrent readers, through stops and starts of the timer, each see a
+// time that never goes back and trails time.Now by at most a period (and
+// the slack of a loaded test machine).
 func TestCoarseConcurrent(t *testing.T) {
 	var c Coarse
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
+			var prev time.Time
 			for i := range 2000 {
-				if c.Now().IsZero() {
-					t.Error("zero time")
+				before := time.Now()
+				got := c.Now()
+				if got.Before(prev) || got.Before(before.Add(-Period-slack)) || got.After(time.Now()) {
+					t.Errorf("Now() = %v after %v, at %v", got, prev, before)
 					return
 				}
+				prev = got
 				if i%500 == 0 {
 					time.Sleep(3 * Period) // let the timer stop and start again
 				}
@@ -95,6 +102,22 @@ func TestCoarseConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A reading never replaces a newer one: a start that lost a race to a
+// tick, and stored late, would otherwise step the clock back.
+func TestCoarseKeepsTheNewerReading(t *testing.T) {
+	var c Coarse
+	ahead := time.Now().Add(time.Hour)
+	c.now.Store(&ahead)
+	if got := c.store(); !got.Equal(ahead) || !c.now.Load().Equal(ahead) {
+		t.Fatalf("store() = %v, kept %v; want the newer reading %v kept", got, *c.now.Load(), ahead)
+	}
+	behind := time.Now().Add(-time.Hour)
+	c.now.Store(&behind)
+	if got := c.store(); !got.After(behind) || !c.now.Load().Equal(got) {
+		t.Fatalf("store() = %v, kept %v; want a new reading over %v", got, *c.now.Load(), behind)
+	}
 }
 
 func BenchmarkCoarse(b *testing.B) {
