@@ -37,7 +37,7 @@ func claimsBenchCookie(b *testing.B, names []string) (*pipaauth.Auth, *http.Cook
 	resp.Body.Close()
 	u, _ := url.Parse(pa.srv.URL)
 	for _, c := range jar.Cookies(u) {
-		if c.Name == pipaauth.DefaultCookieName {
+		if c.Name == plainCookieName {
 			return pa.auth, c
 		}
 	}

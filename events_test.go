@@ -555,7 +555,7 @@ func benchAuth(b *testing.B, provider *pipatest.Server, edit func(*pipaauth.Conf
 	resp.Body.Close()
 	u, _ := url.Parse(pa.srv.URL)
 	for _, c := range jar.Cookies(u) {
-		if c.Name == pipaauth.DefaultCookieName {
+		if c.Name == plainCookieName {
 			return pa.auth, c
 		}
 	}

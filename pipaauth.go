@@ -191,8 +191,10 @@ type Config struct {
 	// guarded request makes of its session's lifetime and idle timeout read
 	// a copy of time.Now refreshed every 10 ms while requests come in (a
 	// system clock read costs up to 55 ns on cloud VMs), so a session may
-	// outlive SessionLifetime or IdleTimeout by that much. Timestamps and
-	// token checks always read Now.
+	// outlive SessionLifetime or IdleTimeout by about 10 ms (more while the
+	// CPU is saturated, or just after the process was paused). Setting Now,
+	// even to time.Now, makes those checks read it on every request.
+	// Timestamps and token checks always read Now.
 	Now func() time.Time
 	// SessionStore, when set, keeps sessions server-side in any gorilla
 	// sessions.Store (Redis, PostgreSQL, ...): the cookie then holds only the
@@ -628,6 +630,10 @@ func isTokenChar(r rune) bool {
 // only) is redirected to PiPA, and any other request gets 401 with a JSON
 // body {"error":"login_required","login_url":"..."}, so that a POST is never
 // silently turned into a GET.
+//
+// Every response through it carries "Vary: Cookie" (RFC 9110 section
+// 12.5.5), so that shared caches never serve one user's page to another:
+// add your own Vary values with w.Header().Add, as Set would drop it.
 func (a *Auth) RequireLogin(next http.Handler) http.Handler {
 	return a.guard.RequireLogin(next)
 }

@@ -74,25 +74,21 @@ func New(cfg Config) (*Guard, error) {
 // request's, with the user. It also holds the backing array of the
 // response's Vary header (see serve).
 type userContext struct {
-	parent context.Context // the guard's request's context, taken once
-	user   *session.User
-	vary   [1]string
+	context.Context // the guard's request's context
+	user            *session.User
+	vary            [1]string
 }
-
-func (c *userContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
-func (c *userContext) Done() <-chan struct{}       { return c.parent.Done() }
-func (c *userContext) Err() error                  { return c.parent.Err() }
 
 func (c *userContext) Value(key any) any {
 	if _, ok := key.(userctx.Key); ok {
 		return c.user
 	}
-	return c.parent.Value(key)
+	return c.Context.Value(key)
 }
 
 // String names the context as the context package names its own.
 func (c *userContext) String() string {
-	return fmt.Sprintf("%v.WithValue(pipaauth user)", c.parent)
+	return fmt.Sprintf("%v.WithValue(pipaauth user)", c.Context)
 }
 
 // RequireLogin calls next with the user in the request context when the
@@ -123,7 +119,7 @@ func (g *Guard) RequireRecentLogin(maxAge time.Duration) func(http.Handler) http
 func (g *Guard) require(next http.Handler, maxAge time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, err := g.cfg.Sessions.Load(r)
-		if d.LoggedIn() && (maxAge == 0 || d.AuthTimeClaimed && g.cfg.Now().Sub(d.User.AuthTime) <= maxAge+g.cfg.ClockSkew) {
+		if d.LoggedIn() && (maxAge == 0 || (d.AuthTimeClaimed && g.cfg.Now().Sub(d.User.AuthTime) <= maxAge+g.cfg.ClockSkew)) {
 			g.serve(w, r, d, next)
 			return
 		}
@@ -183,7 +179,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, d *session.Data, n
 	// (WithContext is inlined, and its result copied, so it does not
 	// escape). d is shared and never changed, so its User is handed out
 	// by pointer; pipaauth.UserFromContext copies it.
-	gr := &guardedRequest{ctx: userContext{parent: r.Context(), user: &d.User, vary: [1]string{"Cookie"}}}
+	gr := &guardedRequest{ctx: userContext{Context: r.Context(), user: &d.User, vary: [1]string{"Cookie"}}}
 	addVary(w.Header(), gr.ctx.vary[:])
 	gr.req = *r.WithContext(&gr.ctx)
 	next.ServeHTTP(w, &gr.req)

@@ -29,11 +29,13 @@ const cacheShards = 16
 // A cookie value is filed in the cache in two parts. Its last keptLen
 // characters (at most half of it) are kept in the entry, a copy, and
 // compared byte for byte; the rest is filed under check, a 64-bit maphash
-// under a random per-cache seed, and never kept. So a lookup hashes about
-// half of a session cookie and compares the other half (SHA-256 of the
-// whole value, as the cache did before, cost three quarters of a cached
-// load with a 2 KB cookie), and an entry keeps keptLen bytes more than a
-// digest would.
+// under a random per-cache seed, and never kept. A lookup thus hashes
+// about half of a session cookie instead of all of it, and compares the
+// other half at memory speed: a cached Load took 64 ns instead of 78 here
+// (BenchmarkLoadDistinct, one session, a 333-character cookie). 160 is
+// about half of a session cookie with a 30-character email and a sid, and
+// what the memory allows: an entry keeps 160 bytes where it kept a
+// 24-character digest, about 570 bytes per cached session in all.
 //
 // Another value is served a cached session only if its kept part is the
 // same, byte for byte, and its hashed part collides with the session's

@@ -12,7 +12,7 @@ import (
 // Period is how often a Coarse refreshes its reading while it is read.
 const Period = 10 * time.Millisecond
 
-// Coarse is a wall clock whose Now costs two atomic loads instead of a
+// Coarse is a wall clock whose Now costs three atomic loads instead of a
 // system clock read (which costs 25 to 55 ns on virtual machines whose
 // clock source is kvm-clock or xen, as on most cloud servers). It keeps a
 // reading of time.Now, refreshed every Period by a timer while Now is
@@ -34,7 +34,7 @@ type Coarse struct {
 	armed atomic.Bool               // the timer will refresh now
 	read  atomic.Bool               // Now was called since the last refresh
 	once  sync.Once
-	timer atomic.Pointer[time.Timer] // set once, stopped, by the first start
+	timer atomic.Pointer[time.Timer] // made by the first start; tick reads it, so it is stored before the timer is first armed
 }
 
 // Now returns the wall time, at most Period (plus the timer's latency)
@@ -56,6 +56,8 @@ func (c *Coarse) start() time.Time {
 	c.read.Store(true)
 	if c.armed.CompareAndSwap(false, true) {
 		c.once.Do(func() {
+			// Made stopped, and armed by the Reset below once stored:
+			// the first tick must find it.
 			t := time.AfterFunc(time.Hour, c.tick)
 			t.Stop()
 			c.timer.Store(t)
