@@ -15,12 +15,7 @@ import (
 func TestIdleTimeoutOnTheSystemClock(t *testing.T) {
 	t.Parallel()
 	const idle = 2 * time.Second
-	h := newHarness(t, setup{plainHTTP: true, configure: func(c *pipaauth.Config) {
-		c.Now = nil
-		c.IdleTimeout = idle
-	}})
-	b := h.app.newBrowser(t)
-	b.login("/private")
+	b := loginOnTheSystemClock(t, func(c *pipaauth.Config) { c.IdleTimeout = idle })
 	b.mustUser()
 	time.Sleep(idle * 6 / 10)
 	b.mustUser() // slides the idle timeout (its last write is over idle/10 old)
@@ -33,12 +28,7 @@ func TestIdleTimeoutOnTheSystemClock(t *testing.T) {
 func TestLifetimeOnTheSystemClock(t *testing.T) {
 	t.Parallel()
 	const lifetime = 2 * time.Second
-	h := newHarness(t, setup{plainHTTP: true, configure: func(c *pipaauth.Config) {
-		c.Now = nil
-		c.SessionLifetime = lifetime
-	}})
-	b := h.app.newBrowser(t)
-	b.login("/private")
+	b := loginOnTheSystemClock(t, func(c *pipaauth.Config) { c.SessionLifetime = lifetime })
 	b.mustUser()
 	time.Sleep(lifetime * 13 / 10)
 	b.mustBeLoggedOut()
@@ -51,12 +41,7 @@ func TestLifetimeOnTheSystemClock(t *testing.T) {
 func TestLifetimeUnderTrafficOnTheSystemClock(t *testing.T) {
 	t.Parallel()
 	const lifetime = 1500 * time.Millisecond
-	h := newHarness(t, setup{plainHTTP: true, configure: func(c *pipaauth.Config) {
-		c.Now = nil
-		c.SessionLifetime = lifetime
-	}})
-	b := h.app.newBrowser(t)
-	b.login("/private")
+	b := loginOnTheSystemClock(t, func(c *pipaauth.Config) { c.SessionLifetime = lifetime })
 	end := time.Now().Add(lifetime) // the login ended before this
 	late := time.Duration(math.MinInt64)
 	served := 0
@@ -73,4 +58,17 @@ func TestLifetimeUnderTrafficOnTheSystemClock(t *testing.T) {
 	if late > 200*time.Millisecond {
 		t.Errorf("a request that started %v after the session's end was served", late)
 	}
+}
+
+// loginOnTheSystemClock logs alice in to an app whose Config has no Now
+// (the guard then runs on internal/clock) and is edited by edit.
+func loginOnTheSystemClock(t *testing.T, edit func(*pipaauth.Config)) *browser {
+	t.Helper()
+	h := newHarness(t, setup{plainHTTP: true, configure: func(c *pipaauth.Config) {
+		c.Now = nil
+		edit(c)
+	}})
+	b := h.app.newBrowser(t)
+	b.login("/private")
+	return b
 }
